@@ -1,0 +1,3 @@
+from gridloop.cli import main
+
+raise SystemExit(main())

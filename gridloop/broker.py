@@ -1,0 +1,112 @@
+"""An embedded MQTT broker on loopback: a Mosquitto child process when the binary exists, else amqtt.
+
+Used by `gridloop run` when no broker is given, and by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from gridloop.contract import BrokerAddress
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def find_mosquitto() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
+    )
+
+
+class EmbeddedBroker:
+    """A broker that lives exactly as long as this object is started."""
+
+    def __init__(self, port: int | None = None, workdir: str | None = None, prefer: str = "mosquitto") -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._workdir = Path(workdir or tempfile.mkdtemp(prefix="gridloop-broker-"))
+        self._proc: subprocess.Popen | None = None
+        self.kind = "mosquitto" if prefer == "mosquitto" and find_mosquitto() else "amqtt"
+
+    @property
+    def address(self) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port)
+
+    @property
+    def uri(self) -> str:
+        return str(self.address)
+
+    def start(self) -> EmbeddedBroker:
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self._workdir / f"{self.kind}.log", "ab")  # noqa: SIM115 - the child owns it
+        if self.kind == "mosquitto":
+            conf = self._workdir / "mosquitto.conf"
+            conf.write_text(textwrap.dedent(f"""\
+                listener {self.port} {self.host}
+                allow_anonymous true
+                persistence false
+                max_queued_messages 0
+                max_inflight_messages 1000
+                set_tcp_nodelay true
+                log_dest stderr
+                log_type error
+                log_type warning
+                """))
+            cmd = [find_mosquitto() or "mosquitto", "-c", str(conf)]
+        else:
+            conf = self._workdir / "amqtt.yaml"
+            conf.write_text(textwrap.dedent(f"""\
+                listeners:
+                  default:
+                    type: tcp
+                    bind: {self.host}:{self.port}
+                plugins:
+                  amqtt.plugins.authentication.AnonymousAuthPlugin:
+                    allow_anonymous: true
+                """))
+            cmd = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        if not wait_port(self.host, self.port, 15):
+            self.stop()
+            raise RuntimeError(f"{self.kind} did not start on {self.uri}; see {self._workdir}")
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

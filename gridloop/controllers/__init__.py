@@ -1,0 +1,1 @@
+"""Controllers: take commands from the platform and apply them to the running grid."""

@@ -1,0 +1,138 @@
+"""The simulator controller: commands arrive over MQTT, are checked at once and applied at the next step.
+
+It answers on the contract's response topic: ``accepted`` (or ``rejected`` with a reason) on receipt,
+then ``executed`` or ``failed`` when the step boundary applies it. Commands are applied in a
+deterministic order (arrival order within the step, ties by command id).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from gridloop.contract import BrokerAddress, parse_topic, topic
+from gridloop.mqtt_client import connect
+
+# Applies one command to the grid; raises ValueError with the reason if it cannot.
+Action = Callable[[dict], str]
+
+
+@dataclass
+class Actuator:
+    """A device in the grid that obeys commands: which commands, and what each does."""
+
+    device: str
+    kind: str  # switch, battery, flexible_load, transformer
+    actions: dict[str, Action]
+
+
+@dataclass(order=True)
+class _Pending:
+    arrived: int
+    id: str
+    device: str = field(compare=False)
+    name: str = field(compare=False)
+    args: dict = field(compare=False)
+    published_ms: int = field(compare=False)
+
+
+@dataclass
+class ControllerCounters:
+    received: int = 0
+    executed: int = 0
+    rejected: int = 0
+    failed: int = 0
+    latency_ms: list[float] = field(default_factory=list)  # command publication -> applied at a step
+
+
+class SimulatorController:
+    """Subscribes to ``gridloop/v1/{tenant}/commands/+`` and applies commands to actuators."""
+
+    def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator]) -> None:
+        self.tenant = tenant
+        self.actuators = {a.device: a for a in actuators}
+        self.counters = ControllerCounters()
+        self.log: list[dict] = []  # what was applied when, for the run directory
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._arrivals = 0
+        self._client = connect(broker, f"gridloop-controller-{tenant}")
+        self._client.on_message = self._on_command
+        self._client.subscribe(topic(tenant, "commands", "+"), qos=1)
+
+    @property
+    def arrivals(self) -> int:
+        """Commands received so far (a barrier for commands the scenario itself sent)."""
+        return self._arrivals
+
+    def _respond(self, device: str, command_id: str, status: str, detail: str = "") -> None:
+        payload = {"v": 1, "id": command_id, "ts": time.time_ns() // 1_000_000, "status": status, "detail": detail}
+        self._client.publish(topic(self.tenant, "responses", device), orjson.dumps(payload), qos=1)
+
+    def _on_command(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        parsed = parse_topic(msg.topic)
+        if parsed is None:
+            return
+        device = parsed[2]
+        with self._lock:
+            self._arrivals += 1
+            self.counters.received += 1
+        try:
+            doc = orjson.loads(msg.payload)
+            cid, name, args = str(doc["id"]), str(doc["name"]), doc.get("args") or {}
+            if not isinstance(args, dict):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            with self._lock:
+                self.counters.rejected += 1
+            return  # no id to answer to
+        reason = self._check(device, name, doc.get("expires"))
+        if reason:
+            with self._lock:
+                self.counters.rejected += 1
+            self._respond(device, cid, "rejected", reason)
+            return
+        self._respond(device, cid, "accepted", "applied at the next step")
+        with self._lock:
+            self._pending.append(_Pending(self._arrivals, cid, device, name, args, int(doc.get("ts") or 0)))
+
+    def _check(self, device: str, name: str, expires: object) -> str | None:
+        actuator = self.actuators.get(device)
+        if actuator is None:
+            return f"device {device!r} is not an actuator in this grid"
+        if name not in actuator.actions:
+            return f"{actuator.kind} {device!r} does not take {name!r}; it takes {', '.join(actuator.actions)}"
+        if isinstance(expires, int) and expires < time.time_ns() // 1_000_000:
+            return "expired before it arrived"
+        return None
+
+    def apply_pending(self, sim_time_s: float) -> int:
+        """Apply every command that arrived since the last step; returns how many were applied."""
+        with self._lock:
+            batch, self._pending = sorted(self._pending), []
+        now = time.time_ns() // 1_000_000
+        for cmd in batch:
+            action = self.actuators[cmd.device].actions[cmd.name]
+            try:
+                detail = action(cmd.args)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.counters.failed += 1
+                self._respond(cmd.device, cmd.id, "failed", str(exc))
+                continue
+            self.counters.executed += 1
+            if cmd.published_ms:
+                self.counters.latency_ms.append(max(0, now - cmd.published_ms))
+            self.log.append({"sim_time_s": sim_time_s, "device": cmd.device, "command": cmd.name,
+                             "args": cmd.args, "id": cmd.id})
+            self._respond(cmd.device, cmd.id, "executed", detail)
+        return len(batch)
+
+    def close(self) -> None:
+        time.sleep(0.05)
+        self._client.disconnect()
+        self._client.loop_stop()

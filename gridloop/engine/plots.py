@@ -1,0 +1,38 @@
+"""PNG plots of a run: feeder voltages and loading over the simulated time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, title: str) -> None:
+    """Every bus's voltage (thin lines) with the min/max band, and the line loading below."""
+    fig, (ax_v, ax_l) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
+    energized = vm.where(vm > 0)
+    ax_v.plot(energized.index, energized.to_numpy(), color="tab:blue", alpha=0.25, linewidth=0.7)
+    ax_v.plot(energized.index, energized.min(axis=1), color="tab:red", linewidth=1.5, label="lowest bus")
+    ax_v.plot(energized.index, energized.max(axis=1), color="tab:green", linewidth=1.5, label="highest bus")
+    ax_v.axhline(0.9, color="grey", linestyle="--", linewidth=1, label="EN 50160 ±10 %")
+    ax_v.axhline(1.1, color="grey", linestyle="--", linewidth=1)
+    dead = (vm <= 0).sum(axis=1)
+    if dead.any():
+        ax_d = ax_v.twinx()
+        ax_d.fill_between(dead.index, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
+        ax_d.set_ylabel("de-energised buses")
+    ax_v.set_ylabel("voltage (pu)")
+    ax_v.set_title(title)
+    ax_v.legend(loc="lower left", fontsize=8)
+    ax_l.plot(loading.index, loading.to_numpy(), color="tab:orange", alpha=0.3, linewidth=0.7)
+    ax_l.plot(loading.index, loading.max(axis=1), color="tab:red", linewidth=1.5, label="most loaded line")
+    ax_l.set_ylabel("line loading (%)")
+    ax_l.set_xlabel("simulated time (UTC)")
+    ax_l.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,67 @@
+"""Records grid results every step and meter readings every sample; writes them as Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridloop.grid_models.base import GridState
+from gridloop.virtual_meters.electricity import MeterSample
+
+
+class RunRecorder:
+    """Column-wise buffers, turned into DataFrames once at the end (no per-step pandas)."""
+
+    def __init__(self, bus_names: list[str], line_names: list[str], trafo_names: list[str]) -> None:
+        self.bus_names = bus_names
+        self.line_names = line_names
+        self.trafo_names = trafo_names
+        self.times: list[pd.Timestamp] = []
+        self._vm: list[np.ndarray] = []
+        self._line: list[np.ndarray] = []
+        self._trafo: list[np.ndarray] = []
+        self._samples: list[MeterSample] = []
+
+    def record_step(self, when: pd.Timestamp, state: GridState) -> None:
+        self.times.append(when)
+        self._vm.append(state.bus_vm_pu.astype(np.float32))
+        self._line.append(state.line_loading_percent.astype(np.float32))
+        self._trafo.append(state.trafo_loading_percent.astype(np.float32))
+
+    def record_sample(self, sample: MeterSample) -> None:
+        self._samples.append(sample)
+
+    def bus_voltages(self) -> pd.DataFrame:
+        return pd.DataFrame(np.vstack(self._vm), index=pd.DatetimeIndex(self.times, name="time"),
+                            columns=self.bus_names)
+
+    def line_loading(self) -> pd.DataFrame:
+        return pd.DataFrame(np.vstack(self._line), index=pd.DatetimeIndex(self.times, name="time"),
+                            columns=self.line_names)
+
+    def trafo_loading(self) -> pd.DataFrame:
+        return pd.DataFrame(np.vstack(self._trafo), index=pd.DatetimeIndex(self.times, name="time"),
+                            columns=self.trafo_names)
+
+    def meter_readings(self) -> pd.DataFrame:
+        frames = []
+        for s in self._samples:
+            cols = {"dev": s.devices, "ts": np.full(len(s.devices), s.ts_ms, dtype=np.int64), "seq": s.seq}
+            cols.update(s.quantities)
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def write(self, out: Path) -> list[str]:
+        """Write every series to ``out``; returns the file names written."""
+        files = {
+            "grid_bus_vm_pu.parquet": self.bus_voltages(),
+            "grid_line_loading_percent.parquet": self.line_loading(),
+            "grid_trafo_loading_percent.parquet": self.trafo_loading(),
+            "meter_readings.parquet": self.meter_readings(),
+        }
+        for name, frame in files.items():
+            frame.columns = [str(c) for c in frame.columns]
+            frame.to_parquet(out / name)
+        return list(files)

@@ -1,0 +1,265 @@
+"""Run a scenario: wire the stages on one SimPy clock and write the run directory.
+
+profiles → grid → meters → DIA → MQTT → platform → command → controller → grid.
+The engine talks to the platform only through MQTT (DIA, controller) and REST (provisioning,
+scenario commands, the final count of stored readings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+import simpy.rt
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from gridloop.broker import EmbeddedBroker
+from gridloop.contract import BrokerAddress
+from gridloop.controllers.simulator_controller import SimulatorController
+from gridloop.engine.embedded import EmbeddedPlatform
+from gridloop.engine.pacing import LagMeter
+from gridloop.engine.plots import plot_feeder_voltages
+from gridloop.engine.platform_client import PlatformClient, PlatformError
+from gridloop.engine.recorder import RunRecorder
+from gridloop.engine.stages import GridStage, switch_actuators
+from gridloop.mqtt_client import wait_for
+from gridloop.scenario.model import Scenario
+from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
+from gridloop.virtual_meters.electricity import ElectricityMeterBank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Command-line overrides of the scenario (None keeps the scenario's value)."""
+
+    out: Path | None = None
+    seed: int | None = None
+    until: float | None = None
+    realtime: bool | None = None
+    speed: float | None = None
+    broker: str | None = None
+    store: str | None = None
+    progress: bool | None = None
+
+
+def _resolve(scenario: Scenario, options: RunOptions) -> Scenario:
+    s = scenario.model_copy(deep=True)
+    if options.seed is not None:
+        s.seed = options.seed
+    if options.until is not None:
+        s.clock.duration = min(options.until, s.clock.duration) if options.until > 0 else s.clock.duration
+    if options.realtime is not None:
+        s.clock.realtime = options.realtime
+    if options.speed is not None:
+        s.clock.speed = options.speed
+    if options.broker is not None:
+        s.platform.broker = options.broker
+    if options.store is not None:
+        s.platform.store = options.store
+    if options.progress is not None:
+        s.outputs.progress = options.progress
+    return s
+
+
+class _Services(contextlib.ExitStack):
+    """Broker and platform for one run: embedded ones are started here and stopped on exit."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path) -> None:
+        super().__init__()
+        p = scenario.platform
+        self.embedded_platform: EmbeddedPlatform | None = None
+        if p.broker is None:
+            broker = EmbeddedBroker(workdir=str(run_dir / "broker")).start()
+            self.callback(broker.stop)
+            self.broker_uri = broker.uri
+        else:
+            self.broker_uri = p.broker
+        if p.api_url is not None:
+            self.api = PlatformClient(p.api_url, p.api_key)
+            self.api.wait_healthy()
+        else:
+            store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
+            self.embedded_platform = EmbeddedPlatform(self.broker_uri, store, run_dir).start()
+            self.callback(self.embedded_platform.stop)
+            admin = PlatformClient(self.embedded_platform.url)
+            try:
+                admin.wait_healthy(60)
+            except PlatformError:
+                raise PlatformError("embedded platform did not start:\n" + self.embedded_platform.log_tail()) from None
+            key = admin.create_tenant(p.tenant, self.embedded_platform.admin_key)
+            admin.close()
+            self.api = PlatformClient(self.embedded_platform.url, key)
+        self.callback(self.api.close)
+
+
+def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
+    """Run a scenario to its end and return the run summary (also written to summary.json)."""
+    s = _resolve(scenario, options or RunOptions())
+    run_dir = Path(options.out) if options and options.out else Path(s.outputs.dir.format(scenario=s.name))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "scenario.json").write_text(s.model_dump_json(indent=2))
+    wall0 = time.monotonic()
+
+    grid = GridStage.build(s)
+    n_steps = int(round(s.clock.duration / s.clock.step))
+    rng = np.random.default_rng([s.seed, 1])
+    meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
+    meters = ElectricityMeterBank(
+        meter_ids, grid.household_bus, s.meters.interval, initial_wh=rng.uniform(1e5, 5e7, len(meter_ids))
+    )
+    actuators = switch_actuators(grid)
+
+    with _Services(s, run_dir) as services:
+        api = services.api
+        _provision(api, s, meters, grid, [a.device for a in actuators])
+        broker = BrokerAddress.parse(services.broker_uri)
+        dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch)
+        controller = SimulatorController(broker, s.platform.tenant, actuators)
+        recorder = RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names)
+        lag = LagMeter(speed=s.clock.speed)
+        env = (simpy.rt.RealtimeEnvironment(factor=1.0 / s.clock.speed, strict=False)
+               if s.clock.realtime else simpy.Environment())
+        events = sorted(s.events, key=lambda e: e.at)
+        start = pd.Timestamp(s.clock.start).tz_convert("UTC")
+        start_ms = int(start.value // 1_000_000)
+        sampled = 0
+
+        def step_process(progress_tick):
+            nonlocal sampled
+            pending_events = list(events)
+            for k in range(n_steps):
+                t = env.now
+                if s.clock.realtime:
+                    lag.step_started(t)
+                while pending_events and pending_events[0].at <= t:
+                    _send_scenario_command(api, controller, pending_events.pop(0))
+                controller.apply_pending(t)
+                state = grid.solve(t)
+                p_w = state.load_p_mw[grid.household_index] * 1e6
+                if meters.due(t):
+                    sample = meters.sample(start_ms + int(round(t * 1000)), grid.bus_v_ll(state), p_w)
+                    dia.publish(sample)
+                    recorder.record_sample(sample)
+                    sampled += len(sample.devices)
+                meters.integrate(p_w, s.clock.step)
+                recorder.record_step(start + pd.Timedelta(seconds=t), state)
+                progress_tick()
+                if k < n_steps - 1:
+                    yield env.timeout(s.clock.step)
+
+        with _progress(s.outputs.progress, n_steps, s.name) as tick:
+            env.process(step_process(tick))
+            env.run()
+
+        published_ok = dia.flush(timeout_s=60)
+        published = dia.readings_acknowledged
+        end_ms = start_ms + int(round(n_steps * s.clock.step * 1000))
+        stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
+        metrics = api.metrics()
+        dia.close()
+        controller.close()
+        if not published_ok:
+            log.warning("broker did not acknowledge %d readings", dia.readings_offered - published)
+
+    vm = recorder.bus_voltages()
+    loading = recorder.line_loading()
+    outputs = recorder.write(run_dir) if s.outputs.series else []
+    if s.outputs.plots:
+        plot_feeder_voltages(vm, loading, run_dir / "feeder_voltages.png",
+                             f"{s.name}: {s.grid.network}, {len(meter_ids)} meters")
+        outputs.append("feeder_voltages.png")
+    (run_dir / "commands.json").write_text(json.dumps(controller.log, indent=1))
+    energized_vm = vm.where(vm > 0)
+    summary = {
+        "scenario": s.name,
+        "seed": s.seed,
+        "sim_start": start.isoformat(),
+        "sim_end": (start + pd.Timedelta(seconds=n_steps * s.clock.step)).isoformat(),
+        "steps": n_steps,
+        "wall_s": round(time.monotonic() - wall0, 3),
+        "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
+                     "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
+        "meters": len(meter_ids),
+        "messages": {
+            "readings_sampled": sampled,
+            "readings_published": published,
+            "readings_stored": stored,
+            "readings_lost": sampled - stored,
+            "rejected": int(metrics.get("rejected", 0)),
+        },
+        "grid": {
+            "network": s.grid.network,
+            "backend": grid.backend,
+            "v_min_pu": round(float(np.nanmin(energized_vm.to_numpy())), 6),
+            "v_max_pu": round(float(np.nanmax(energized_vm.to_numpy())), 6),
+            "max_line_loading_percent": round(float(loading.to_numpy().max()), 4),
+            "deenergized_bus_steps": int((vm.to_numpy() <= 0).sum()),
+        },
+        "commands": {
+            "received": controller.counters.received,
+            "executed": controller.counters.executed,
+            "rejected": controller.counters.rejected,
+            "failed": controller.counters.failed,
+        },
+        "outputs": outputs,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,
+               switches: list[str]) -> None:
+    """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
+    api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
+    devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
+    devices += [
+        {"id": dev, "type": "electricity_meter", "phases": 3, "gateway": s.platform.dia_id, "asset": "substation-1",
+         "meta": {"interval_s": s.meters.interval, "bus": str(grid.bus_names[int(b)])}}
+        for dev, b in zip(meters.ids, meters.bus_index, strict=True)
+    ]
+    devices += [{"id": sw, "type": "switch", "asset": "substation-1"} for sw in switches]
+    api.provision(devices)
+
+
+def _send_scenario_command(api: PlatformClient, controller: SimulatorController, event) -> None:
+    """A scenario event's command goes through the platform like anyone's; wait until it arrives."""
+    before = controller.arrivals
+    api.send_command(event.device, event.command, dict(event.args))
+    if not wait_for(lambda: controller.arrivals > before, timeout_s=10):
+        log.warning("command %s to %s did not arrive within 10 s", event.command, event.device)
+
+
+def _wait_stored(api: PlatformClient, start_ms: int, end_ms: int, target: int, timeout_s: float) -> int:
+    """Readings the platform stored for this run's window, once it has caught up (or stopped moving)."""
+    deadline = time.monotonic() + timeout_s
+    last, still_since = -1, time.monotonic()
+    while True:
+        got = sum(d["received"] for d in api.completeness(start_ms, end_ms)["devices"])
+        if got >= target:
+            return got
+        now = time.monotonic()
+        if got != last:
+            last, still_since = got, now
+        elif now - still_since > 10 or now > deadline:
+            return got
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, name: str):
+    if not enabled:
+        yield lambda: None
+        return
+    with Progress(TextColumn(f"[bold]{name}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as progress:
+        task = progress.add_task(name, total=total)
+        yield lambda: progress.advance(task)

@@ -1,0 +1,127 @@
+"""Decode and check telemetry and event envelopes, reading by reading.
+
+One bad reading is rejected with its reason; the good readings beside it are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+EVENT_TYPES = frozenset(
+    {
+        "power_outage", "power_restored", "voltage_sag", "voltage_swell", "last_gasp",
+        "tamper", "comm_lost", "comm_restored",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One meter's values at one measurement instant."""
+
+    dev: str
+    ts: int  # epoch ms UTC
+    seq: int | None
+    q: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event raised by a device."""
+
+    dev: str
+    ts: int
+    type: str
+    severity: str
+    data: dict
+
+
+@dataclass
+class Decoded:
+    """What survives of one MQTT payload, and why the rest did not."""
+
+    readings: list[Reading] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+
+
+# owner_of(device) -> tenant that owns it, or None if unknown
+OwnerLookup = Callable[[str], "str | None"]
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_owner(dev: object, tenant: str, owner_of: OwnerLookup) -> str | None:
+    if not isinstance(dev, str):
+        return "field 'dev' missing or not a string"
+    owner = owner_of(dev)
+    if owner is None:
+        return f"unknown device {dev!r}"
+    if owner != tenant:
+        return f"device {dev!r} does not belong to tenant {tenant!r}"
+    return None
+
+
+def _payload_items(payload: bytes, key: str, decoded: Decoded) -> list | None:
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        decoded.rejections.append(f"not valid JSON: {exc}")
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get(key), list):
+        decoded.rejections.append(f"not a v1 envelope with a '{key}' list")
+        return None
+    return doc[key]
+
+
+def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
+    """Split a telemetry envelope into valid readings and per-reading rejection reasons."""
+    decoded = Decoded()
+    items = _payload_items(payload, "readings", decoded)
+    for i, r in enumerate(items or ()):
+        if not isinstance(r, dict):
+            decoded.rejections.append(f"readings[{i}]: not an object")
+            continue
+        if (why := _check_owner(r.get("dev"), tenant, owner_of)) is not None:
+            decoded.rejections.append(f"readings[{i}]: {why}")
+            continue
+        ts, seq, q = r.get("ts"), r.get("seq"), r.get("q")
+        if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+            decoded.rejections.append(f"readings[{i}]: field 'ts' missing or not epoch milliseconds")
+        elif seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+            decoded.rejections.append(f"readings[{i}]: field 'seq' is not an integer")
+        elif not isinstance(q, dict) or not q:
+            decoded.rejections.append(f"readings[{i}]: field 'q' missing or empty")
+        elif bad := [k for k, v in q.items() if not _is_number(v)]:
+            decoded.rejections.append(f"readings[{i}]: non-numeric value for {', '.join(bad)}")
+        else:
+            decoded.readings.append(Reading(r["dev"], ts, seq, {k: float(v) for k, v in q.items()}))
+    return decoded
+
+
+def decode_events(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
+    """Split an event envelope into valid events and per-event rejection reasons."""
+    decoded = Decoded()
+    items = _payload_items(payload, "events", decoded)
+    for i, e in enumerate(items or ()):
+        if not isinstance(e, dict):
+            decoded.rejections.append(f"events[{i}]: not an object")
+            continue
+        if (why := _check_owner(e.get("dev"), tenant, owner_of)) is not None:
+            decoded.rejections.append(f"events[{i}]: {why}")
+            continue
+        ts, kind = e.get("ts"), e.get("type")
+        if not isinstance(ts, int) or isinstance(ts, bool):
+            decoded.rejections.append(f"events[{i}]: field 'ts' missing or not epoch milliseconds")
+        elif not isinstance(kind, str) or not kind:
+            decoded.rejections.append(f"events[{i}]: field 'type' missing")
+        else:
+            data = e.get("data") if isinstance(e.get("data"), dict) else {}
+            decoded.events.append(Event(e["dev"], ts, kind, str(e.get("severity", "info")), data))
+    return decoded

@@ -1,0 +1,112 @@
+"""What every storage backend provides; the API, ingest and command dispatch use only this."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gridloop.platform.envelope import Event, Reading
+
+
+def hash_key(api_key: str) -> str:
+    """API keys are stored hashed; a leaked store does not leak keys."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "glk_" + secrets.token_urlsafe(24)
+
+
+@dataclass
+class DeviceRecord:
+    """A provisioned device of one tenant."""
+
+    tenant: str
+    id: str
+    type: str
+    phases: int = 1
+    gateway: str | None = None
+    asset: str | None = None
+    status: str = "unknown"  # online / offline / unknown, from the retained status topic
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class AssetRecord:
+    """A person, house, location, substation or feeder that devices are assigned to."""
+
+    tenant: str
+    id: str
+    kind: str
+    name: str = ""
+    parent: str | None = None
+
+
+@dataclass
+class CommandRecord:
+    """A command and where it is in its lifecycle."""
+
+    tenant: str
+    id: str
+    device: str
+    name: str
+    args: dict
+    ts: int
+    expires: int | None
+    status: str = "pending"
+    detail: str = ""
+    updated: int = 0
+    history: list = field(default_factory=list)  # [[status, ts_ms], ...]
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """A reading as it comes back from the store."""
+
+    ts: int
+    seq: int | None
+    q: dict[str, float]
+
+
+class Store(Protocol):
+    """Tenants, registry, readings, events, rejections and commands, all keyed by tenant."""
+
+    # tenants
+    def create_tenant(self, name: str) -> str: ...
+    def tenant_of_key(self, api_key: str) -> str | None: ...
+    def tenant_exists(self, name: str) -> bool: ...
+
+    # registry
+    def put_devices(self, devices: list[DeviceRecord]) -> None: ...
+    def get_device(self, tenant: str, device: str) -> DeviceRecord | None: ...
+    def list_devices(self, tenant: str) -> list[DeviceRecord]: ...
+    def delete_device(self, tenant: str, device: str) -> bool: ...
+    def owner_of(self, device: str) -> str | None: ...
+    def set_device_status(self, tenant: str, device: str, status: str) -> None: ...
+    def put_asset(self, asset: AssetRecord) -> None: ...
+    def get_asset(self, tenant: str, asset: str) -> AssetRecord | None: ...
+    def list_assets(self, tenant: str) -> list[AssetRecord]: ...
+
+    # data
+    def insert_readings(self, tenant: str, readings: list[Reading]) -> int: ...
+    def insert_events(self, tenant: str, events: list[Event]) -> int: ...
+    def add_rejected(self, tenant: str | None, topic: str, reason: str, payload: bytes) -> None: ...
+    def query_readings(
+        self, tenant: str, device: str, start: int | None, end: int | None, limit: int
+    ) -> list[StoredReading]: ...
+    def query_events(
+        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None
+    ) -> list[Event]: ...
+    def count_readings(self, tenant: str) -> int: ...
+    def count_rejected(self, tenant: str | None) -> int: ...
+    def readings_per_device(self, tenant: str, start: int | None, end: int | None) -> dict[str, int]: ...
+
+    # commands
+    def put_command(self, command: CommandRecord) -> None: ...
+    def get_command(self, tenant: str, command_id: str) -> CommandRecord | None: ...
+    def update_command(self, tenant: str, command_id: str, status: str, detail: str, ts: int) -> bool: ...
+    def open_commands(self) -> list[CommandRecord]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,271 @@
+"""Embedded store on SQLite: one file, WAL journal, every write batched and committed before it is acknowledged."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import orjson
+
+from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.store.base import (
+    AssetRecord,
+    CommandRecord,
+    DeviceRecord,
+    StoredReading,
+    hash_key,
+    new_api_key,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
+    gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX IF NOT EXISTS devices_tenant ON devices (tenant, id);
+CREATE TABLE IF NOT EXISTS assets (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
+    PRIMARY KEY (tenant, id));
+CREATE TABLE IF NOT EXISTS readings (
+    tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
+    PRIMARY KEY (tenant, dev, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,
+    severity TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant, dev, ts, type)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY, tenant TEXT, topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB);
+CREATE INDEX IF NOT EXISTS rejected_tenant ON rejected (tenant);
+CREATE TABLE IF NOT EXISTS commands (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, device TEXT NOT NULL, name TEXT NOT NULL, args BLOB NOT NULL,
+    ts INTEGER NOT NULL, expires INTEGER, status TEXT NOT NULL, detail TEXT NOT NULL, updated INTEGER NOT NULL,
+    history BLOB NOT NULL, PRIMARY KEY (tenant, id));
+CREATE INDEX IF NOT EXISTS commands_open ON commands (status);
+"""
+
+OPEN_STATUSES = ("pending", "sent", "accepted")
+
+
+class SqliteStore:
+    """The default store; safe to share between the API, ingest and dispatch threads."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+        self._owners: dict[str, str] = {}
+
+    # -- tenants
+    def create_tenant(self, name: str) -> str:
+        key = new_api_key()
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO tenants VALUES (?, ?)", (name, hash_key(key)))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"tenant {name!r} exists already") from None
+        return key
+
+    def tenant_of_key(self, api_key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT name FROM tenants WHERE key_hash=?", (hash_key(api_key),)).fetchone()
+        return row[0] if row else None
+
+    def tenant_exists(self, name: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM tenants WHERE name=?", (name,)).fetchone() is not None
+
+    # -- registry
+    def put_devices(self, devices: list[DeviceRecord]) -> None:
+        rows = [
+            (d.id, d.tenant, d.type, d.phases, d.gateway, d.asset, d.status, orjson.dumps(d.meta).decode())
+            for d in devices
+        ]
+        with self._lock:
+            taken = self._taken_by_other_tenant(devices)
+            if taken:
+                raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET type=excluded.type,"
+                " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta",
+                rows,
+            )
+            self._db.execute("COMMIT")
+            for d in devices:
+                self._owners[d.id] = d.tenant
+
+    def _taken_by_other_tenant(self, devices: list[DeviceRecord]) -> list[str]:
+        taken = []
+        for d in devices:
+            owner = self.owner_of(d.id)
+            if owner is not None and owner != d.tenant:
+                taken.append(d.id)
+        return taken
+
+    @staticmethod
+    def _device(row: tuple) -> DeviceRecord:
+        return DeviceRecord(
+            id=row[0], tenant=row[1], type=row[2], phases=row[3], gateway=row[4], asset=row[5],
+            status=row[6], meta=orjson.loads(row[7]),
+        )
+
+    def get_device(self, tenant: str, device: str) -> DeviceRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM devices WHERE id=? AND tenant=?", (device, tenant)).fetchone()
+        return self._device(row) if row else None
+
+    def list_devices(self, tenant: str) -> list[DeviceRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM devices WHERE tenant=? ORDER BY id", (tenant,)).fetchall()
+        return [self._device(r) for r in rows]
+
+    def delete_device(self, tenant: str, device: str) -> bool:
+        with self._lock:
+            n = self._db.execute("DELETE FROM devices WHERE id=? AND tenant=?", (device, tenant)).rowcount
+            self._owners.pop(device, None)
+        return n > 0
+
+    def owner_of(self, device: str) -> str | None:
+        owner = self._owners.get(device)
+        if owner is None:
+            with self._lock:
+                row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (device,)).fetchone()
+            if row:
+                owner = self._owners[device] = row[0]
+        return owner
+
+    def set_device_status(self, tenant: str, device: str, status: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE devices SET status=? WHERE id=? AND tenant=?", (status, device, tenant))
+
+    def put_asset(self, asset: AssetRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO assets VALUES (?,?,?,?,?)",
+                (asset.tenant, asset.id, asset.kind, asset.name, asset.parent),
+            )
+
+    def get_asset(self, tenant: str, asset: str) -> AssetRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM assets WHERE tenant=? AND id=?", (tenant, asset)).fetchone()
+        return AssetRecord(*row) if row else None
+
+    def list_assets(self, tenant: str) -> list[AssetRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM assets WHERE tenant=? ORDER BY id", (tenant,)).fetchall()
+        return [AssetRecord(*r) for r in rows]
+
+    # -- data
+    def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
+        rows = [(tenant, r.dev, r.ts, r.seq, orjson.dumps(r.q)) for r in readings]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def insert_events(self, tenant: str, events: list[Event]) -> int:
+        rows = [(tenant, e.dev, e.ts, e.type, e.severity, orjson.dumps(e.data)) for e in events]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+            return self._db.total_changes - before
+
+    def add_rejected(self, tenant: str | None, topic: str, reason: str, payload: bytes) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
+                (tenant, topic, reason, payload[:65536]),
+            )
+
+    def query_readings(
+        self, tenant: str, device: str, start: int | None, end: int | None, limit: int
+    ) -> list[StoredReading]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, seq, q FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<? ORDER BY ts LIMIT ?",
+                (tenant, device, start if start is not None else -1, end if end is not None else 2**62, limit),
+            ).fetchall()
+        return [StoredReading(ts, seq, orjson.loads(q)) for ts, seq, q in rows]
+
+    def query_events(
+        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None
+    ) -> list[Event]:
+        sql = "SELECT dev, ts, type, severity, data FROM events WHERE tenant=? AND dev=? AND ts>=? AND ts<?"
+        args: list = [tenant, device, start if start is not None else -1, end if end is not None else 2**62]
+        if kind:
+            sql += " AND type=?"
+            args.append(kind)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY ts", args).fetchall()
+        return [Event(d, ts, t, s, orjson.loads(data)) for d, ts, t, s, data in rows]
+
+    def count_readings(self, tenant: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM readings WHERE tenant=?", (tenant,)).fetchone()[0]
+
+    def count_rejected(self, tenant: str | None) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM rejected WHERE tenant IS ?", (tenant,)).fetchone()[0]
+
+    def readings_per_device(self, tenant: str, start: int | None, end: int | None) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT dev, count(*) FROM readings WHERE tenant=? AND ts>=? AND ts<? GROUP BY dev",
+                (tenant, start if start is not None else -1, end if end is not None else 2**62),
+            ).fetchall()
+        return dict(rows)
+
+    # -- commands
+    def put_command(self, command: CommandRecord) -> None:
+        c = command
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO commands VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (c.tenant, c.id, c.device, c.name, orjson.dumps(c.args), c.ts, c.expires, c.status, c.detail,
+                 c.updated, orjson.dumps(c.history)),
+            )
+
+    @staticmethod
+    def _command(row: tuple) -> CommandRecord:
+        return CommandRecord(
+            tenant=row[0], id=row[1], device=row[2], name=row[3], args=orjson.loads(row[4]), ts=row[5],
+            expires=row[6], status=row[7], detail=row[8], updated=row[9], history=orjson.loads(row[10]),
+        )
+
+    def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM commands WHERE tenant=? AND id=?", (tenant, command_id)
+            ).fetchone()
+        return self._command(row) if row else None
+
+    def update_command(self, tenant: str, command_id: str, status: str, detail: str, ts: int) -> bool:
+        with self._lock:
+            current = self.get_command(tenant, command_id)
+            if current is None:
+                return False
+            history = [*current.history, [status, ts]]
+            self._db.execute(
+                "UPDATE commands SET status=?, detail=?, updated=?, history=? WHERE tenant=? AND id=?",
+                (status, detail, ts, orjson.dumps(history), tenant, command_id),
+            )
+        return True
+
+    def open_commands(self) -> list[CommandRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM commands WHERE status IN (?,?,?) ORDER BY ts", OPEN_STATUSES
+            ).fetchall()
+        return [self._command(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,156 @@
+"""Typed scenario: what a researcher writes in YAML, checked before anything runs.
+
+Durations are written with units (``"1d"``, ``"15min"``, ``"10s"``) and held as seconds;
+nothing downstream parses strings.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number (seconds) or a string like '15min', '1d', '10s'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '15min', '1h' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+    else:
+        raise ValueError(f"{value!r} is not a duration; write e.g. '15min', '1h', '1d' or seconds")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def parse_offset(value: object) -> float:
+    """Seconds from the start of the run; like a duration, but zero is allowed."""
+    if value in (0, "0"):
+        return 0.0
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Offset = Annotated[float, BeforeValidator(parse_offset)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Clock(_Strict):
+    """Simulated time: where it starts, how long, how big a step, and whether it is paced."""
+
+    start: datetime = datetime.fromisoformat("2026-01-15T00:00:00+00:00")
+    duration: Duration = 86400.0
+    step: Duration = 60.0
+    realtime: bool = False
+    speed: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> Clock:
+        if self.step > self.duration:
+            raise ValueError("clock.step is longer than clock.duration")
+        if self.start.tzinfo is None:
+            raise ValueError("clock.start needs a time zone, e.g. 2026-01-15T00:00:00+01:00")
+        return self
+
+
+class Grid(_Strict):
+    """Which network, which solver backend."""
+
+    network: str = "1-LV-urban6--0-sw"
+    backend: Literal["pandapower", "pgm"] = "pandapower"
+
+
+class Households(_Strict):
+    """The demand: which profile source, how many homes, how big."""
+
+    source: Literal["simbench"] = "simbench"
+    count: int | None = Field(None, ge=1, description="homes to keep; default all household loads")
+    annual_kwh: float = Field(3000.0, gt=0, description="mean annual consumption per home")
+    scale_spread: float = Field(0.25, ge=0, lt=1, description="relative std-dev of per-home scaling")
+
+
+class Meters(_Strict):
+    """Virtual electricity meters: one per household load."""
+
+    type: Literal["residential"] = "residential"
+    interval: Duration = 900.0
+    dia_batch: int = Field(500, ge=1, description="readings per telemetry envelope")
+
+
+class Platform(_Strict):
+    """Where readings go: embedded broker and store by default, or external URIs."""
+
+    tenant: str = Field("demo", pattern=NAME_PATTERN)
+    broker: str | None = None
+    store: str | None = None
+    api_url: str | None = None
+    api_key: str | None = None
+    dia_id: str = Field("dia-1", pattern=NAME_PATTERN)
+
+    @model_validator(mode="after")
+    def _external_api(self) -> Platform:
+        if (self.api_url is None) != (self.api_key is None):
+            raise ValueError("platform.api_url and platform.api_key go together")
+        for name in ("broker",):
+            uri = getattr(self, name)
+            if uri is not None and not re.match(r"^mqtts?://[^:/]+:\d+/?$", uri):
+                raise ValueError(f"platform.{name} must look like mqtt://host:port, got {uri!r}")
+        if self.store is not None and not re.match(r"^(sqlite:///.+|mongodb://.+)$", self.store):
+            raise ValueError("platform.store must be sqlite:///path or mongodb://host:port/db")
+        return self
+
+
+class CommandEvent(_Strict):
+    """At simulated time ``at``, send a command to a device through the platform's REST API."""
+
+    at: Offset
+    command: str = Field(pattern=r"^[a-z]+\.[a-z_]+$")
+    device: str = Field(pattern=NAME_PATTERN)
+    args: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class Outputs(_Strict):
+    """What the run directory gets besides summary.json."""
+
+    dir: str = "runs/{scenario}"
+    series: bool = True
+    plots: bool = True
+    progress: bool = True
+
+
+class Scenario(_Strict):
+    """A whole scenario file."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    seed: int = Field(1, ge=0)
+    clock: Clock = Clock()
+    grid: Grid = Grid()
+    households: Households = Households()
+    meters: Meters = Meters()
+    platform: Platform = Platform()
+    events: list[CommandEvent] = Field(default_factory=list)
+    outputs: Outputs = Outputs()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.meters.interval < self.clock.step:
+            raise ValueError("meters.interval is shorter than clock.step; a meter samples at most once a step")
+        if self.meters.interval % self.clock.step:
+            raise ValueError("meters.interval must be a whole number of clock.step")
+        for i, event in enumerate(self.events):
+            if event.at > self.clock.duration:
+                raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")
+        return self

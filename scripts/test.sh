@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Provision the test services this machine can run (Mosquitto, FerretDB), then run ruff and the whole test suite.
+# Usage: bash scripts/test.sh [pytest args...]
+# With CI=true (or GRIDLOOP_REQUIRE_SERVICES=1) a missing service fails the run instead of skipping tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REQUIRE=${GRIDLOOP_REQUIRE_SERVICES:-${CI:-}}
+[ "$REQUIRE" = "true" ] && REQUIRE=1
+CACHE=${GRIDLOOP_CACHE:-$HOME/.cache/gridloop}
+mkdir -p "$CACHE"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+# 1. Mosquitto, from Debian's packages when missing.
+if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
+  echo "== installing mosquitto (apt-get)"
+  as_root apt-get update -qq || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null || true
+fi
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+if [ ! -x "$MOSQUITTO" ] && [ "$REQUIRE" = 1 ]; then echo "mosquitto is required but could not be installed" >&2; exit 1; fi
+
+# 2. The Python environment.
+VENV=${GRIDLOOP_VENV:-$ROOT/.venv}
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+"$VENV/bin/python" -m pip install -q -e ".[dev]"
+
+free_port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { "$VENV/bin/python" - "$1" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1]); deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+PY
+}
+
+WORK=$(mktemp -d -t gridloop-test-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# 3. Mosquitto on a free loopback port.
+if [ -x "$MOSQUITTO" ]; then
+  MQTT_PORT=$(free_port)
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n' \
+    "$MQTT_PORT" > "$WORK/mosquitto.conf"
+  "$MOSQUITTO" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$MQTT_PORT" || { echo "mosquitto did not start" >&2; cat "$WORK/mosquitto.log" >&2; exit 1; }
+  export GRIDLOOP_TEST_BROKER="mqtt://127.0.0.1:$MQTT_PORT"
+  echo "== mosquitto on $GRIDLOOP_TEST_BROKER"
+fi
+
+# 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/services/ferretdb.
+FERRET_SRC=$ROOT/tests/services/ferretdb
+FERRET_BIN=$CACHE/ferretdb-launcher-$(sha256sum "$FERRET_SRC/go.mod" "$FERRET_SRC/main.go" | sha256sum | cut -c1-12)
+if [ ! -x "$FERRET_BIN" ] && command -v go >/dev/null; then
+  echo "== building the FerretDB launcher (once)"
+  (cd "$FERRET_SRC" && go build -o "$FERRET_BIN.tmp" . && mv "$FERRET_BIN.tmp" "$FERRET_BIN") || true
+fi
+if [ -x "$FERRET_BIN" ]; then
+  MONGO_PORT=$(free_port)
+  FERRETDB_TELEMETRY=disable DO_NOT_TRACK=1 "$FERRET_BIN" -listen "127.0.0.1:$MONGO_PORT" -dir "$WORK/ferretdb" \
+    >"$WORK/ferretdb.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$MONGO_PORT" || { echo "FerretDB did not start" >&2; cat "$WORK/ferretdb.log" >&2; exit 1; }
+  export GRIDLOOP_TEST_MONGODB="mongodb://127.0.0.1:$MONGO_PORT/gridloop_test"
+  echo "== FerretDB on $GRIDLOOP_TEST_MONGODB"
+elif [ "$REQUIRE" = 1 ]; then
+  echo "FerretDB launcher could not be built (is Go installed?)" >&2; exit 1
+fi
+
+export GRIDLOOP_REQUIRE_SERVICES=$REQUIRE
+echo "== ruff"
+"$VENV/bin/ruff" check .
+echo "== pytest"
+"$VENV/bin/python" -m pytest -q "$@"

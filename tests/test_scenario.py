@@ -1,0 +1,71 @@
+"""Scenario files: typed parsing, and every mistake reported with file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridloop.cli import main
+from gridloop.scenario.loader import ScenarioError, load_scenario
+from gridloop.scenario.model import parse_duration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_is_valid_and_typed():
+    s = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
+    assert s.clock.duration == 86400.0
+    assert s.clock.step == 60.0
+    assert s.meters.interval == 300.0
+    assert s.events[0].at == 12 * 3600.0
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15min", 900), ("1d", 86400), ("10s", 10), (30, 30), ("1.5h", 5400)])
+def test_durations_carry_units(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_three_mistakes_are_all_reported(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "clock:\n  step: fortnight\n"
+        "meters:\n  interval: 15min\n  typo_field: 1\n"
+        "platform:\n  tenant: Not A Tenant\n"
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    fields = {p.field for p in info.value.problems}
+    assert fields == {"clock.step", "meters.typo_field", "platform.tenant"}
+    assert all(p.file == str(bad) for p in info.value.problems)
+
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: clock.step:" in err
+    assert f"{bad}: meters.typo_field: unknown field" in err
+    assert f"{bad}: platform.tenant:" in err
+    assert "3 error(s)" in err
+
+
+def test_cross_field_rules(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: x\nclock: {step: 1min, duration: 1h}\nmeters: {interval: 90s}\n"
+                   "events: [{at: 2h, command: switch.open, device: sw1}]\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    assert "whole number of clock.step" in str(info.value)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(broken)
+    with pytest.raises(ScenarioError, match="No such file"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(ROOT / "scenarios" / "quickstart.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
