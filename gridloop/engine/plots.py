@@ -18,8 +18,12 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
     ax_v.plot(energized.index, energized.to_numpy(), color="tab:blue", alpha=0.25, linewidth=0.7)
     ax_v.plot(energized.index, energized.min(axis=1), color="tab:red", linewidth=1.5, label="lowest bus")
     ax_v.plot(energized.index, energized.max(axis=1), color="tab:green", linewidth=1.5, label="highest bus")
-    ax_v.axhline(0.9, color="grey", linestyle="--", linewidth=1, label="EN 50160 ±10 %")
-    ax_v.axhline(1.1, color="grey", linestyle="--", linewidth=1)
+    lo, hi = float(energized.min().min()), float(energized.max().max())
+    margin = max(0.005, 0.1 * (hi - lo))
+    ax_v.set_ylim(lo - margin, hi + margin)
+    for limit in (0.9, 1.1):  # EN 50160 band, drawn only where the data come near it
+        if lo - margin < limit < hi + margin:
+            ax_v.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"EN 50160 limit {limit} pu")
     dead = (vm <= 0).sum(axis=1)
     if dead.any():
         ax_d = ax_v.twinx()
@@ -31,7 +35,7 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
     ax_l.plot(loading.index, loading.to_numpy(), color="tab:orange", alpha=0.3, linewidth=0.7)
     ax_l.plot(loading.index, loading.max(axis=1), color="tab:red", linewidth=1.5, label="most loaded line")
     ax_l.set_ylabel("line loading (%)")
-    ax_l.set_xlabel("simulated time (UTC)")
+    ax_l.set_xlabel(f"simulated time ({vm.index.tz})")
     ax_l.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -174,7 +174,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     loading = recorder.line_loading()
     outputs = recorder.write(run_dir) if s.outputs.series else []
     if s.outputs.plots:
-        plot_feeder_voltages(vm, loading, run_dir / "feeder_voltages.png",
+        local = s.clock.start.tzinfo
+        plot_feeder_voltages(vm.tz_convert(local), loading.tz_convert(local), run_dir / "feeder_voltages.png",
                              f"{s.name}: {s.grid.network}, {len(meter_ids)} meters")
         outputs.append("feeder_voltages.png")
     (run_dir / "commands.json").write_text(json.dumps(controller.log, indent=1))
