@@ -25,8 +25,8 @@ from gridloop.contract import BrokerAddress
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.embedded import EmbeddedPlatform
 from gridloop.engine.pacing import LagMeter
-from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.platform_client import PlatformClient, PlatformError
+from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.stages import GridStage, switch_actuators
 from gridloop.mqtt_client import wait_for
