@@ -45,7 +45,8 @@ def find_mosquitto() -> str | None:
 class EmbeddedBroker:
     """A broker that lives exactly as long as this object is started."""
 
-    def __init__(self, port: int | None = None, workdir: str | None = None, prefer: str = "mosquitto") -> None:
+    def __init__(self, port: int | None = None, workdir: str | None = None, prefer: str | None = None) -> None:
+        prefer = prefer or os.environ.get("GRIDLOOP_EMBEDDED_BROKER", "mosquitto")
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self._workdir = Path(workdir or tempfile.mkdtemp(prefix="gridloop-broker-"))

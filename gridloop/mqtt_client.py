@@ -13,6 +13,9 @@ from paho.mqtt.properties import Properties
 from gridloop.contract import BrokerAddress
 
 
+V5_ATTEMPT_S = 3.0
+
+
 def connect(
     broker: BrokerAddress,
     client_id: str,
@@ -25,9 +28,31 @@ def connect(
     password: str | None = None,
     timeout_s: float = 10.0,
 ) -> mqtt.Client:
-    """A connected client with its network loop running in a background thread."""
+    """A connected client with its network loop running in a background thread.
+
+    MQTT v5 first; a broker that refuses v5 (the pure-Python fallback broker speaks 3.1.1 only)
+    gets a 3.1.1 connection with the same persistent-session semantics. ``is_v5(client)`` tells which.
+    """
+    deadline = time.monotonic() + timeout_s
+    for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
+        client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password)
+        # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
+        attempt_deadline = min(deadline, time.monotonic() + V5_ATTEMPT_S) if protocol == mqtt.MQTTv5 else deadline
+        if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline):
+            return client
+    raise ConnectionError(f"no MQTT connection to {broker} within {timeout_s:.0f} s")
+
+
+def is_v5(client: mqtt.Client) -> bool:
+    """True if the client talks MQTT v5 (shared subscriptions, session expiry) with its broker."""
+    return client.protocol == mqtt.MQTTv5
+
+
+def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[str, bytes] | None, clean_start: bool,
+            manual_ack: bool, username: str | None, password: str | None) -> mqtt.Client:
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack,
+        clean_session=None if protocol == mqtt.MQTTv5 else clean_start,
     )
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
@@ -38,18 +63,35 @@ def connect(
         client.tls_set()
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
-    props = Properties(PacketTypes.CONNECT)
-    if session_expiry_s:
-        props.SessionExpiryInterval = session_expiry_s
-    connected = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None
-    client.connect(broker.host, broker.port, keepalive=30, clean_start=clean_start, properties=props)
-    client.loop_start()
-    if not connected.wait(timeout_s):
-        client.loop_stop()
-        raise ConnectionError(f"no MQTT connection to {broker} within {timeout_s:.0f} s")
-    client.on_connect = None
     return client
+
+
+def _try_connect(client: mqtt.Client, broker: BrokerAddress, protocol: int, clean_start: bool,
+                 session_expiry_s: int, deadline: float) -> bool:
+    connected, refused = threading.Event(), threading.Event()
+
+    def on_connect(c, u, flags, rc, props) -> None:
+        (refused if rc.is_failure else connected).set()
+
+    client.on_connect = on_connect
+    client.on_disconnect = lambda *a: refused.set()
+    if protocol == mqtt.MQTTv5:
+        props = Properties(PacketTypes.CONNECT)
+        if session_expiry_s:
+            props.SessionExpiryInterval = session_expiry_s
+        client.connect(broker.host, broker.port, keepalive=30, clean_start=clean_start, properties=props)
+    else:
+        client.connect(broker.host, broker.port, keepalive=30)
+    client.loop_start()
+    while time.monotonic() < deadline and not (connected.is_set() or refused.is_set()):
+        time.sleep(0.005)
+    client.on_connect = None
+    client.on_disconnect = None
+    if connected.is_set():
+        return True
+    client.loop_stop()
+    client.disconnect()
+    return False
 
 
 def wait_for(predicate, timeout_s: float, poll_s: float = 0.01) -> bool:

@@ -119,3 +119,15 @@ def test_same_seed_same_numbers_embedded_services(tmp_path):
     assert not ra["electricity.power.active.total"].equals(rc["electricity.power.active.total"])
     for name in ("summary.json", "grid_bus_vm_pu.parquet", "meter_readings.parquet", "feeder_voltages.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_fallback_broker_without_mosquitto(tmp_path, monkeypatch):
+    """On a machine without Mosquitto the embedded broker is amqtt (MQTT 3.1.1); nothing is lost."""
+    monkeypatch.setenv("GRIDLOOP_EMBEDDED_BROKER", "amqtt")
+    summary = run_scenario(_scenario(), RunOptions(out=tmp_path, until=1800.0, progress=False))
+    assert (tmp_path / "broker" / "amqtt.log").exists()
+    m = summary["messages"]
+    assert m["readings_sampled"] == 60 * 30
+    assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"]
+    assert m["readings_lost"] == 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from gridloop.contract import BrokerAddress, parse_topic, shared
-from gridloop.mqtt_client import connect
+from gridloop.mqtt_client import connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.store.base import Store
 
@@ -81,7 +81,10 @@ class IngestWorker:
         self._writer.start()
 
     def _subscribe(self, client: mqtt.Client, *_: object) -> None:
-        client.subscribe([(shared("telemetry"), 1), (shared("events"), 1)])
+        if is_v5(client):
+            client.subscribe([(shared("telemetry"), 1), (shared("events"), 1)])
+        elif self.worker_id == 0:  # an MQTT 3.1.1 broker has no shared subscriptions: one worker takes all
+            client.subscribe([("gridloop/v1/+/telemetry/+", 1), ("gridloop/v1/+/events/+", 1)])
         if self.worker_id == 0:  # retained status is not delivered on shared subscriptions
             client.subscribe("gridloop/v1/+/status/+", 1)
 

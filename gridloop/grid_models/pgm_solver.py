@@ -1,0 +1,201 @@
+"""power-grid-model backend: the model is built once, each step only loads and switch statuses change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandapower as pp
+from power_grid_model import CalculationMethod, ComponentType, PowerGridModel
+
+from gridloop.grid_models.base import GridState
+from gridloop.grid_models.pgm_fastpath import make_fast_call
+from gridloop.grid_models.pgm_input import build_pgm_input
+from gridloop.grid_models.topology import branch_end_status
+
+_A = np.exp(2j * np.pi / 3)
+SQRT3 = np.sqrt(3.0)
+
+
+class PgmSolver:
+    """GridSolver on power-grid-model; balanced by default, per phase with ``symmetric=False``.
+
+    ``trafo_model='t'`` converts transformers so results match pandapower's default T model
+    exactly; use ``'pi'`` to match ``pp.runpp(trafo_model='pi')``.
+    """
+
+    def __init__(
+        self,
+        net: pp.pandapowerNet,
+        symmetric: bool = True,
+        *,
+        trafo_model: str = "t",
+        calculation_method: CalculationMethod | str = CalculationMethod.newton_raphson,
+        error_tolerance: float = 1e-10,
+        max_iterations: int = 30,
+        fast: bool = True,
+    ) -> None:
+        self.symmetric = symmetric
+        self._input, self._layout = build_pgm_input(net, symmetric=symmetric, trafo_model=trafo_model)
+        self._model = PowerGridModel(self._input, system_frequency=float(net.f_hz))
+        self._vn_kv = net.bus.vn_kv.to_numpy(dtype=float).copy()
+        self._method = calculation_method
+        self._tol = error_tolerance
+        self._max_iter = max_iterations
+        lay = self._layout
+        self._load_type = ComponentType.sym_load if symmetric else ComponentType.asym_load
+        loads = self._input[self._load_type][: lay.load_ids.size]
+        # demand per load in W/var; (n,) balanced or (n, 3) per phase.  Updated in place: the
+        # fast path's update view points at these buffers.
+        self._p = np.ascontiguousarray(loads["p_specified"], dtype=np.float64).copy()
+        self._q = np.ascontiguousarray(loads["q_specified"], dtype=np.float64).copy()
+        self._load_update = {"id": lay.load_ids, "p_specified": self._p, "q_specified": self._q}
+        self._loads_dirty = False
+        gens = self._input[ComponentType.sym_gen]
+        self._sgen_update = {
+            "id": lay.sgen_ids,
+            "p_specified": np.array(gens["p_specified"], dtype=np.float64),
+            "q_specified": np.array(gens["q_specified"], dtype=np.float64),
+        }
+        self._sgens_dirty = False
+        self._closed = (net.switch.closed.to_numpy(dtype=bool).copy() if len(net.switch)
+                        else np.zeros(0, dtype=bool))
+        self._topology_dirty = False
+        self._outputs: dict[ComponentType, list[str]] = {
+            ComponentType.node: ["energized", "u_pu"] if symmetric else ["energized", "u_pu", "u_angle"],
+            ComponentType.line: ["loading"],
+            ComponentType.transformer: ["i_from", "i_to"],
+        }
+        if lay.line_ids.size == 0:
+            del self._outputs[ComponentType.line]
+        if lay.trafo_ids.size == 0:
+            del self._outputs[ComponentType.transformer]
+        self._fast = (make_fast_call(
+            self._model, symmetric=symmetric, outputs=self._outputs,
+            update=self._bound_updates(), error_tolerance=error_tolerance,
+            max_iterations=max_iterations, calculation_method=calculation_method) if fast else None)
+        self._i_rated = (lay.trafo_sn_mva[:, None] * 1e6 / (SQRT3 * lay.trafo_vn_kv * 1e3)
+                         if lay.trafo_ids.size else np.zeros((0, 2)))
+
+    # -- GridSolver protocol ------------------------------------------------------------------
+    @property
+    def bus_vn_kv(self) -> np.ndarray:
+        """Nominal voltage per bus, kV."""
+        return self._vn_kv
+
+    def set_loads(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """Balanced demand per load (MW, Mvar) in net.load order; split equally over phases if per phase."""
+        scale = self._layout.load_scaling * 1e6
+        p = np.asarray(p_mw, dtype=np.float64) * scale
+        q = np.asarray(q_mvar, dtype=np.float64) * scale
+        if self.symmetric:
+            self._p[:] = p
+            self._q[:] = q
+        else:
+            self._p[:] = p[:, None] / 3.0
+            self._q[:] = q[:, None] / 3.0
+        self._loads_dirty = True
+
+    def set_loads_phase(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """Per-phase demand, arrays of shape (n_load, 3) in MW / Mvar (per-phase solver only)."""
+        if self.symmetric:
+            raise ValueError("set_loads_phase needs PgmSolver(net, symmetric=False)")
+        scale = self._layout.load_scaling[:, None] * 1e6
+        np.multiply(np.asarray(p_mw, dtype=np.float64).reshape(-1, 3), scale, out=self._p)
+        np.multiply(np.asarray(q_mvar, dtype=np.float64).reshape(-1, 3), scale, out=self._q)
+        self._loads_dirty = True
+
+    def set_sgens(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """Static generator injections (MW, Mvar) in net.sgen order."""
+        scale = self._layout.sgen_scaling * 1e6
+        np.multiply(np.asarray(p_mw, dtype=np.float64), scale, out=self._sgen_update["p_specified"])
+        np.multiply(np.asarray(q_mvar, dtype=np.float64), scale, out=self._sgen_update["q_specified"])
+        self._sgens_dirty = True
+
+    def set_switch(self, switch_index: int, closed: bool) -> None:
+        """Open/close a pandapower switch by its net.switch label; applied at the next solve."""
+        pos = self._layout.switches.position(switch_index)
+        if self._closed[pos] != bool(closed):
+            self._closed[pos] = bool(closed)
+            self._topology_dirty = True
+
+    def solve(self) -> GridState:
+        """Push pending updates into the model and run one power flow."""
+        if self._fast is not None and (self._loads_dirty or self._sgens_dirty):
+            self._fast.push_update()
+            self._loads_dirty = self._sgens_dirty = False
+        update = self._pending_update()
+        if update:
+            self._model.update(update_data=update)
+        if self._fast is not None:
+            return self._to_state(self._fast.run())
+        out = self._model.calculate_power_flow(
+            symmetric=self.symmetric,
+            error_tolerance=self._tol,
+            max_iterations=self._max_iter,
+            calculation_method=self._method,
+            output_component_types=self._outputs,
+        )
+        return self._to_state(out)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _bound_updates(self) -> dict[ComponentType, dict[str, np.ndarray]]:
+        """Per-step update arrays the fast path binds once (loads, and sgens if any)."""
+        bound = {self._load_type: self._load_update}
+        if self._layout.sgen_ids.size:
+            bound[ComponentType.sym_gen] = self._sgen_update
+        return bound
+
+    def _pending_update(self) -> dict[ComponentType, dict[str, np.ndarray]]:
+        lay = self._layout
+        update: dict[ComponentType, dict[str, np.ndarray]] = {}
+        if self._loads_dirty:
+            update[self._load_type] = self._load_update
+            self._loads_dirty = False
+        if self._sgens_dirty:
+            update[ComponentType.sym_gen] = self._sgen_update
+            self._sgens_dirty = False
+        if self._topology_dirty:
+            smap = lay.switches
+            if lay.line_ids.size:
+                f, t = branch_end_status(smap, self._closed, 0, lay.line_in_service)
+                update[ComponentType.line] = {"id": lay.line_ids, "from_status": f, "to_status": t}
+            if lay.trafo_ids.size:
+                f, t = branch_end_status(smap, self._closed, 1, lay.trafo_in_service)
+                update[ComponentType.transformer] = {"id": lay.trafo_ids, "from_status": f, "to_status": t}
+            if lay.link_ids.size:
+                s = self._closed[smap.kind == 2].astype(np.int8)
+                update[ComponentType.link] = {"id": lay.link_ids, "from_status": s, "to_status": s}
+            self._topology_dirty = False
+        return update
+
+    def _to_state(self, out: dict) -> GridState:
+        lay = self._layout
+        node = out[ComponentType.node]
+        energized = node["energized"].astype(bool)
+        if self.symmetric:
+            vm = np.where(energized, node["u_pu"], 0.0)
+            vm_phase = None
+            p_load = self._p
+        else:
+            u = node["u_pu"] * np.exp(1j * node["u_angle"])
+            vm = np.where(energized, np.abs((u[:, 0] + _A * u[:, 1] + _A * _A * u[:, 2]) / 3.0), 0.0)
+            vm_phase = np.where(energized[:, None], node["u_pu"], 0.0)
+            p_load = self._p.sum(axis=1)
+        served = lay.load_in_service & energized[lay.load_bus_pos]
+        line_loading = (np.nan_to_num(out[ComponentType.line]["loading"]) * 100.0
+                        if lay.line_ids.size else np.zeros(0))
+        if lay.trafo_ids.size:
+            tr = out[ComponentType.transformer]
+            i_from, i_to = tr["i_from"], tr["i_to"]
+            if not self.symmetric:
+                i_from, i_to = i_from.max(axis=1), i_to.max(axis=1)
+            trafo_loading = np.nan_to_num(np.maximum(i_from / self._i_rated[:, 0], i_to / self._i_rated[:, 1])) * 100
+        else:
+            trafo_loading = np.zeros(0)
+        return GridState(
+            bus_vm_pu=vm,
+            bus_energized=energized,
+            line_loading_percent=line_loading,
+            trafo_loading_percent=trafo_loading,
+            load_p_mw=np.where(served, p_load / 1e6, 0.0),
+            bus_vm_pu_phase=vm_phase,
+        )

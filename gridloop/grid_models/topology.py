@@ -1,0 +1,64 @@
+"""Fold pandapower switches into per-branch-end statuses (vectorised, reused by the PGM solver)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+
+
+@dataclass(frozen=True)
+class SwitchMap:
+    """Where each pandapower switch acts: on a line end, a transformer end, or a bus-bus link."""
+
+    labels: np.ndarray  # net.switch index labels, position-aligned with the arrays below
+    kind: np.ndarray  # 0 line, 1 trafo, 2 bus-bus, -1 unsupported / ignored
+    element_pos: np.ndarray  # position in net.line / net.trafo, or link position for bus-bus
+    side: np.ndarray  # 0 from/hv end, 1 to/lv end (branch switches)
+
+    def position(self, label: int) -> int:
+        """Position of a switch label; KeyError if absent."""
+        pos = np.flatnonzero(self.labels == label)
+        if pos.size == 0:
+            raise KeyError(f"no switch with index {label}")
+        return int(pos[0])
+
+
+def build_switch_map(net: pp.pandapowerNet) -> SwitchMap:
+    """Classify every switch of ``net`` once."""
+    sw = net.switch
+    n = len(sw)
+    kind = np.full(n, -1, dtype=np.int64)
+    element_pos = np.zeros(n, dtype=np.int64)
+    side = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return SwitchMap(sw.index.to_numpy(), kind, element_pos, side)
+    et = sw.et.to_numpy().astype(str)
+    element = sw.element.to_numpy().astype(np.int64)
+    bus = sw.bus.to_numpy().astype(np.int64)
+    for code, name, from_col, k in (("l", "line", "from_bus", 0), ("t", "trafo", "hv_bus", 1)):
+        table = net[name]
+        mask = et == code
+        if mask.any():
+            pos = table.index.get_indexer(element[mask])
+            if (pos < 0).any():
+                raise ValueError(f"a switch refers to a missing {name}")
+            kind[mask] = k
+            element_pos[mask] = pos
+            side[mask] = (table[from_col].to_numpy()[pos] != bus[mask]).astype(np.int64)
+    bb = et == "b"
+    kind[bb] = 2
+    element_pos[bb] = np.arange(int(bb.sum()))
+    return SwitchMap(sw.index.to_numpy(), kind, element_pos, side)
+
+
+def branch_end_status(
+    smap: SwitchMap, closed: np.ndarray, kind: int, in_service: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """from/to status per branch of ``kind`` (0 line, 1 trafo): in service and no open switch at that end."""
+    n = in_service.shape[0]
+    open_here = (~closed) & (smap.kind == kind)
+    open_from = np.bincount(smap.element_pos[open_here & (smap.side == 0)], minlength=n)[:n]
+    open_to = np.bincount(smap.element_pos[open_here & (smap.side == 1)], minlength=n)[:n]
+    return (in_service & (open_from == 0)).astype(np.int8), (in_service & (open_to == 0)).astype(np.int8)
