@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--ingest-workers", type=int, default=1)
+    serve.add_argument("--ingest-group", default="ingest", help="MQTT v5 shared-subscription group of the workers")
 
     tenant = sub.add_parser("tenant", help="tenants of the platform")
     tsub = tenant.add_subparsers(dest="tenant_command", required=True)
@@ -94,7 +95,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
-                              admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"))
+                              admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group)
     print(f"gridloop platform: API {service.url}, broker {args.broker}, store {args.store}", flush=True)
     service.serve_forever()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,6 +28,8 @@ def connect(
     username: str | None = None,
     password: str | None = None,
     timeout_s: float = 10.0,
+    subscriptions: list[tuple[str, int]] | None = None,
+    on_message: Callable | None = None,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -36,9 +39,14 @@ def connect(
     deadline = time.monotonic() + timeout_s
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password)
+        client.on_message = on_message
         # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
         attempt_deadline = min(deadline, time.monotonic() + V5_ATTEMPT_S) if protocol == mqtt.MQTTv5 else deadline
         if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline):
+            if subscriptions:
+                client.subscribe(subscriptions)
+                # after a broker restart a clean session has no subscriptions left: renew them on every connect
+                client.on_connect = lambda c, *_: c.subscribe(subscriptions)
             return client
     raise ConnectionError(f"no MQTT connection to {broker} within {timeout_s:.0f} s")
 

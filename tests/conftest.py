@@ -50,7 +50,9 @@ def platform(broker_uri, tmp_path):
     from gridloop.platform.service import PlatformService
 
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin)
+    # each test's platform is its own shared-subscription group on the session's broker
+    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin,
+                              ingest_group=f"ingest-{secrets.token_hex(4)}")
     service.admin_key = admin
     with service:
         yield service

@@ -61,9 +61,8 @@ class SimulatorController:
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._arrivals = 0
-        self._client = connect(broker, f"gridloop-controller-{tenant}")
-        self._client.on_message = self._on_command
-        self._client.subscribe(topic(tenant, "commands", "+"), qos=1)
+        self._client = connect(broker, f"gridloop-controller-{tenant}",
+                               subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command)
 
     @property
     def arrivals(self) -> int:

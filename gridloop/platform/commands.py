@@ -64,10 +64,9 @@ class CommandDispatcher:
 
     def start(self) -> None:
         user, password = self._credentials or (None, None)
-        self._client = connect(self.broker, f"gridloop-commands-{uuid.uuid4().hex[:8]}",
-                               username=user, password=password)
-        self._client.on_message = self._on_response
-        self._client.subscribe("gridloop/v1/+/responses/+", qos=1)
+        self._client = connect(self.broker, f"gridloop-commands-{uuid.uuid4().hex[:8]}", username=user,
+                               password=password, subscriptions=[("gridloop/v1/+/responses/+", 1)],
+                               on_message=self._on_response)
         self._expirer.start()
 
     def submit(self, tenant: str, device: str, name: str, args: dict, expires: int | None) -> CommandRecord:

@@ -57,7 +57,9 @@ class IngestWorker:
         queue_size: int = 1024,
         batch_messages: int = 200,
         credentials: tuple[str, str] | None = None,
+        group: str = "ingest",
     ) -> None:
+        self.group = group  # the shared-subscription group: the workers of one platform split its stream
         self.store = store
         self.broker = broker
         self.worker_id = worker_id
@@ -71,18 +73,17 @@ class IngestWorker:
 
     def start(self) -> None:
         user, password = self._credentials or (None, None)
+        self._writer.start()  # consume before the persistent session replays what it queued
         self._client = connect(
-            self.broker, f"gridloop-ingest-{self.worker_id}", clean_start=False, session_expiry_s=3600,
-            manual_ack=True, username=user, password=password,
+            self.broker, f"gridloop-{self.group}-{self.worker_id}", clean_start=False,
+            session_expiry_s=3600, manual_ack=True, username=user, password=password, on_message=self._on_message,
         )
-        self._client.on_message = self._on_message
         self._client.on_connect = self._subscribe
         self._subscribe(self._client)
-        self._writer.start()
 
     def _subscribe(self, client: mqtt.Client, *_: object) -> None:
         if is_v5(client):
-            client.subscribe([(shared("telemetry"), 1), (shared("events"), 1)])
+            client.subscribe([(shared("telemetry", self.group), 1), (shared("events", self.group), 1)])
         elif self.worker_id == 0:  # an MQTT 3.1.1 broker has no shared subscriptions: one worker takes all
             client.subscribe([("gridloop/v1/+/telemetry/+", 1), ("gridloop/v1/+/events/+", 1)])
         if self.worker_id == 0:  # retained status is not delivered on shared subscriptions

@@ -29,11 +29,14 @@ class PlatformService:
         ingest_workers: int = 1,
         admin_key: str | None = None,
         credentials: tuple[str, str] | None = None,
+        ingest_group: str = "ingest",
     ) -> None:
+        """``ingest_group`` names the MQTT v5 shared subscription; a restarted worker resumes its session."""
         self.broker = BrokerAddress.parse(broker_uri)
         self.store = open_store(store_uri)
         self.workers = [
-            IngestWorker(self.store, self.broker, i, credentials=credentials) for i in range(ingest_workers)
+            IngestWorker(self.store, self.broker, i, credentials=credentials, group=ingest_group)
+            for i in range(ingest_workers)
         ]
         self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials)
         self.app = create_app(self.store, self.dispatcher, lambda: [w.counters for w in self.workers], admin_key)
