@@ -30,6 +30,7 @@ def connect(
     timeout_s: float = 10.0,
     subscriptions: list[tuple[str, int]] | None = None,
     on_message: Callable | None = None,
+    max_queued_messages: int = 0,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -40,6 +41,7 @@ def connect(
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password)
         client.on_message = on_message
+        client.max_queued_messages_set(max_queued_messages)  # 0: unbounded
         # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
         attempt_deadline = min(deadline, time.monotonic() + V5_ATTEMPT_S) if protocol == mqtt.MQTTv5 else deadline
         if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline):
@@ -63,7 +65,6 @@ def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[st
         clean_session=None if protocol == mqtt.MQTTv5 else clean_start,
     )
     client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     if username:
         client.username_pw_set(username, password)

@@ -32,7 +32,10 @@ from gridloop.engine.stages import GridStage, switch_actuators
 from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.electricity import ElectricityMeterBank
+from gridloop.virtual_meters.electricity import VOLTAGE, ElectricityMeterBank
+from gridloop.virtual_meters.gateway import Gateway
+from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
+from gridloop.virtual_meters.reading_path import ReadingPath, build_link
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ class _Services(contextlib.ExitStack):
             self.api = PlatformClient(p.api_url, p.api_key)
             self.api.wait_healthy()
         else:
+            if p.store is None:  # the embedded store belongs to this run: a rerun starts from an empty one
+                for old in run_dir.glob("store.db*"):
+                    old.unlink()
             store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
             self.embedded_platform = EmbeddedPlatform(self.broker_uri, store, run_dir).start()
             self.callback(self.embedded_platform.stop)
@@ -117,12 +123,14 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         meter_ids, grid.household_bus, s.meters.interval, initial_wh=rng.uniform(1e5, 5e7, len(meter_ids))
     )
     actuators = switch_actuators(grid)
+    path = _reading_path(s, len(meter_ids))
 
     with _Services(s, run_dir) as services:
         api = services.api
         _provision(api, s, meters, grid, [a.device for a in actuators])
         broker = BrokerAddress.parse(services.broker_uri)
-        dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch)
+        dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
+                                       buffer_readings=s.meters.dia_buffer_readings)
         controller = SimulatorController(broker, s.platform.tenant, actuators)
         recorder = RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names)
         lag = LagMeter(speed=s.clock.speed)
@@ -132,9 +140,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         start = pd.Timestamp(s.clock.start).tz_convert("UTC")
         start_ms = int(start.value // 1_000_000)
         sampled = 0
+        pq_state = PQState.initial(len(meter_ids), 3)
+        event_counts: dict[str, int] = {}
 
         def step_process(progress_tick):
-            nonlocal sampled
+            nonlocal sampled, pq_state
             pending_events = list(events)
             for k in range(n_steps):
                 t = env.now
@@ -145,11 +155,20 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                 controller.apply_pending(t)
                 state = grid.solve(t)
                 p_w = state.load_p_mw[grid.household_index] * 1e6
+                sample = None
                 if meters.due(t):
                     sample = meters.sample(start_ms + int(round(t * 1000)), grid.bus_v_ll(state), p_w)
-                    dia.publish(sample)
                     recorder.record_sample(sample)
                     sampled += len(sample.devices)
+                    if s.meters.events:
+                        v = np.column_stack([sample.quantities[name] for name in VOLTAGE])
+                        found, pq_state = detect(v, pq_state, 230.0, state.bus_energized[meters.bus_index])
+                        events_out = to_contract_events(found, sample.ts_ms, meter_ids)
+                        for e in events_out:
+                            event_counts[e["type"]] = event_counts.get(e["type"], 0) + 1
+                        dia.publish_events(events_out)
+                for delivered in path.step(t, s.clock.step, sample):
+                    dia.publish(delivered)
                 meters.integrate(p_w, s.clock.step)
                 recorder.record_step(start + pd.Timedelta(seconds=t), state)
                 progress_tick()
@@ -159,12 +178,19 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         with _progress(s.outputs.progress, n_steps, s.name) as tick:
             env.process(step_process(tick))
             env.run()
+        # after the last sample the gateways go on forwarding what they hold, for up to an hour
+        drain_t = n_steps * s.clock.step
+        while path.buffered and drain_t < n_steps * s.clock.step + 3600:
+            for delivered in path.step(drain_t, s.clock.step, None):
+                dia.publish(delivered)
+            drain_t += s.clock.step
 
         published_ok = dia.flush(timeout_s=60)
         published = dia.readings_acknowledged
         end_ms = start_ms + int(round(n_steps * s.clock.step * 1000))
         stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         metrics = api.metrics()
+        completeness = _completeness_per_day(api, start_ms, end_ms)
         dia.close()
         controller.close()
         if not published_ok:
@@ -205,6 +231,17 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             "max_line_loading_percent": round(float(loading.to_numpy().max()), 4),
             "deenergized_bus_steps": int((vm.to_numpy() <= 0).sum()),
         },
+        "links": {
+            "technology": s.meters.link.technology,
+            "gateways": s.meters.link.gateways if path.gateway is not None else 0,
+            "buffering": s.meters.link.buffering,
+            "lost_in_link": path.counters.lost_in_link,
+            "dropped_gateway_overflow": path.counters.dropped_overflow,
+            "buffered_at_end": path.buffered,
+            "dia_dropped": dia.readings_dropped,
+        },
+        "events": {"published": dia.events_published, "by_type": dict(sorted(event_counts.items()))},
+        "completeness": completeness,
         "commands": {
             "received": controller.counters.received,
             "executed": controller.counters.executed,
@@ -215,6 +252,33 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
+    link_cfg = s.meters.link
+    link = build_link(link_cfg.technology, n_meters, link_cfg.gateways, link_cfg.profile,
+                      np.random.default_rng([s.seed, 2]))
+    if link is None:
+        return ReadingPath(None)
+    gateway = Gateway(link, link_cfg.buffer_readings, buffering=link_cfg.buffering,
+                      bytes_per_reading=link_cfg.bytes_per_reading, rng=np.random.default_rng([s.seed, 3]))
+    return ReadingPath(gateway, link_cfg.bytes_per_reading)
+
+
+def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> dict:
+    """Expected vs stored readings per meter per simulated day, as the platform reports them."""
+    days, per_meter = [], {}
+    for lo in range(start_ms, end_ms, 86_400_000):
+        hi = min(lo + 86_400_000, end_ms)
+        report = api.completeness(lo, hi)["devices"]
+        ratios = [d["ratio"] for d in report]
+        days.append({"start_ms": lo, "end_ms": hi, "mean": round(float(np.mean(ratios)), 6) if ratios else 1.0,
+                     "min": round(float(np.min(ratios)), 6) if ratios else 1.0,
+                     "meters_below_99_percent": sum(r < 0.99 for r in ratios)})
+        for d in report:
+            per_meter.setdefault(d["device"], []).append(
+                {"expected": d["expected"], "received": d["received"]})
+    return {"per_day": days, "per_meter": per_meter}
 
 
 def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,

@@ -70,9 +70,17 @@ def generate_feeders(
     length_km: tuple[float, float] = (0.015, 0.045),
 ) -> pp.pandapowerNet:
     """One 20/0.4 kV substation with N feeders × M single-phase homes, reproducible from ``seed``."""
-    return generate_district(1, n_feeders, homes_per_feeder, seed=seed, phase_skew=phase_skew,
-                             home_p_mw=home_p_mw, cos_phi=cos_phi, trafo_std_type=trafo_std_type,
-                             length_km=length_km)
+    return generate_district(
+        1,
+        n_feeders,
+        homes_per_feeder,
+        seed=seed,
+        phase_skew=phase_skew,
+        home_p_mw=home_p_mw,
+        cos_phi=cos_phi,
+        trafo_std_type=trafo_std_type,
+        length_km=length_km,
+    )
 
 
 def generate_district(
@@ -101,13 +109,25 @@ def generate_district(
         mv = np.asarray(pp.create_buses(net, n_substations, vn_kv=20.0))
         j = np.arange(n_substations)
         # MV tree: a few substations per cable from the root, then random earlier substations
-        parent = np.where(j < max(1, n_substations // 8), root,
-                          mv[np.floor(rng.random(n_substations) * np.maximum(j, 1)).astype(np.int64)])
+        parent = np.where(
+            j < max(1, n_substations // 8),
+            root,
+            mv[np.floor(rng.random(n_substations) * np.maximum(j, 1)).astype(np.int64)],
+        )
         pp.create_lines(net, parent, mv, rng.uniform(*mv_length_km, size=n_substations), std_type=MV_CABLE)
         for bus in mv:  # one substation at a time (construction only)
-            _add_lv_grid(net, int(bus), n_feeders, homes_per_feeder, rng, phase_skew=phase_skew,
-                         home_p_mw=home_p_mw, cos_phi=cos_phi, trafo_std_type=trafo_std_type,
-                         length_km=length_km)
+            _add_lv_grid(
+                net,
+                int(bus),
+                n_feeders,
+                homes_per_feeder,
+                rng,
+                phase_skew=phase_skew,
+                home_p_mw=home_p_mw,
+                cos_phi=cos_phi,
+                trafo_std_type=trafo_std_type,
+                length_km=length_km,
+            )
         net.trafo["vector_group"] = "Dyn"
         net.load["phase"] = net.load["phase"].astype(np.int64)
         add_zero_sequence_defaults(net)

@@ -52,13 +52,56 @@ class PandapowerSolver:
         p = ld.p_mw.to_numpy(dtype=float) / 3.0
         q = ld.q_mvar.to_numpy(dtype=float) / 3.0
         idx = [
-            pp.create_asymmetric_load(self.net, int(bus), p_a_mw=pi, p_b_mw=pi, p_c_mw=pi, q_a_mvar=qi,
-                                      q_b_mvar=qi, q_c_mvar=qi, scaling=float(sc), in_service=bool(ok))
-            for bus, pi, qi, sc, ok in zip(ld.bus.to_numpy(), p, q, self._load_scaling,
-                                           self._load_in_service, strict=True)
+            pp.create_asymmetric_load(
+                self.net,
+                int(bus),
+                p_a_mw=pi,
+                p_b_mw=pi,
+                p_c_mw=pi,
+                q_a_mvar=qi,
+                q_b_mvar=qi,
+                q_c_mvar=qi,
+                scaling=float(sc),
+                in_service=bool(ok),
+            )
+            for bus, pi, qi, sc, ok in zip(
+                ld.bus.to_numpy(), p, q, self._load_scaling, self._load_in_service, strict=True
+            )
         ]  # one-off construction, not the per-step path
         self._asym_index = np.asarray(idx)
         ld["in_service"] = False
+        # runpp_3ph silently skips sgens whose 'type' is not wye/delta (SimBench uses 'PV', ...):
+        # mirror them as balanced wye asymmetric_sgens instead
+        sg = self.net.sgen
+        if "asymmetric_sgen" in self.net and len(self.net.asymmetric_sgen):
+            raise NotImplementedError("per-phase PandapowerSolver expects no pre-existing asymmetric_sgen")
+        self._asym_sgen_index = np.asarray(
+            [
+                pp.create_asymmetric_sgen(
+                    self.net,
+                    int(bus),
+                    p_a_mw=p3,
+                    p_b_mw=p3,
+                    p_c_mw=p3,
+                    q_a_mvar=q3,
+                    q_b_mvar=q3,
+                    q_c_mvar=q3,
+                    scaling=float(sc),
+                    in_service=bool(ok),
+                    type="wye",
+                )
+                for bus, p3, q3, sc, ok in zip(
+                    sg.bus.to_numpy(),
+                    sg.p_mw.to_numpy(dtype=float) / 3,
+                    sg.q_mvar.to_numpy(dtype=float) / 3,
+                    sg.scaling.to_numpy(dtype=float),
+                    sg.in_service.to_numpy(dtype=bool),
+                    strict=True,
+                )
+            ],
+            dtype=np.int64,
+        )
+        sg["in_service"] = False
 
     @property
     def bus_vn_kv(self) -> np.ndarray:
@@ -86,9 +129,16 @@ class PandapowerSolver:
         al[["q_a_mvar", "q_b_mvar", "q_c_mvar"]] = q
 
     def set_sgens(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
-        """Static generator injections (MW, Mvar) in net.sgen order."""
-        self.net.sgen["p_mw"] = np.asarray(p_mw, dtype=float)
-        self.net.sgen["q_mvar"] = np.asarray(q_mvar, dtype=float)
+        """Static generator injections (MW, Mvar) in net.sgen order, balanced over phases if per phase."""
+        p = np.asarray(p_mw, dtype=float)
+        q = np.asarray(q_mvar, dtype=float)
+        if self.per_phase:
+            asg = self.net.asymmetric_sgen
+            asg.loc[self._asym_sgen_index, ["p_a_mw", "p_b_mw", "p_c_mw"]] = np.repeat(p[:, None] / 3, 3, axis=1)
+            asg.loc[self._asym_sgen_index, ["q_a_mvar", "q_b_mvar", "q_c_mvar"]] = np.repeat(q[:, None] / 3, 3, axis=1)
+            return
+        self.net.sgen["p_mw"] = p
+        self.net.sgen["q_mvar"] = q
 
     def set_switch(self, switch_index: int, closed: bool) -> None:
         """Open/close a switch by net.switch label; invalidates the recycled internals."""
@@ -105,8 +155,14 @@ class PandapowerSolver:
                 return self._state_3ph()
             # runpp recycles whenever internals are stored, so a topology change must pass None
             recycle = _RECYCLE if self._recycle and self._fresh else None
-            pp.runpp(self.net, numba=False, recycle=recycle, trafo_model=self._trafo_model,
-                     tolerance_mva=self._tol, init="results" if recycle else "auto")
+            pp.runpp(
+                self.net,
+                numba=False,
+                recycle=recycle,
+                trafo_model=self._trafo_model,
+                tolerance_mva=self._tol,
+                init="results" if recycle else "auto",
+            )
             self._fresh = self._recycle
         return self._state_balanced()
 

@@ -21,8 +21,7 @@ from gridloop.grid_models.trafo_equivalents import (
 BusPos = Callable[[object], np.ndarray]  # bus labels -> positions
 SOURCE_SK_VA = 1e15  # near-ideal slack, like pandapower's ext_grid in runpp
 OMEGA = 2 * np.pi * 50.0
-_UNSUPPORTED = ("trafo3w", "gen", "shunt", "impedance", "ward", "xward", "dcline", "asymmetric_sgen",
-                "asymmetric_load")
+_UNSUPPORTED = ("trafo3w", "gen", "shunt", "impedance", "ward", "xward", "dcline", "asymmetric_sgen", "asymmetric_load")
 
 
 @dataclass
@@ -58,14 +57,16 @@ def _f(series: object, fill: float = 0.0) -> np.ndarray:
     return np.nan_to_num(np.asarray(series, dtype=float), nan=fill)
 
 
-def _transformers(net: pp.pandapowerNet, bus_pos: BusPos, ids: np.ndarray, trafo_model: str,
-                  symmetric: bool) -> np.ndarray:
+def _transformers(
+    net: pp.pandapowerNet, bus_pos: BusPos, ids: np.ndarray, trafo_model: str, symmetric: bool
+) -> np.ndarray:
     tr = net.trafo
     arr = initialize_array("input", ComponentType.transformer, len(tr))
     parallel = _f(tr.parallel, 1.0)
     sn_mva = _f(tr.sn_mva) * parallel
-    uk, pk, i0, p0 = pgm_trafo_params(tr.vk_percent, tr.vkr_percent, _f(tr.i0_percent), _f(tr.pfe_kw),
-                                      sn_mva, trafo_model)
+    uk, pk, i0, p0 = pgm_trafo_params(
+        tr.vk_percent, tr.vkr_percent, _f(tr.i0_percent), _f(tr.pfe_kw), sn_mva, trafo_model
+    )
     windings = np.array([parse_vector_group(v) for v in tr.vector_group.astype(str)], dtype=np.int64)
     arr["id"] = ids
     arr["from_node"] = bus_pos(tr.hv_bus)
@@ -173,14 +174,14 @@ def build_pgm_input(
 
     line_ids = take(len(net.line))
     lines = _lines(net, bus_pos, line_ids, symmetric)
-    line_in_service = (net.line.in_service.to_numpy(dtype=bool) & bus_ok[lines["from_node"]]
-                       & bus_ok[lines["to_node"]])
+    line_in_service = net.line.in_service.to_numpy(dtype=bool) & bus_ok[lines["from_node"]] & bus_ok[lines["to_node"]]
     lines["from_status"], lines["to_status"] = branch_end_status(smap, closed, 0, line_in_service)
 
     trafo_ids = take(len(net.trafo))
     trafos = _transformers(net, bus_pos, trafo_ids, trafo_model, symmetric)
-    trafo_in_service = (net.trafo.in_service.to_numpy(dtype=bool) & bus_ok[trafos["from_node"]]
-                        & bus_ok[trafos["to_node"]])
+    trafo_in_service = (
+        net.trafo.in_service.to_numpy(dtype=bool) & bus_ok[trafos["from_node"]] & bus_ok[trafos["to_node"]]
+    )
     trafos["from_status"], trafos["to_status"] = branch_end_status(smap, closed, 1, trafo_in_service)
 
     bb = smap.kind == 2
@@ -253,15 +254,24 @@ def build_pgm_input(
         ComponentType.sym_gen: gens,
     }
     if n_st:
-        data[ComponentType.sym_load] = (np.concatenate([data[ComponentType.sym_load], storages])
-                                        if symmetric else storages)
+        data[ComponentType.sym_load] = (
+            np.concatenate([data[ComponentType.sym_load], storages]) if symmetric else storages
+        )
     layout = PgmLayout(
-        n_bus=n_bus, load_ids=load_ids, load_bus_pos=load_bus, load_scaling=load_scaling,
-        load_in_service=load_in_service, sgen_ids=sgen_ids, sgen_scaling=sgen_scaling,
-        line_ids=line_ids, line_in_service=line_in_service, trafo_ids=trafo_ids,
+        n_bus=n_bus,
+        load_ids=load_ids,
+        load_bus_pos=load_bus,
+        load_scaling=load_scaling,
+        load_in_service=load_in_service,
+        sgen_ids=sgen_ids,
+        sgen_scaling=sgen_scaling,
+        line_ids=line_ids,
+        line_in_service=line_in_service,
+        trafo_ids=trafo_ids,
         trafo_in_service=trafo_in_service,
         trafo_vn_kv=np.column_stack([_f(net.trafo.vn_hv_kv), _f(net.trafo.vn_lv_kv)]),
         trafo_sn_mva=_f(net.trafo.sn_mva) * _f(net.trafo.parallel, 1.0),
-        link_ids=link_ids, switches=smap,
+        link_ids=link_ids,
+        switches=smap,
     )
     return data, layout

@@ -56,8 +56,7 @@ class PgmSolver:
             "q_specified": np.array(gens["q_specified"], dtype=np.float64),
         }
         self._sgens_dirty = False
-        self._closed = (net.switch.closed.to_numpy(dtype=bool).copy() if len(net.switch)
-                        else np.zeros(0, dtype=bool))
+        self._closed = net.switch.closed.to_numpy(dtype=bool).copy() if len(net.switch) else np.zeros(0, dtype=bool)
         self._topology_dirty = False
         self._outputs: dict[ComponentType, list[str]] = {
             ComponentType.node: ["energized", "u_pu"] if symmetric else ["energized", "u_pu", "u_angle"],
@@ -68,12 +67,22 @@ class PgmSolver:
             del self._outputs[ComponentType.line]
         if lay.trafo_ids.size == 0:
             del self._outputs[ComponentType.transformer]
-        self._fast = (make_fast_call(
-            self._model, symmetric=symmetric, outputs=self._outputs,
-            update=self._bound_updates(), error_tolerance=error_tolerance,
-            max_iterations=max_iterations, calculation_method=calculation_method) if fast else None)
-        self._i_rated = (lay.trafo_sn_mva[:, None] * 1e6 / (SQRT3 * lay.trafo_vn_kv * 1e3)
-                         if lay.trafo_ids.size else np.zeros((0, 2)))
+        self._fast = (
+            make_fast_call(
+                self._model,
+                symmetric=symmetric,
+                outputs=self._outputs,
+                update=self._bound_updates(),
+                error_tolerance=error_tolerance,
+                max_iterations=max_iterations,
+                calculation_method=calculation_method,
+            )
+            if fast
+            else None
+        )
+        i_rated = lay.trafo_sn_mva[:, None] * 1e6 / (SQRT3 * lay.trafo_vn_kv * 1e3)
+        self._inv_i_hv = np.ascontiguousarray(100.0 / i_rated[:, 0])  # percent per ampere
+        self._inv_i_lv = np.ascontiguousarray(100.0 / i_rated[:, 1])
 
     # -- GridSolver protocol ------------------------------------------------------------------
     @property
@@ -122,9 +131,8 @@ class PgmSolver:
         if self._fast is not None and (self._loads_dirty or self._sgens_dirty):
             self._fast.push_update()
             self._loads_dirty = self._sgens_dirty = False
-        update = self._pending_update()
-        if update:
-            self._model.update(update_data=update)
+        if self._loads_dirty or self._sgens_dirty or self._topology_dirty:
+            self._model.update(update_data=self._pending_update())
         if self._fast is not None:
             return self._to_state(self._fast.run())
         out = self._model.calculate_power_flow(
@@ -135,6 +143,64 @@ class PgmSolver:
             output_component_types=self._outputs,
         )
         return self._to_state(out)
+
+    def solve_batch(self, p_mw: np.ndarray, q_mvar: np.ndarray, *, threading: int = -1) -> dict[str, np.ndarray]:
+        """Solve T steps in one power-grid-model batch on the current topology (no feedback between steps).
+
+        ``p_mw``/``q_mvar`` are (T, n_load) balanced or (T, n_load, 3) per phase.  Returns arrays with a
+        leading time axis: bus_vm_pu (T, n_bus), bus_energized, line_loading_percent, trafo_loading_percent,
+        and bus_vm_pu_phase (T, n_bus, 3) when per phase.  The model keeps its pre-batch state.
+        """
+        lay = self._layout
+        if self._topology_dirty or self._sgens_dirty:
+            self._model.update(update_data=self._pending_update())
+        p = np.asarray(p_mw, dtype=np.float64)
+        q = np.asarray(q_mvar, dtype=np.float64)
+        scale = lay.load_scaling * 1e6
+        if not self.symmetric and p.ndim == 2:  # balanced input to a per-phase solver
+            p = np.repeat(p[:, :, None] / 3.0, 3, axis=2)
+            q = np.repeat(q[:, :, None] / 3.0, 3, axis=2)
+        if not self.symmetric:
+            scale = scale[:, None]
+        steps = p.shape[0]
+        update = {
+            self._load_type: {
+                "id": np.broadcast_to(lay.load_ids, (steps, lay.load_ids.size)),
+                "p_specified": p * scale,
+                "q_specified": q * scale,
+            }
+        }
+        out = self._model.calculate_power_flow(
+            symmetric=self.symmetric,
+            error_tolerance=self._tol,
+            max_iterations=self._max_iter,
+            calculation_method=self._method,
+            update_data=update,
+            threading=threading,
+            output_component_types=self._outputs,
+        )
+        node = out[ComponentType.node]
+        energized = node["energized"].astype(bool)
+        result = {"bus_energized": energized}
+        if self.symmetric:
+            result["bus_vm_pu"] = np.where(energized, node["u_pu"], 0.0)
+        else:
+            u = node["u_pu"] * np.exp(1j * node["u_angle"])
+            v1 = np.abs((u[..., 0] + _A * u[..., 1] + _A * _A * u[..., 2]) / 3.0)
+            result["bus_vm_pu"] = np.where(energized, v1, 0.0)
+            result["bus_vm_pu_phase"] = np.where(energized[..., None], node["u_pu"], 0.0)
+        result["line_loading_percent"] = (
+            np.fmax(out[ComponentType.line]["loading"] * 100.0, 0.0) if lay.line_ids.size else np.zeros((steps, 0))
+        )
+        if lay.trafo_ids.size:
+            tr = out[ComponentType.transformer]
+            i_from, i_to = tr["i_from"], tr["i_to"]
+            if not self.symmetric:
+                i_from, i_to = i_from.max(axis=-1), i_to.max(axis=-1)
+            result["trafo_loading_percent"] = np.fmax(np.fmax(i_from * self._inv_i_hv, i_to * self._inv_i_lv), 0.0)
+        else:
+            result["trafo_loading_percent"] = np.zeros((steps, 0))
+        return result
 
     # -- internals ------------------------------------------------------------------------------
     def _bound_updates(self) -> dict[ComponentType, dict[str, np.ndarray]]:
@@ -154,17 +220,19 @@ class PgmSolver:
             update[ComponentType.sym_gen] = self._sgen_update
             self._sgens_dirty = False
         if self._topology_dirty:
+            # clear first and work on a snapshot: a set_switch from another thread meanwhile is kept
+            self._topology_dirty = False
+            closed = self._closed.copy()
             smap = lay.switches
             if lay.line_ids.size:
-                f, t = branch_end_status(smap, self._closed, 0, lay.line_in_service)
+                f, t = branch_end_status(smap, closed, 0, lay.line_in_service)
                 update[ComponentType.line] = {"id": lay.line_ids, "from_status": f, "to_status": t}
             if lay.trafo_ids.size:
-                f, t = branch_end_status(smap, self._closed, 1, lay.trafo_in_service)
+                f, t = branch_end_status(smap, closed, 1, lay.trafo_in_service)
                 update[ComponentType.transformer] = {"id": lay.trafo_ids, "from_status": f, "to_status": t}
             if lay.link_ids.size:
-                s = self._closed[smap.kind == 2].astype(np.int8)
+                s = closed[smap.kind == 2].astype(np.int8)
                 update[ComponentType.link] = {"id": lay.link_ids, "from_status": s, "to_status": s}
-            self._topology_dirty = False
         return update
 
     def _to_state(self, out: dict) -> GridState:
@@ -181,14 +249,14 @@ class PgmSolver:
             vm_phase = np.where(energized[:, None], node["u_pu"], 0.0)
             p_load = self._p.sum(axis=1)
         served = lay.load_in_service & energized[lay.load_bus_pos]
-        line_loading = (np.nan_to_num(out[ComponentType.line]["loading"]) * 100.0
-                        if lay.line_ids.size else np.zeros(0))
+        # np.fmax maps NaN to 0 (loadings are >= 0) and is far cheaper than np.nan_to_num
+        line_loading = np.fmax(out[ComponentType.line]["loading"] * 100.0, 0.0) if lay.line_ids.size else np.zeros(0)
         if lay.trafo_ids.size:
             tr = out[ComponentType.transformer]
             i_from, i_to = tr["i_from"], tr["i_to"]
             if not self.symmetric:
                 i_from, i_to = i_from.max(axis=1), i_to.max(axis=1)
-            trafo_loading = np.nan_to_num(np.maximum(i_from / self._i_rated[:, 0], i_to / self._i_rated[:, 1])) * 100
+            trafo_loading = np.fmax(np.fmax(i_from * self._inv_i_hv, i_to * self._inv_i_lv), 0.0)
         else:
             trafo_loading = np.zeros(0)
         return GridState(

@@ -53,9 +53,7 @@ def pgm_trafo_params(
     return np.abs(z), z.real * sn_w, np.abs(ym), ym.real * sn_w
 
 
-def dyn_zero_sequence_shunt_ohm(
-    trafo: dict[str, np.ndarray], trafo_model: str = "t"
-) -> np.ndarray:
+def dyn_zero_sequence_shunt_ohm(trafo: dict[str, np.ndarray], trafo_model: str = "t") -> np.ndarray:
     """pandapower's zero-sequence shunt impedance (Ω, LV side) of a Dyn transformer in runpp_3ph.
 
     y0 = 1/(z2 + z1 ∥ z3) with z1 = si0·z0k, z2 = (1-si0)·z0k, z3 the zero-sequence magnetising
@@ -87,7 +85,7 @@ def parse_vector_group(vector_group: str) -> tuple[int, int]:
     """'Dyn5' -> (WindingType.delta, WindingType.wye_n); unknown letters raise ValueError."""
     letters = "".join(c for c in str(vector_group) if c.isalpha())
     hv = letters[: len(letters) - len(letters.lstrip("DYZN"))]
-    lv = letters[len(hv):]
+    lv = letters[len(hv) :]
     try:
         return WINDINGS[hv.lower()], WINDINGS[lv.lower()]
     except KeyError:

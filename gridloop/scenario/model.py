@@ -81,12 +81,26 @@ class Households(_Strict):
     scale_spread: float = Field(0.25, ge=0, lt=1, description="relative std-dev of per-home scaling")
 
 
+class CommLink(_Strict):
+    """How readings travel from the meters to their DIA: a pilot technology with its gateways, or ideal."""
+
+    technology: Literal["ideal", "rf_mesh", "plc_g3", "gprs", "home_4g", "wmbus"] = "ideal"
+    profile: Literal["lab", "field"] = Field("field", description="rf_mesh: lab-like or field (concrete) losses")
+    gateways: int = Field(1, ge=1, description="cells the meters are spread over, round robin")
+    buffering: bool = Field(True, description="gateways store and forward what the link could not carry")
+    buffer_readings: int = Field(100_000, ge=1, description="store-and-forward capacity per gateway")
+    bytes_per_reading: int = Field(100, ge=1)
+
+
 class Meters(_Strict):
     """Virtual electricity meters: one per household load."""
 
     type: Literal["residential"] = "residential"
     interval: Duration = 900.0
     dia_batch: int = Field(500, ge=1, description="readings per telemetry envelope")
+    dia_buffer_readings: int = Field(1_000_000, ge=0, description="held while the broker is away; 0 drops them")
+    link: CommLink = CommLink()
+    events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")
 
 
 class Platform(_Strict):

@@ -20,18 +20,27 @@ from gridloop.virtual_meters.electricity import MeterSample
 class DeviceIntegrationAdapter:
     """Publishes readings of many meters to ``gridloop/v1/{tenant}/telemetry/{dia}``."""
 
-    def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500) -> None:
+    def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
+                 buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None) -> None:
+        """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away)."""
         self.tenant = tenant
         self.dia_id = dia_id
         self.batch = batch
+        self.buffering = buffer_readings > 0
         self.readings_offered = 0
         self.readings_acknowledged = 0
+        self.readings_dropped = 0  # not accepted for sending: broker away without a buffer, or buffer full
+        self.events_published = 0
         self._pending: dict[int, int] = {}  # mid -> readings in that message
         self._acked: collections.deque[int] = collections.deque()
         self._topic = topic(tenant, "telemetry", dia_id)
         status = topic(tenant, "status", dia_id)
+        user, password = credentials or (None, None)
+        # paho holds QoS 1 messages while disconnected and re-sends them on reconnect: that is the buffer
         self._client = connect(broker, f"gridloop-{tenant}-{dia_id}", will=(status, b'"offline"'),
-                               clean_start=False, session_expiry_s=3600)
+                               clean_start=False, session_expiry_s=3600, username=user, password=password,
+                               max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0)
+        self._events_topic = topic(tenant, "events", dia_id)
         self._client.on_publish = self._on_publish
         self._client.publish(status, b'"online"', qos=1, retain=True)
         self._status_topic = status
@@ -56,10 +65,23 @@ class DeviceIntegrationAdapter:
                  "q": {n: col[i] for n, col in zip(names, columns, strict=True)}}
                 for i in range(lo, hi)
             ]
-            info = self._client.publish(self._topic, orjson.dumps({"v": 1, "readings": readings}), qos=1)
-            self._pending[info.mid] = hi - lo
             self.readings_offered += hi - lo
+            if not self.buffering and not self._client.is_connected():
+                self.readings_dropped += hi - lo
+                continue
+            info = self._client.publish(self._topic, orjson.dumps({"v": 1, "readings": readings}), qos=1)
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                self.readings_dropped += hi - lo
+                continue
+            self._pending[info.mid] = hi - lo
         self._reconcile()
+
+    def publish_events(self, events: list[dict]) -> None:
+        """Send meter events (outages, sags, last gasps) in one event envelope."""
+        if not events:
+            return
+        self._client.publish(self._events_topic, orjson.dumps({"v": 1, "events": events}), qos=1)
+        self.events_published += len(events)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until the broker has acknowledged everything published; True if it has."""

@@ -138,6 +138,11 @@ class Gateway:
         self.broker_up = bool(up)
 
     @property
+    def pending_ts_s(self) -> np.ndarray:
+        """Measurement times of the readings still waiting (in the buffer or inside the link)."""
+        return self._ts
+
+    @property
     def buffered(self) -> int:
         """Readings waiting in the gateway or inside the link."""
         return int(self._meter.size)
