@@ -13,7 +13,6 @@ from paho.mqtt.properties import Properties
 
 from gridloop.contract import BrokerAddress
 
-
 V5_ATTEMPT_S = 3.0
 
 
