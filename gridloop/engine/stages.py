@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -10,8 +10,26 @@ from gridloop.controllers.simulator_controller import Actuator
 from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.networks import load_network
 from gridloop.grid_models.solvers import make_solver
-from gridloop.profiles.simbench_household import SimbenchHouseholds
-from gridloop.scenario.model import Scenario
+from gridloop.engine.demand import Demand, SimbenchDemand, SyntheticDemand
+from gridloop.profiles import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
+from gridloop.scenario.model import Households, Scenario
+
+PRESETS = {"default": HouseholdParams(), "italian_family": ITALIAN_FAMILY, "swedish_apartment": SWEDISH_APARTMENT}
+
+
+def build_demand(net, s: Scenario) -> Demand:
+    """The scenario's demand source on this net."""
+    h: Households = s.households
+    if h.source == "simbench":
+        return SimbenchDemand(net, s.clock.start, s.clock.step, s.seed, h.count, h.annual_kwh or 3000.0,
+                              h.scale_spread)
+    params = PRESETS[h.preset]
+    changes: dict = {"pv_share": h.pv_share, "ev_share": h.ev_share}
+    if h.annual_kwh is not None:
+        changes["annual_kwh"] = h.annual_kwh
+    if h.three_phase_share is not None:
+        changes["three_phase_share"] = h.three_phase_share
+    return SyntheticDemand(net, s.clock.start, s.clock.step, s.seed, replace(params, **changes), h.count)
 
 
 @dataclass
@@ -20,7 +38,7 @@ class GridStage:
 
     net: object
     solver: GridSolver
-    demand: SimbenchHouseholds
+    demand: Demand
     backend: str
     bus_names: list[str]
     line_names: list[str]
@@ -29,13 +47,7 @@ class GridStage:
     @classmethod
     def build(cls, s: Scenario) -> GridStage:
         net = load_network(s.grid.network)
-        if "profile" not in net.load.columns:
-            raise ValueError(f"grid.network {s.grid.network!r} has no SimBench load profiles; "
-                             "households.source 'simbench' needs a SimBench grid")
-        demand = SimbenchHouseholds.from_net(
-            net, s.clock.start, s.clock.step, s.seed, s.households.count, s.households.annual_kwh,
-            s.households.scale_spread,
-        )
+        demand = build_demand(net, s)
         solver = make_solver(net, s.grid.backend, per_phase=False)
         names = [str(n) if str(n) not in ("", "None", "nan") else f"bus{i}" for i, n in zip(net.bus.index, net.bus.name,
                                                                                           strict=True)]

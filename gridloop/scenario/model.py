@@ -75,10 +75,15 @@ class Grid(_Strict):
 class Households(_Strict):
     """The demand: which profile source, how many homes, how big."""
 
-    source: Literal["simbench"] = "simbench"
+    source: Literal["synthetic", "simbench"] = Field(
+        "synthetic", description="appliance-level synthetic homes, or SimBench's measured profiles")
     count: int | None = Field(None, ge=1, description="homes to keep; default all household loads")
-    annual_kwh: float = Field(3000.0, gt=0, description="mean annual consumption per home")
-    scale_spread: float = Field(0.25, ge=0, lt=1, description="relative std-dev of per-home scaling")
+    preset: Literal["default", "italian_family", "swedish_apartment"] = "default"
+    annual_kwh: float | None = Field(None, gt=0, description="mean annual consumption per home (preset's if unset)")
+    three_phase_share: float | None = Field(None, ge=0, le=1)
+    pv_share: float = Field(0.0, ge=0, le=1, description="share of homes with rooftop PV (synthetic)")
+    ev_share: float = Field(0.0, ge=0, le=1, description="share of homes charging an EV (synthetic)")
+    scale_spread: float = Field(0.25, ge=0, lt=1, description="simbench: relative std-dev of per-home scaling")
 
 
 class CommLink(_Strict):

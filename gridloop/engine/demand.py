@@ -1,0 +1,123 @@
+"""The demand that drives the grid each step: which loads are metered homes, and their power.
+
+Two sources behind one shape: SimBench's measured profiles (the skeleton's placeholder) and the
+synthetic appliance-level fleet of :mod:`gridloop.profiles` (the default). Both can be curtailed
+for demand response, and both account the energy not served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from gridloop.profiles import HouseholdFleet, HouseholdParams
+from gridloop.profiles.simbench_household import SimbenchHouseholds
+
+
+class Demand(Protocol):
+    """Power of every load of the net, step by step, with the metered homes among them."""
+
+    load_index: np.ndarray  # positions in net.load of the metered homes
+
+    def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(p_mw, q_mvar) of every load over the step starting at t_s (called once per step, in order)."""
+
+    def curtail(self, homes: np.ndarray, limit_w: float) -> None:
+        """Cap the curtailable load of the homes (positions in load_index) at limit_w."""
+
+    def release(self, homes: np.ndarray) -> None:
+        """Lift the cap of the homes."""
+
+    def energy_not_served_wh(self) -> np.ndarray:
+        """Energy cut by curtailment so far, per home."""
+
+
+def household_loads(net) -> np.ndarray:
+    """Positions in net.load of the loads that are homes (and get meters)."""
+    if "meter_kind" in net.load.columns:
+        return np.flatnonzero(net.load.meter_kind.notna().to_numpy())
+    if "profile" in net.load.columns:
+        profile = net.load["profile"].astype(str).to_numpy().astype("U")
+        return np.flatnonzero(np.char.startswith(profile, "H"))
+    return np.arange(len(net.load))
+
+
+class SimbenchDemand:
+    """SimBench's measured 15-min profiles; curtailment caps a home's whole load (no appliance detail)."""
+
+    def __init__(self, net, start: datetime, step_s: float, seed: int, count: int | None, annual_kwh: float,
+                 spread: float) -> None:
+        if "profile" not in net.load.columns or not getattr(net, "profiles", None):
+            raise ValueError("households.source 'simbench' needs a SimBench grid (it carries the profiles)")
+        self._src = SimbenchHouseholds.from_net(net, start, step_s, seed, count, annual_kwh, spread)
+        self.load_index = self._src.load_index
+        self.step_s = step_s
+        self._cap_w = np.full(len(self.load_index), np.inf)
+        self._not_served_wh = np.zeros(len(self.load_index))
+
+    def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        p, q = self._src.at(t_s)
+        homes_w = p[self.load_index] * 1e6
+        capped = np.minimum(homes_w, self._cap_w)
+        self._not_served_wh += (homes_w - capped) * self.step_s / 3600.0
+        scale = np.divide(capped, homes_w, out=np.ones_like(capped), where=homes_w > 0)
+        p, q = p.copy(), q.copy()
+        p[self.load_index] *= scale
+        q[self.load_index] *= scale
+        return p, q
+
+    def curtail(self, homes: np.ndarray, limit_w: float) -> None:
+        self._cap_w[homes] = limit_w
+
+    def release(self, homes: np.ndarray) -> None:
+        self._cap_w[homes] = np.inf
+
+    def energy_not_served_wh(self) -> np.ndarray:
+        return self._not_served_wh.copy()
+
+
+class SyntheticDemand:
+    """Appliance-level synthetic homes on the net's household loads; other loads keep their set values."""
+
+    def __init__(self, net, start: datetime, step_s: float, seed: int, params: HouseholdParams,
+                 count: int | None) -> None:
+        homes = household_loads(net)
+        if count is not None:
+            if count > len(homes):
+                raise ValueError(f"households.count={count} but the grid has only {len(homes)} household loads")
+            homes = np.sort(np.random.default_rng([seed, 4]).choice(homes, size=count, replace=False))
+        self.load_index = homes
+        self._base_p = net.load.p_mw.to_numpy(dtype=float).copy()
+        self._base_q = net.load.q_mvar.to_numpy(dtype=float).copy()
+        # the grid's other loads (shops, offices) follow their SimBench profiles where the grid has them
+        self._others: SimbenchHouseholds | None = None
+        if "profile" in net.load.columns and getattr(net, "profiles", None):
+            self._others = SimbenchHouseholds.from_net(net, start, step_s, seed, None, 3000.0, 0.0)
+        if "phase" in net.load.columns:  # single-phase homes of a pilot grid: keep their phase
+            three = (net.load.phase.to_numpy()[homes] < 0).mean()
+            params = replace(params, three_phase_share=float(three))
+        self.fleet = HouseholdFleet(len(homes), pd.Timestamp(start), int(step_s), seed, params)
+
+    def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        p_w, q_var = self.fleet.step()
+        p, q = self._others.at(t_s) if self._others is not None else (self._base_p.copy(), self._base_q.copy())
+        p[self.load_index] = p_w * 1e-6
+        q[self.load_index] = q_var * 1e-6
+        return p, q
+
+    def curtail(self, homes: np.ndarray, limit_w: float) -> None:
+        mask = np.zeros(len(self.load_index), dtype=bool)
+        mask[homes] = True
+        self.fleet.curtail(mask, limit_w)
+
+    def release(self, homes: np.ndarray) -> None:
+        mask = np.zeros(len(self.load_index), dtype=bool)
+        mask[homes] = True
+        self.fleet.release(mask)
+
+    def energy_not_served_wh(self) -> np.ndarray:
+        return np.asarray(self.fleet.energy_not_served_wh, dtype=float).copy()
