@@ -20,15 +20,18 @@ from gridloop.mqtt_client import connect
 
 # Applies one command to the grid; raises ValueError with the reason if it cannot.
 Action = Callable[[dict], str]
+# Says why a command's arguments are out of range for this device, or None if they are fine.
+Check = Callable[[str, dict], "str | None"]
 
 
 @dataclass
 class Actuator:
-    """A device in the grid that obeys commands: which commands, and what each does."""
+    """A device in the grid that obeys commands: which commands, what each does, which arguments it takes."""
 
     device: str
     kind: str  # switch, battery, flexible_load, transformer
     actions: dict[str, Action]
+    check: Check | None = None
 
 
 @dataclass(order=True)
@@ -90,7 +93,7 @@ class SimulatorController:
             with self._lock:
                 self.counters.rejected += 1
             return  # no id to answer to
-        reason = self._check(device, name, doc.get("expires"))
+        reason = self._check(device, name, args, doc.get("expires"))
         if reason:
             with self._lock:
                 self.counters.rejected += 1
@@ -100,7 +103,7 @@ class SimulatorController:
         with self._lock:
             self._pending.append(_Pending(self._arrivals, cid, device, name, args, int(doc.get("ts") or 0)))
 
-    def _check(self, device: str, name: str, expires: object) -> str | None:
+    def _check(self, device: str, name: str, args: dict, expires: object) -> str | None:
         actuator = self.actuators.get(device)
         if actuator is None:
             return f"device {device!r} is not an actuator in this grid"
@@ -108,6 +111,8 @@ class SimulatorController:
             return f"{actuator.kind} {device!r} does not take {name!r}; it takes {', '.join(actuator.actions)}"
         if isinstance(expires, int) and expires < time.time_ns() // 1_000_000:
             return "expired before it arrived"
+        if actuator.check is not None:
+            return actuator.check(name, args)
         return None
 
     def apply_pending(self, sim_time_s: float) -> int:

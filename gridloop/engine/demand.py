@@ -35,6 +35,9 @@ class Demand(Protocol):
     def energy_not_served_wh(self) -> np.ndarray:
         """Energy cut by curtailment so far, per home."""
 
+    def generation_at(self, t_s: float) -> np.ndarray | None:
+        """Feed-in (MW) of the grid's static generators at t_s, or None to keep their set values."""
+
 
 def household_loads(net) -> np.ndarray:
     """Positions in net.load of the loads that are homes (and get meters)."""
@@ -79,6 +82,9 @@ class SimbenchDemand:
     def energy_not_served_wh(self) -> np.ndarray:
         return self._not_served_wh.copy()
 
+    def generation_at(self, t_s: float) -> np.ndarray | None:
+        return self._src.sgen_at(t_s)
+
 
 class SyntheticDemand:
     """Appliance-level synthetic homes on the net's household loads; other loads keep their set values."""
@@ -121,3 +127,6 @@ class SyntheticDemand:
 
     def energy_not_served_wh(self) -> np.ndarray:
         return np.asarray(self.fleet.energy_not_served_wh, dtype=float).copy()
+
+    def generation_at(self, t_s: float) -> np.ndarray | None:
+        return self._others.sgen_at(t_s) if self._others is not None else None

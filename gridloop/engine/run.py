@@ -28,7 +28,7 @@ from gridloop.engine.pacing import LagMeter
 from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
-from gridloop.engine.stages import GridStage, switch_actuators
+from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
 from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -122,12 +122,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     meters = ElectricityMeterBank(
         meter_ids, grid.household_bus, s.meters.interval, initial_wh=rng.uniform(1e5, 5e7, len(meter_ids))
     )
-    actuators = switch_actuators(grid)
+    actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
     path = _reading_path(s, len(meter_ids))
 
     with _Services(s, run_dir) as services:
         api = services.api
-        _provision(api, s, meters, grid, [a.device for a in actuators])
+        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"])
         broker = BrokerAddress.parse(services.broker_uri)
         dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings)
@@ -148,6 +148,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             pending_events = list(events)
             for k in range(n_steps):
                 t = env.now
+                grid.now_s = t
                 if s.clock.realtime:
                     lag.step_started(t)
                 while pending_events and pending_events[0].at <= t:
@@ -240,6 +241,15 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             "buffered_at_end": path.buffered,
             "dia_dropped": dia.readings_dropped,
         },
+        "demand": {
+            "source": s.households.source,
+            "energy_not_served_kwh": round(float(grid.demand.energy_not_served_wh().sum()) / 1000, 4),
+        },
+        "batteries": {
+            dev: {"soc": round(float(grid.batteries.soc_frac[i]), 4),
+                  "p_kw_last": round(float(grid.batteries.p_mw[i] * 1000), 3)}
+            for i, dev in enumerate(grid.battery_ids)
+        } if grid.batteries is not None else {},
         "events": {"published": dia.events_published, "by_type": dict(sorted(event_counts.items()))},
         "completeness": completeness,
         "commands": {
@@ -292,6 +302,8 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
         for dev, b in zip(meters.ids, meters.bus_index, strict=True)
     ]
     devices += [{"id": sw, "type": "switch", "asset": "substation-1"} for sw in switches]
+    devices += [{"id": b.id, "type": "battery", "asset": "substation-1",
+                 "meta": {"p_max_kw": b.p_max_kw, "capacity_kwh": b.capacity_kwh}} for b in s.grid.batteries]
     api.provision(devices)
 
 

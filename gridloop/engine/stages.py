@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandapower as pp
 
 from gridloop.controllers.simulator_controller import Actuator
+from gridloop.engine.demand import Demand, SimbenchDemand, SyntheticDemand
 from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.networks import load_network
 from gridloop.grid_models.solvers import make_solver
-from gridloop.engine.demand import Demand, SimbenchDemand, SyntheticDemand
+from gridloop.grid_models.storage import BatteryFleet
 from gridloop.profiles import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
 from gridloop.scenario.model import Households, Scenario
 
@@ -43,16 +45,24 @@ class GridStage:
     bus_names: list[str]
     line_names: list[str]
     trafo_names: list[str]
+    batteries: BatteryFleet | None = None
+    battery_ids: tuple[str, ...] = ()
+    battery_setpoint_mw: np.ndarray | None = None
+    curtailed_until_s: np.ndarray | None = None  # per home; inf while curtailed without end, nan when free
+    step_s: float = 60.0
+    now_s: float = 0.0  # start of the step being prepared; commands applied now take effect in it
 
     @classmethod
     def build(cls, s: Scenario) -> GridStage:
         net = load_network(s.grid.network)
         demand = build_demand(net, s)
+        fleet = _add_batteries(net, s.grid.batteries)
         solver = make_solver(net, s.grid.backend, per_phase=False)
         names = [str(n) if str(n) not in ("", "None", "nan") else f"bus{i}" for i, n in zip(net.bus.index, net.bus.name,
                                                                                           strict=True)]
         return cls(net, solver, demand, s.grid.backend, names, [str(n) for n in net.line.name],
-                   [str(n) for n in net.trafo.name])
+                   [str(n) for n in net.trafo.name], fleet, tuple(b.id for b in s.grid.batteries),
+                   np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step)
 
     @property
     def household_index(self) -> np.ndarray:
@@ -65,13 +75,107 @@ class GridStage:
         return np.array([bus_pos[b] for b in self.net.load.bus.to_numpy()[self.demand.load_index]])
 
     def solve(self, t_s: float) -> GridState:
+        """Advance demand and batteries to the step starting at t_s and solve the power flow."""
+        if self.curtailed_until_s is not None:
+            ended = np.flatnonzero(self.curtailed_until_s <= t_s)
+            if ended.size:
+                self.demand.release(ended)
+                self.curtailed_until_s[ended] = np.nan
         p, q = self.demand.at(t_s)
+        if self.batteries is not None:  # battery loads were appended after the demand's loads
+            extra = len(self.net.load) - p.shape[0]
+            p, q = np.pad(p, (0, extra)), np.pad(q, (0, extra))
+            self.batteries.step(self.battery_setpoint_mw, self.step_s / 3600.0)
+            p = self.batteries.add_to_loads(p)
         self.solver.set_loads(p, q)
+        feed_in = self.demand.generation_at(t_s)
+        if feed_in is not None:  # PV follows the sun instead of its nameplate value
+            self.solver.set_sgens(feed_in, np.zeros_like(feed_in))
         return self.solver.solve()
 
     def bus_v_ll(self, state: GridState) -> np.ndarray:
         """Line-to-line voltage per bus in volts (0 where de-energised)."""
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0
+
+
+def _add_batteries(net, batteries) -> BatteryFleet | None:
+    """Each scenario battery becomes a load element at its bus, carrying the battery's power."""
+    if not batteries:
+        return None
+    positions = []
+    for b in batteries:
+        if isinstance(b.bus, int):
+            if b.bus not in net.bus.index:
+                raise ValueError(f"grid.batteries {b.id}: no bus {b.bus} in the network")
+            bus = b.bus
+        else:
+            match = net.bus.index[net.bus.name.astype(str) == b.bus]
+            if len(match) != 1:
+                raise ValueError(f"grid.batteries {b.id}: no single bus named {b.bus!r}")
+            bus = int(match[0])
+        idx = pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"battery {b.id}")
+        positions.append(net.load.index.get_loc(idx))
+    return BatteryFleet(
+        load_pos=np.array(positions),
+        capacity_mwh=np.array([b.capacity_kwh / 1000 for b in batteries]),
+        p_charge_max_mw=np.array([b.p_max_kw / 1000 for b in batteries]),
+        p_discharge_max_mw=np.array([b.p_max_kw / 1000 for b in batteries]),
+        soc_mwh=np.array([b.soc * b.capacity_kwh / 1000 for b in batteries]),
+        eta_charge=np.array([b.efficiency for b in batteries]),
+        eta_discharge=np.array([b.efficiency for b in batteries]),
+    )
+
+
+def battery_actuators(grid: GridStage) -> list[Actuator]:
+    """Every scenario battery as a device taking ``storage.setpoint`` (p_kw, + charges)."""
+    if grid.batteries is None:
+        return []
+    actuators = []
+    for i, device in enumerate(grid.battery_ids):
+        p_max_kw = float(grid.batteries.p_charge_max_mw[i] * 1000)
+
+        def check(name: str, args: dict, limit: float = p_max_kw) -> str | None:
+            p_kw = args.get("p_kw")
+            if not isinstance(p_kw, int | float) or isinstance(p_kw, bool):
+                return "storage.setpoint needs a number p_kw"
+            if abs(p_kw) > limit:
+                return f"p_kw={p_kw} is beyond the battery's ±{limit:g} kW"
+            return None
+
+        def setpoint(args: dict, i: int = i) -> str:
+            grid.battery_setpoint_mw[i] = float(args["p_kw"]) / 1000
+            return f"setpoint {args['p_kw']} kW"
+
+        actuators.append(Actuator(device, "battery", {"storage.setpoint": setpoint}, check))
+    return actuators
+
+
+def flexible_load_actuators(grid: GridStage, meter_ids: list[str]) -> list[Actuator]:
+    """Every metered home takes ``load.curtail`` (limit_kw, duration_s) and ``load.release`` on its meter."""
+    actuators = []
+
+    def check(name: str, args: dict) -> str | None:
+        if name == "load.curtail":
+            if float(args.get("limit_kw", -1)) < 0:
+                return "limit_kw must be >= 0"
+            if float(args.get("duration_s", 0)) <= 0:
+                return "duration_s must be > 0"
+        return None
+
+    for home, device in enumerate(meter_ids):
+        def curtail(args: dict, home: int = home) -> str:
+            grid.demand.curtail(np.array([home]), float(args["limit_kw"]) * 1000)
+            grid.curtailed_until_s[home] = grid.now_s + float(args["duration_s"])
+            return f"flexible load capped at {args['limit_kw']} kW for {args['duration_s']} s"
+
+        def release(args: dict, home: int = home) -> str:
+            grid.demand.release(np.array([home]))
+            grid.curtailed_until_s[home] = np.nan
+            return "released"
+
+        actuators.append(Actuator(device, "flexible_load", {"load.curtail": curtail, "load.release": release},
+                                  check))
+    return actuators
 
 
 def switch_actuators(grid: GridStage) -> list[Actuator]:

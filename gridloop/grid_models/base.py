@@ -33,6 +33,9 @@ class GridSolver(Protocol):
     def set_loads(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
         """Set every load's demand for the next solve, in the order of ``net.load``."""
 
+    def set_sgens(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        """Set every static generator's injection (PV, wind) for the next solve, in ``net.sgen`` order."""
+
     def set_switch(self, switch_index: int, closed: bool) -> None:
         """Open or close a pandapower switch (row label of ``net.switch``); effective at the next solve."""
 

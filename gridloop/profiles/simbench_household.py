@@ -23,6 +23,7 @@ class SimbenchHouseholds:
     q_mvar: np.ndarray
     start: datetime
     step_s: float
+    sgen_p_mw: np.ndarray | None = None  # (n_quarters, n_sgen) PV/wind feed-in, where the grid has profiles
 
     @classmethod
     def from_net(
@@ -45,10 +46,23 @@ class SimbenchHouseholds:
         scale = annual_kwh / 1000.0 / np.maximum(annual_mwh, 1e-9) * spread_factor
         p[:, households] *= scale
         q[:, households] *= scale
-        return cls(households, p, q, start, step_s)
+        sgen = absolute.get(("sgen", "p_mw"))
+        sgen_p = sgen.to_numpy(dtype=float) if sgen is not None and sgen.shape[1] == len(net.sgen) else None
+        return cls(households, p, q, start, step_s, sgen_p)
 
     def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Demand of every load at simulated second t_s after start, linearly interpolated between quarters."""
+        i0, i1, w = self._position(t_s)
+        return (1 - w) * self.p_mw[i0] + w * self.p_mw[i1], (1 - w) * self.q_mvar[i0] + w * self.q_mvar[i1]
+
+    def sgen_at(self, t_s: float) -> np.ndarray | None:
+        """Feed-in of every static generator at t_s (None when the grid has no generator profiles)."""
+        if self.sgen_p_mw is None:
+            return None
+        i0, i1, w = self._position(t_s)
+        return (1 - w) * self.sgen_p_mw[i0] + w * self.sgen_p_mw[i1]
+
+    def _position(self, t_s: float) -> tuple[int, int, float]:
         year_start = pd.Timestamp(self.start).tz_convert("UTC").replace(
             month=1, day=1, hour=0, minute=0, second=0, microsecond=0
         )
@@ -57,5 +71,4 @@ class SimbenchHouseholds:
         n = self.p_mw.shape[0]
         i0 = int(np.floor(position)) % n
         i1 = (i0 + 1) % n
-        w = position - np.floor(position)
-        return (1 - w) * self.p_mw[i0] + w * self.p_mw[i1], (1 - w) * self.q_mvar[i0] + w * self.q_mvar[i1]
+        return i0, i1, float(position - np.floor(position))

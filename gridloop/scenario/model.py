@@ -65,11 +65,23 @@ class Clock(_Strict):
         return self
 
 
+class Battery(_Strict):
+    """A grid battery at a bus, commanded by ``storage.setpoint`` (p_kw: + charges, - discharges)."""
+
+    id: str = Field(pattern=NAME_PATTERN)
+    bus: int | str = Field(description="bus index or name in the network")
+    p_max_kw: float = Field(gt=0)
+    capacity_kwh: float = Field(gt=0)
+    soc: float = Field(0.5, ge=0, le=1, description="initial state of charge")
+    efficiency: float = Field(0.95, gt=0, le=1, description="one-way (charge and discharge each)")
+
+
 class Grid(_Strict):
-    """Which network, which solver backend."""
+    """Which network, which solver backend, and what is added to it."""
 
     network: str = "1-LV-urban6--0-sw"
-    backend: Literal["pandapower", "pgm"] = "pandapower"
+    backend: Literal["pandapower", "pgm"] = "pgm"
+    batteries: list[Battery] = Field(default_factory=list)
 
 
 class Households(_Strict):
