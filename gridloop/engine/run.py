@@ -29,6 +29,7 @@ from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
+from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -124,10 +125,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     )
     actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
     path = _reading_path(s, len(meter_ids))
+    utilities = UtilityMeterStage(s)
 
     with _Services(s, run_dir) as services:
         api = services.api
-        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"])
+        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"], utilities)
         broker = BrokerAddress.parse(services.broker_uri)
         dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings)
@@ -171,6 +173,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                 for delivered in path.step(t, s.clock.step, sample):
                     dia.publish(delivered)
                 meters.integrate(p_w, s.clock.step)
+                for utility_sample in utilities.step(t, s.clock.step, start_ms + int(round(t * 1000))):
+                    dia.publish(utility_sample)  # GPRS / wM-Bus head-ends: no lossy link modelled here
+                    recorder.record_sample(utility_sample)
+                    sampled += len(utility_sample.devices)
                 recorder.record_step(start + pd.Timedelta(seconds=t), state)
                 progress_tick()
                 if k < n_steps - 1:
@@ -216,7 +222,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         "wall_s": round(time.monotonic() - wall0, 3),
         "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
                      "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
-        "meters": len(meter_ids),
+        "meters": len(meter_ids) + utilities.count,
         "messages": {
             "readings_sampled": sampled,
             "readings_published": published,
@@ -292,7 +298,7 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
 
 
 def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,
-               switches: list[str]) -> None:
+               switches: list[str], utilities: UtilityMeterStage) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
     devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
@@ -302,6 +308,8 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
         for dev, b in zip(meters.ids, meters.bus_index, strict=True)
     ]
     devices += [{"id": sw, "type": "switch", "asset": "substation-1"} for sw in switches]
+    devices += [{"id": dev, "type": kind, "gateway": s.platform.dia_id, "meta": {"interval_s": interval}}
+                for dev, kind, interval in utilities.devices()]
     devices += [{"id": b.id, "type": "battery", "asset": "substation-1",
                  "meta": {"p_max_kw": b.p_max_kw, "capacity_kwh": b.capacity_kwh}} for b in s.grid.batteries]
     api.provision(devices)

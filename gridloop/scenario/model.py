@@ -109,8 +109,20 @@ class CommLink(_Strict):
     bytes_per_reading: int = Field(100, ge=1)
 
 
+class UtilityMeters(_Strict):
+    """Multi-utility pilot meters: district heating (Turin's 5-min scheme), water (wM-Bus), gas."""
+
+    heat_meters: int = Field(0, ge=0)
+    heat_interval: Duration = 300.0
+    heat_design_kw: float = Field(60.0, gt=0, description="mean design heat load per building")
+    water_meters: int = Field(0, ge=0)
+    water_interval: Duration = 900.0
+    gas_meters: int = Field(0, ge=0)
+    gas_interval: Duration = 900.0
+
+
 class Meters(_Strict):
-    """Virtual electricity meters: one per household load."""
+    """Virtual electricity meters (one per household load) and the utility meters beside them."""
 
     type: Literal["residential"] = "residential"
     interval: Duration = 900.0
@@ -118,6 +130,7 @@ class Meters(_Strict):
     dia_buffer_readings: int = Field(1_000_000, ge=0, description="held while the broker is away; 0 drops them")
     link: CommLink = CommLink()
     events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")
+    utility: UtilityMeters = UtilityMeters()
 
 
 class Platform(_Strict):
@@ -179,8 +192,12 @@ class Scenario(_Strict):
     def _consistent(self) -> Scenario:
         if self.meters.interval < self.clock.step:
             raise ValueError("meters.interval is shorter than clock.step; a meter samples at most once a step")
-        if self.meters.interval % self.clock.step:
-            raise ValueError("meters.interval must be a whole number of clock.step")
+        u = self.meters.utility
+        for name, interval in (("meters.interval", self.meters.interval), ("meters.utility.heat_interval",
+                               u.heat_interval), ("meters.utility.water_interval", u.water_interval),
+                               ("meters.utility.gas_interval", u.gas_interval)):
+            if interval % self.clock.step:
+                raise ValueError(f"{name} must be a whole number of clock.step")
         for i, event in enumerate(self.events):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")
