@@ -47,12 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--ingest-workers", type=int, default=1)
     serve.add_argument("--ingest-group", default="ingest", help="MQTT v5 shared-subscription group of the workers")
+    serve.add_argument("--mqtt-username", help="the platform's broker account (password in $GRIDLOOP_MQTT_PASSWORD)")
 
     tenant = sub.add_parser("tenant", help="tenants of the platform")
     tsub = tenant.add_subparsers(dest="tenant_command", required=True)
     create = tsub.add_parser("create", help="create a tenant and print its API key")
     create.add_argument("name")
     create.add_argument("--store", default="sqlite:///gridloop-platform.db")
+    create.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
+                        help="where Mosquitto's password_file and acl_file for the tenants are kept")
     return parser
 
 
@@ -94,14 +97,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from gridloop.platform.service import PlatformService
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    credentials = (args.mqtt_username, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if args.mqtt_username else None
     service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
-                              admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group)
+                              admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group,
+                              credentials=credentials)
     print(f"gridloop platform: API {service.url}, broker {args.broker}, store {args.store}", flush=True)
     service.serve_forever()
     return 0
 
 
 def _cmd_tenant_create(args: argparse.Namespace) -> int:
+    from gridloop.platform.mqtt_auth import MosquittoAuth
     from gridloop.platform.store import open_store
 
     store = open_store(args.store)
@@ -112,8 +118,13 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
         return 1
     finally:
         store.close()
-    print(json.dumps({"tenant": args.name, "api_key": key,
-                      "mqtt": {"topic_prefix": f"gridloop/v1/{args.name}/"}}, indent=2))
+    auth = MosquittoAuth(args.mosquitto_dir)
+    user, password = auth.add_tenant(args.name)
+    print(json.dumps({
+        "tenant": args.name, "api_key": key,
+        "mqtt": {"username": user, "password": password, "topic_prefix": f"gridloop/v1/{args.name}/",
+                 "password_file": str(auth.password_file), "acl_file": str(auth.acl_file)},
+    }, indent=2))
     return 0
 
 
