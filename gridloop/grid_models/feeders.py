@@ -135,11 +135,11 @@ def generate_district(
 
 
 def phase_split(net: pp.pandapowerNet, p_mw: np.ndarray, q_mvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Place each single-phase home's power on its phase: returns (n_load, 3) p and q arrays."""
+    """Place each single-phase home's power on its phase: returns (n_load, 3) p and q arrays.
+
+    Loads with ``phase == -1`` (three-phase, e.g. in the pilot grids) are split equally over L1..L3.
+    """
     phase = net.load["phase"].to_numpy(dtype=np.int64)
-    rows = np.arange(phase.size)
-    p3 = np.zeros((phase.size, 3))
-    q3 = np.zeros((phase.size, 3))
-    p3[rows, phase] = p_mw
-    q3[rows, phase] = q_mvar
-    return p3, q3
+    on = (phase[:, None] == np.arange(3)) | (phase[:, None] < 0)
+    share = on / on.sum(axis=1, keepdims=True)
+    return share * np.asarray(p_mw, dtype=float)[:, None], share * np.asarray(q_mvar, dtype=float)[:, None]

@@ -13,6 +13,8 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 
+from gridloop.grid_models.pilots import build_hyllie, build_turin
+
 # Built-in pandapower networks that need no arguments, by short name.
 BUILTIN_NETWORKS: dict[str, Callable[[], pp.pandapowerNet]] = {
     "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
@@ -28,6 +30,8 @@ BUILTIN_NETWORKS: dict[str, Callable[[], pp.pandapowerNet]] = {
     "mv_oberrhein": pn.mv_oberrhein,
     "simple_mv_open_ring_net": pn.simple_mv_open_ring_net,
     "example_simple": pn.example_simple,
+    "hyllie": build_hyllie,  # FLEXMETER pilot-like grids (pilots.py)
+    "turin": build_turin,
 }
 
 _SIMBENCH_CODE = re.compile(r"^\d-(EHV|HV|MV|LV|EHVHV|HVMV|MVLV)-[A-Za-z0-9]+--[0-2]-(sw|no_sw)$")

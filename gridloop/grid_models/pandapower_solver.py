@@ -146,6 +146,29 @@ class PandapowerSolver:
             self.net.switch.at[switch_index, "closed"] = bool(closed)
             self._fresh = False
 
+    def set_tap(self, trafo_index: int, position: int) -> None:
+        """Move a transformer's ratio tap changer (net.trafo label) to ``position``; applied at the next solve.
+
+        Raises ValueError outside [tap_min, tap_max]; without a ratio tap changer only the current
+        position is allowed (as in PgmSolver).
+        """
+        tr = self.net.trafo
+        if trafo_index not in tr.index:
+            raise KeyError(f"no transformer with index {trafo_index}")
+        row = tr.loc[trafo_index]
+        current = int(row.tap_pos) if np.isfinite(float(row.tap_pos)) else 0
+        ctype = str(row.get("tap_changer_type", ""))
+        step_deg = float(row.get("tap_step_degree", 0.0) or 0.0)
+        if ctype in ("Ratio", "Symmetrical") and abs(step_deg) < 1e-12:
+            lo, hi = sorted((int(row.tap_min), int(row.tap_max)))
+        else:
+            lo = hi = current
+        if not lo <= position <= hi or int(position) != position:
+            raise ValueError(f"tap position {position} of transformer {trafo_index} outside allowed range [{lo}, {hi}]")
+        if current != position:
+            tr.at[trafo_index, "tap_pos"] = int(position)
+            self._fresh = False  # transformer parameters changed: rebuild the admittance matrices
+
     def solve(self) -> GridState:
         """Run one power flow and convert the result tables."""
         with warnings.catch_warnings():

@@ -58,6 +58,11 @@ class PgmSolver:
         self._sgens_dirty = False
         self._closed = net.switch.closed.to_numpy(dtype=bool).copy() if len(net.switch) else np.zeros(0, dtype=bool)
         self._topology_dirty = False
+        trafos = self._input[ComponentType.transformer]
+        self._trafo_labels = net.trafo.index.to_numpy()
+        self._tap_pos = trafos["tap_pos"].copy()
+        self._tap_range = np.sort(np.column_stack([trafos["tap_min"], trafos["tap_max"]]), axis=1)
+        self._taps_dirty = False
         self._outputs: dict[ComponentType, list[str]] = {
             ComponentType.node: ["energized", "u_pu"] if symmetric else ["energized", "u_pu", "u_angle"],
             ComponentType.line: ["loading"],
@@ -126,12 +131,32 @@ class PgmSolver:
             self._closed[pos] = bool(closed)
             self._topology_dirty = True
 
+    def set_tap(self, trafo_index: int, position: int) -> None:
+        """Move a transformer's tap changer (net.trafo label) to ``position``; applied at the next solve.
+
+        Raises ValueError outside [tap_min, tap_max] (a transformer without a ratio tap changer
+        only allows its current position).
+        """
+        pos = np.flatnonzero(self._trafo_labels == trafo_index)
+        if pos.size == 0:
+            raise KeyError(f"no transformer with index {trafo_index}")
+        lo, hi = (int(v) for v in self._tap_range[pos[0]])
+        if not lo <= position <= hi or int(position) != position:
+            raise ValueError(f"tap position {position} of transformer {trafo_index} outside allowed range [{lo}, {hi}]")
+        if self._tap_pos[pos[0]] != position:
+            self._tap_pos[pos[0]] = int(position)
+            self._taps_dirty = True
+
+    def tap_position(self, trafo_index: int) -> int:
+        """Current (pending) tap position of a transformer."""
+        return int(self._tap_pos[np.flatnonzero(self._trafo_labels == trafo_index)[0]])
+
     def solve(self) -> GridState:
         """Push pending updates into the model and run one power flow."""
         if self._fast is not None and (self._loads_dirty or self._sgens_dirty):
             self._fast.push_update()
             self._loads_dirty = self._sgens_dirty = False
-        if self._loads_dirty or self._sgens_dirty or self._topology_dirty:
+        if self._loads_dirty or self._sgens_dirty or self._topology_dirty or self._taps_dirty:
             self._model.update(update_data=self._pending_update())
         if self._fast is not None:
             return self._to_state(self._fast.run())
@@ -152,7 +177,7 @@ class PgmSolver:
         and bus_vm_pu_phase (T, n_bus, 3) when per phase.  The model keeps its pre-batch state.
         """
         lay = self._layout
-        if self._topology_dirty or self._sgens_dirty:
+        if self._topology_dirty or self._sgens_dirty or self._taps_dirty:
             self._model.update(update_data=self._pending_update())
         p = np.asarray(p_mw, dtype=np.float64)
         q = np.asarray(q_mvar, dtype=np.float64)
@@ -233,6 +258,10 @@ class PgmSolver:
             if lay.link_ids.size:
                 s = closed[smap.kind == 2].astype(np.int8)
                 update[ComponentType.link] = {"id": lay.link_ids, "from_status": s, "to_status": s}
+        if self._taps_dirty:
+            self._taps_dirty = False
+            tr = update.setdefault(ComponentType.transformer, {"id": lay.trafo_ids})
+            tr["tap_pos"] = self._tap_pos.copy()
         return update
 
     def _to_state(self, out: dict) -> GridState:

@@ -53,7 +53,7 @@ def _listener(broker, creds, name: str, sub: str):
 
 
 def test_wrong_password_is_refused(secured_broker):
-    broker, creds = secured_broker
+    broker, _creds = secured_broker
     with pytest.raises(ConnectionError):
         connect(broker, "intruder", username="alpha", password="guess", timeout_s=3)
     with pytest.raises(ConnectionError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.rollups import RollupBucket
 
 
 def hash_key(api_key: str) -> str:
@@ -102,6 +103,11 @@ class Store(Protocol):
     def count_readings(self, tenant: str) -> int: ...
     def count_rejected(self, tenant: str | None) -> int: ...
     def readings_per_device(self, tenant: str, start: int | None, end: int | None) -> dict[str, int]: ...
+    def query_rollups(
+        self, tenant: str, devices: list[str], quantity: str, resolution: str, start: int, end: int
+    ) -> list[RollupBucket]:
+        """Stored buckets of ``resolution`` (a key of rollups.RESOLUTIONS) with start in [start, end)."""
+        ...
 
     # commands
     def put_command(self, command: CommandRecord) -> None: ...

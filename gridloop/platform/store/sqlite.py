@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.rollups import RESOLUTIONS, RollupBucket
 from gridloop.platform.store.base import (
     AssetRecord,
     CommandRecord,
@@ -41,6 +42,31 @@ CREATE TABLE IF NOT EXISTS commands (
     ts INTEGER NOT NULL, expires INTEGER, status TEXT NOT NULL, detail TEXT NOT NULL, updated INTEGER NOT NULL,
     history BLOB NOT NULL, PRIMARY KEY (tenant, id));
 CREATE INDEX IF NOT EXISTS commands_open ON commands (status);
+CREATE TABLE IF NOT EXISTS rollups (
+    tenant TEXT NOT NULL, dev TEXT NOT NULL, q TEXT NOT NULL, res INTEGER NOT NULL, b INTEGER NOT NULL,
+    n INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+    fts INTEGER NOT NULL, fv REAL NOT NULL, lts INTEGER NOT NULL, lv REAL NOT NULL,
+    PRIMARY KEY (tenant, dev, q, res, b)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS batch_r (dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
+    PRIMARY KEY (dev, ts)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS batch_v (dev TEXT NOT NULL, q TEXT NOT NULL, ts INTEGER NOT NULL, v REAL NOT NULL,
+    PRIMARY KEY (dev, q, ts)) WITHOUT ROWID;
+"""
+
+# One statement per stored resolution: fold the batch's new values into clock-aligned buckets.
+# (ts - ts % width) is the UTC-aligned bucket start, the same arithmetic as rollups.bucket_start.
+ROLLUP_SQL = """
+INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
+SELECT ?1, g.dev, g.q, ?2, g.b, g.n, g.s, g.mn, g.mx,
+       g.fts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.fts),
+       g.lts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.lts)
+FROM (SELECT dev, q, ts - ts % ?2 AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx,
+             min(ts) AS fts, max(ts) AS lts
+      FROM batch_v GROUP BY dev, q, b) AS g WHERE true
+ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
+    n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
+    fv = CASE WHEN excluded.fts < fts THEN excluded.fv ELSE fv END, fts = min(fts, excluded.fts),
+    lv = CASE WHEN excluded.lts > lts THEN excluded.lv ELSE lv END, lts = max(lts, excluded.lts)
 """
 
 OPEN_STATUSES = ("pending", "sent", "accepted")
@@ -161,13 +187,38 @@ class SqliteStore:
 
     # -- data
     def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
-        rows = [(tenant, r.dev, r.ts, r.seq, orjson.dumps(r.q)) for r in readings]
+        """Store the readings not stored yet and fold exactly those into the rollups, in one transaction."""
+        dumps = orjson.dumps
+        rows = [(r.dev, r.ts, r.seq, dumps(r.q)) for r in readings]
+        return self.insert_rows(tenant, rows)
+
+    def insert_rows(self, tenant: str, rows: list[tuple[str, int, int | None, bytes]]) -> int:
+        """Like insert_readings, from (dev, ts, seq, JSON of q) rows; the ingest hot path uses it directly."""
+        db = self._db
         with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?)", rows)
-            self._db.execute("COMMIT")
-            return self._db.total_changes - before
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM batch_r")
+                db.executemany("INSERT OR IGNORE INTO batch_r VALUES (?,?,?,?)", rows)
+                db.execute(
+                    "DELETE FROM batch_r WHERE EXISTS"
+                    " (SELECT 1 FROM readings r WHERE r.tenant=? AND r.dev=batch_r.dev AND r.ts=batch_r.ts)",
+                    (tenant,),
+                )
+                new = db.execute("INSERT INTO readings SELECT ?, dev, ts, seq, q FROM batch_r", (tenant,)).rowcount
+                if new:
+                    db.execute("DELETE FROM batch_v")
+                    db.execute(
+                        "INSERT INTO batch_v SELECT r.dev, j.key, r.ts, j.value"
+                        " FROM batch_r r, json_each(CAST(r.q AS TEXT)) j"
+                    )
+                    for width in RESOLUTIONS.values():
+                        db.execute(ROLLUP_SQL, (tenant, width))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return new
 
     def insert_events(self, tenant: str, events: list[Event]) -> int:
         rows = [(tenant, e.dev, e.ts, e.type, e.severity, orjson.dumps(e.data)) for e in events]
@@ -222,6 +273,19 @@ class SqliteStore:
                 (tenant, start if start is not None else -1, end if end is not None else 2**62),
             ).fetchall()
         return dict(rows)
+
+    def query_rollups(
+        self, tenant: str, devices: list[str], quantity: str, resolution: str, start: int, end: int
+    ) -> list[RollupBucket]:
+        width = RESOLUTIONS[resolution]
+        marks = ",".join("?" * len(devices))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT dev, b, n, sum, min, max, fts, fv, lts, lv FROM rollups WHERE tenant=? AND dev IN ({marks})"
+                " AND q=? AND res=? AND b>=? AND b<? ORDER BY dev, b",
+                (tenant, *devices, quantity, width, start, end),
+            ).fetchall()
+        return [RollupBucket(*r) for r in rows]
 
     # -- commands
     def put_command(self, command: CommandRecord) -> None:
