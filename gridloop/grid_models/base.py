@@ -25,6 +25,9 @@ class GridState:
     load_p_mw: np.ndarray  # (n_load,) power actually served (0 where de-energised)
     # per phase, (n_bus, 3); None from balanced solvers (then all phases equal bus_vm_pu)
     bus_vm_pu_phase: np.ndarray | None = None
+    # power through each transformer at its LV terminal, towards the LV grid (n_trafo,): what a substation meter reads
+    trafo_p_mw: np.ndarray | None = None
+    trafo_q_mvar: np.ndarray | None = None
 
 
 class GridSolver(Protocol):
