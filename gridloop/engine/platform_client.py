@@ -16,6 +16,7 @@ class PlatformClient:
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key or ""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 

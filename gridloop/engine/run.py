@@ -24,10 +24,12 @@ from gridloop.broker import EmbeddedBroker
 from gridloop.contract import BrokerAddress
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.embedded import EmbeddedPlatform
+from gridloop.engine.kpis import KpiRecorder, write_report
 from gridloop.engine.pacing import LagMeter
 from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
+from gridloop.engine.services import ServiceProcess
 from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
 from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import wait_for
@@ -126,14 +128,23 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
     path = _reading_path(s, len(meter_ids))
     utilities = UtilityMeterStage(s)
+    substation = _substation_meters(grid, s.meters.interval)
+    kpi = KpiRecorder(s.clock.step)
 
-    with _Services(s, run_dir) as services:
-        api = services.api
-        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"], utilities)
-        broker = BrokerAddress.parse(services.broker_uri)
+    with _Services(s, run_dir) as services_ctx:
+        api = services_ctx.api
+        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"], utilities, substation)
+        broker = BrokerAddress.parse(services_ctx.broker_uri)
         dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings)
         controller = SimulatorController(broker, s.platform.tenant, actuators)
+        services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, services_uri(services_ctx),
+                                   s.platform.tenant, run_dir) for svc in s.services]
+        for service in services:
+            service.start()
+            services_ctx.callback(service.stop)
+        for service in services:
+            service.wait_ready()
         recorder = RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names)
         lag = LagMeter(speed=s.clock.speed)
         env = (simpy.rt.RealtimeEnvironment(factor=1.0 / s.clock.speed, strict=False)
@@ -173,6 +184,16 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                 for delivered in path.step(t, s.clock.step, sample):
                     dia.publish(delivered)
                 meters.integrate(p_w, s.clock.step)
+                if state.trafo_p_mw is not None and len(substation):
+                    trafo_w = state.trafo_p_mw * 1e6
+                    if substation.due(t):
+                        ss_sample = substation.sample(start_ms + int(round(t * 1000)), grid.bus_v_ll(state), trafo_w)
+                        dia.publish(ss_sample)
+                        recorder.record_sample(ss_sample)
+                        sampled += len(ss_sample.devices)
+                    substation.integrate(trafo_w, s.clock.step)
+                    kpi.record(start + pd.Timedelta(seconds=t), float(trafo_w[s.kpis.transformer]) / 1000,
+                               grid.curtailed_kw(), grid.battery_kw())
                 for utility_sample in utilities.step(t, s.clock.step, start_ms + int(round(t * 1000))):
                     dia.publish(utility_sample)  # GPRS / wM-Bus head-ends: no lossy link modelled here
                     recorder.record_sample(utility_sample)
@@ -192,6 +213,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                 dia.publish(delivered)
             drain_t += s.clock.step
 
+        for service in services:
+            service.stop()
         published_ok = dia.flush(timeout_s=60)
         published = dia.readings_acknowledged
         end_ms = start_ms + int(round(n_steps * s.clock.step * 1000))
@@ -212,6 +235,15 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                              f"{s.name}: {s.grid.network}, {len(meter_ids)} meters")
         outputs.append("feeder_voltages.png")
     (run_dir / "commands.json").write_text(json.dumps(controller.log, indent=1))
+    battery_kwh = sum(b.capacity_kwh for b in s.grid.batteries) or None
+    kpis = kpi.kpis(s.kpis.transformer_limit_kw, battery_kwh)
+    latency = controller.counters.latency_ms
+    if latency:
+        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)), "max": float(np.max(latency))}
+    if kpi.times and (s.services or s.grid.batteries or s.kpis.transformer_limit_kw):
+        frame = kpi.frame()
+        frame.to_parquet(run_dir / "kpi_series.parquet")
+        outputs += write_report(frame.tz_convert(s.clock.start.tzinfo), kpis, run_dir, f"{s.name}: KPIs")
     energized_vm = vm.where(vm > 0)
     summary = {
         "scenario": s.name,
@@ -264,10 +296,23 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             "rejected": controller.counters.rejected,
             "failed": controller.counters.failed,
         },
+        "kpis": kpis,
         "outputs": outputs,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def services_uri(services_ctx: _Services) -> str:
+    return services_ctx.broker_uri
+
+
+def _substation_meters(grid: GridStage, interval_s: float) -> ElectricityMeterBank:
+    """A grid meter on each transformer's LV side (the pilots' substation meters)."""
+    bus_pos = {b: i for i, b in enumerate(grid.net.bus.index)}
+    lv = np.array([bus_pos[b] for b in grid.net.trafo.lv_bus.to_numpy()], dtype=np.int64)
+    ids = [f"ss{i}" for i in range(len(lv))]
+    return ElectricityMeterBank(ids, lv, interval_s, initial_wh=np.zeros(len(ids)))
 
 
 def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
@@ -298,7 +343,7 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
 
 
 def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,
-               switches: list[str], utilities: UtilityMeterStage) -> None:
+               switches: list[str], utilities: UtilityMeterStage, substation: ElectricityMeterBank) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
     devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
@@ -308,6 +353,10 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
         for dev, b in zip(meters.ids, meters.bus_index, strict=True)
     ]
     devices += [{"id": sw, "type": "switch", "asset": "substation-1"} for sw in switches]
+    devices += [{"id": dev, "type": "substation_meter", "phases": 3, "gateway": s.platform.dia_id,
+                 "asset": "substation-1", "meta": {"interval_s": substation.interval_s,
+                                                   "trafo": str(grid.trafo_names[i])}}
+                for i, dev in enumerate(substation.ids)]
     devices += [{"id": dev, "type": kind, "gateway": s.platform.dia_id, "meta": {"interval_s": interval}}
                 for dev, kind, interval in utilities.devices()]
     devices += [{"id": b.id, "type": "battery", "asset": "substation-1",

@@ -93,6 +93,16 @@ class GridStage:
             self.solver.set_sgens(feed_in, np.zeros_like(feed_in))
         return self.solver.solve()
 
+    def curtailed_kw(self) -> float:
+        """Load the demand response held back in the last step, kW (from the energy not served)."""
+        total = float(self.demand.energy_not_served_wh().sum())
+        previous, self._not_served_wh = getattr(self, "_not_served_wh", 0.0), total
+        return (total - previous) / (self.step_s / 3600.0) / 1000.0
+
+    def battery_kw(self) -> float:
+        """The batteries' power in the last step, kW (+ charging)."""
+        return float(self.batteries.p_mw.sum() * 1000) if self.batteries is not None else 0.0
+
     def bus_v_ll(self, state: GridState) -> np.ndarray:
         """Line-to-line voltage per bus in volts (0 where de-energised)."""
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0

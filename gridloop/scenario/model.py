@@ -165,6 +165,20 @@ class CommandEvent(_Strict):
     args: dict[str, float | int | str] = Field(default_factory=dict)
 
 
+class Service(_Strict):
+    """A reference service from gridloop.services, run as its own process against the platform."""
+
+    name: Literal["demand_response", "storage_peak_shaving", "fault_location"]
+    args: dict[str, float | int | str] = Field(default_factory=dict, description="its command-line options")
+
+
+class Kpis(_Strict):
+    """Ground truth the run is scored against."""
+
+    transformer: int = Field(0, ge=0, description="position in net.trafo of the transformer scored")
+    transformer_limit_kw: float | None = Field(None, gt=0)
+
+
 class Outputs(_Strict):
     """What the run directory gets besides summary.json."""
 
@@ -186,6 +200,8 @@ class Scenario(_Strict):
     meters: Meters = Meters()
     platform: Platform = Platform()
     events: list[CommandEvent] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    kpis: Kpis = Kpis()
     outputs: Outputs = Outputs()
 
     @model_validator(mode="after")
@@ -198,6 +214,8 @@ class Scenario(_Strict):
                                ("meters.utility.gas_interval", u.gas_interval)):
             if interval % self.clock.step:
                 raise ValueError(f"{name} must be a whole number of clock.step")
+        if self.services and not self.clock.realtime:
+            raise ValueError("services react to the platform in real time: set clock.realtime: true (any speed)")
         for i, event in enumerate(self.events):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")
