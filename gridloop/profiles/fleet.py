@@ -1,0 +1,194 @@
+"""HouseholdFleet: the streamed, vectorised household demand model the engine steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from gridloop.profiles.appliances import ACTIVITY_CLASSES, STANDBY
+from gridloop.profiles.behaviour import DAY_S, DayBuilder, quantise
+from gridloop.profiles.flexibility import Flexibility
+from gridloop.profiles.households import CLASS_INDEX, Households
+from gridloop.profiles.ledger import KinkLedger
+from gridloop.profiles.params import HouseholdParams
+from gridloop.profiles.pv import RooftopPV
+
+
+class HouseholdFleet:
+    """n_homes households advanced step by step; returns mean P (W) and Q (var) per home per step.
+
+    Behaviour is generated one calendar day at a time from a random stream keyed by (seed, date), so
+    output is deterministic per seed and independent of the step length: energies integrate exactly.
+    """
+
+    def __init__(
+        self,
+        n_homes: int,
+        start: pd.Timestamp | dt.datetime,
+        step_s: int = 60,
+        seed: int = 0,
+        params: HouseholdParams | None = None,
+    ) -> None:
+        if int(step_s) != step_s or step_s < 1:
+            raise ValueError("step_s must be a positive whole number of seconds")
+        self.params = params or HouseholdParams()
+        self.n_homes = int(n_homes)
+        self.step_s = int(step_s)
+        self.seed = int(seed)
+        ts = pd.Timestamp(start)
+        self._midnight = ts.normalize()
+        offset = (ts - self._midnight).total_seconds()
+        if offset != int(offset):
+            raise ValueError("start must be on a whole second")
+        self._t = int(offset)  # seconds since local midnight of the start date
+        self._builder = DayBuilder(self.n_homes, self.params, self.seed, self._midnight.date())
+        self._ledger = KinkLedger(self.n_homes, self._builder.hh.three_phase)
+        self.flex = Flexibility(self.n_homes)
+        hh = self._builder.hh
+        sb_phase = hh.class_phase[:, CLASS_INDEX[STANDBY.name]]
+        sb_q = quantise(self._builder.standby_w * np.tan(np.arccos(STANDBY.power_factor)))
+        self._ledger.add_level(self._builder.standby_w, sb_q, sb_phase)
+        self._pv: RooftopPV | None = None
+        if self.params.pv_share > 0:
+            tz = str(ts.tz) if ts.tz is not None else self.params.timezone
+            self._pv = RooftopPV(
+                np.random.default_rng([self.seed, 3]), self.n_homes, self.params.pv_share, self.params.pv_kwp,
+                self.params.latitude, self.params.longitude, tz, self._midnight.date(), self.seed,
+                self.params.pv_cloudiness,
+            )
+        self._last_pv_j = np.zeros(self.n_homes)
+        self._single = np.flatnonzero(~hh.three_phase)
+        self._single_flat = self._single * 3 + hh.phase[self._single]
+        self._tp = np.flatnonzero(hh.three_phase)
+        # the previous day may still be running appliances at the start time
+        self._next_day = -1
+        self._generate_until(self._t + 1)
+        self._ledger.skip_to(self._t)
+        self._block_i = 0
+        self._block_n = 0
+        self._last_i = -1
+        self._last_e: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Connection phase (0/1/2) of each single-phase home (three-phase homes: a reference phase only)."""
+        return self._builder.hh.phase
+
+    @property
+    def three_phase(self) -> np.ndarray:
+        """True for homes with a three-phase connection (appliances spread over the phases)."""
+        return self._builder.hh.three_phase
+
+    @property
+    def households(self) -> Households:
+        """Static per-home attributes (size, ownership, phases) as arrays."""
+        return self._builder.hh
+
+    @property
+    def time(self) -> pd.Timestamp:
+        """Start of the next step."""
+        return self._midnight + pd.Timedelta(seconds=self._t)
+
+    def _generate_until(self, t1: int) -> None:
+        while self._next_day * DAY_S < t1:
+            self._ledger.add(self._builder.build(self._next_day))
+            self._next_day += 1
+
+    def step(self) -> tuple[np.ndarray, np.ndarray]:
+        """Advance one step; mean active (W) and reactive (var) power of each home over the step."""
+        dt_s = self.step_s
+        if self._block_i >= self._block_n:
+            n = self._ledger.block_steps(dt_s)
+            self._generate_until(self._t + n * dt_s)
+            self._ledger.open_block(self._t, dt_s, n)
+            self._block_i, self._block_n = 0, n
+        i = self._block_i
+        all_p, all_q = self._ledger.energies("total", dt_s)
+        e_p, e_q = all_p[i], all_q[i]
+        if self.flex.active:
+            flex_p, flex_q = self._ledger.energies("flex", dt_s)
+            e_p, e_q = self.flex.apply(e_p.copy(), e_q.copy(), flex_p[i], flex_q[i], dt_s)
+        if self._pv is not None:
+            self._last_pv_j = self._pv.energy(self._t, self._t + dt_s)
+            e_p = e_p - self._last_pv_j
+        self._block_i += 1
+        self._last_i = i
+        self._t += dt_s
+        self._last_e = (e_p, e_q)
+        return e_p / dt_s, e_q / dt_s
+
+    def last_energy_j(self) -> np.ndarray:
+        """Active energy (J) of each home in the last step; exact multiple of 1/16 J without curtailment."""
+        assert self._last_e is not None, "call step() first"
+        return self._last_e[0]
+
+    def last_phase(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_homes, 3) per-phase P (W) and Q (var) of the last step; single-phase homes on their phase."""
+        assert self._last_e is not None, "call step() first"
+        dt_s = self.step_s
+        p = np.zeros(3 * self.n_homes)
+        q = np.zeros(3 * self.n_homes)
+        p[self._single_flat] = self._last_e[0][self._single] / dt_s
+        q[self._single_flat] = self._last_e[1][self._single] / dt_s
+        p = p.reshape(self.n_homes, 3)
+        q = q.reshape(self.n_homes, 3)
+        tp = self._tp
+        if tp.shape[0]:
+            ph_p, ph_q = self._ledger.energies("phase", dt_s)
+            p3 = ph_p[self._last_i].reshape(-1, 3) / dt_s
+            q3 = ph_q[self._last_i].reshape(-1, 3) / dt_s
+            # curtailment/rebound of three-phase homes in proportion to phase load (keeps phases >= 0);
+            # a three-phase PV inverter feeds the three phases evenly
+            if self.flex.last_delta_p.any():
+                tot = p3.sum(axis=1, keepdims=True)
+                share = np.divide(p3, tot, out=np.full_like(p3, 1.0 / 3.0), where=tot > 0)
+                p3 += share * self.flex.last_delta_p[tp][:, None]
+                q3 += share * self.flex.last_delta_q[tp][:, None]
+            if self._pv is not None:
+                p3 -= self._last_pv_j[tp][:, None] / (3.0 * dt_s)
+            p[tp] = p3
+            q[tp] = q3
+        return p, q
+
+    @property
+    def pv_kwp(self) -> np.ndarray:
+        """Installed PV capacity per home (kWp, 0 without PV)."""
+        return self._pv.kwp if self._pv is not None else np.zeros(self.n_homes)
+
+    def last_pv_w(self) -> np.ndarray:
+        """PV generation (W, positive) of each home in the last step; already netted out of step()'s P."""
+        return self._last_pv_j / self.step_s
+
+    def run(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Convenience: n_steps steps stacked as (n_steps, n_homes) P and Q arrays."""
+        p = np.empty((n_steps, self.n_homes))
+        q = np.empty((n_steps, self.n_homes))
+        for i in range(n_steps):
+            p[i], q[i] = self.step()
+        return p, q
+
+    # demand response -------------------------------------------------------------------------------
+    def curtail(self, mask: np.ndarray, limit_w: float | np.ndarray) -> None:
+        """Cap flexible load (water heater, wet appliances) of masked homes at limit_w W."""
+        self.flex.curtail(mask, limit_w)
+
+    def release(self, mask: np.ndarray, rebound_w: float | np.ndarray = 2000.0) -> None:
+        """Lift curtailment; deferred energy rebounds at up to rebound_w W per home (0 drops it)."""
+        self.flex.release(mask, rebound_w)
+
+    @property
+    def energy_not_served_wh(self) -> np.ndarray:
+        """Cumulative energy cut by curtailment per home (Wh)."""
+        return self.flex.not_served_j / 3600.0
+
+    def last_flexible_w(self) -> np.ndarray:
+        """Flexible load (water heater, wet appliances, EV) of each home in the last step, before curtailment."""
+        assert self._last_e is not None, "call step() first"
+        return self._ledger.energies("flex", self.step_s)[0][self._last_i] / self.step_s
+
+    @staticmethod
+    def flexible_classes() -> list[str]:
+        """Appliance classes that curtail() caps and release() lets rebound."""
+        return [c.name for c in ACTIVITY_CLASSES if c.flexible]
