@@ -31,6 +31,7 @@ from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.services import ServiceProcess
 from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
+from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import Scenario
@@ -346,13 +347,25 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
                switches: list[str], utilities: UtilityMeterStage, substation: ElectricityMeterBank) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
+    tree = radial_tree(grid.net)
+    for bus, (parent, line) in tree.items():  # parents first: the tree is in breadth-first order
+        api.create_asset({"id": f"bus-{bus}", "kind": "location", "name": f"line {line}" if line >= 0 else "",
+                          "parent": f"bus-{parent}" if parent >= 0 else "substation-1"})
+    bus_labels = grid.net.bus.index.to_numpy()
     devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
     devices += [
-        {"id": dev, "type": "electricity_meter", "phases": 3, "gateway": s.platform.dia_id, "asset": "substation-1",
+        {"id": dev, "type": "electricity_meter", "phases": 3, "gateway": s.platform.dia_id,
+         "asset": f"bus-{bus_labels[int(b)]}" if int(bus_labels[int(b)]) in tree else "substation-1",
          "meta": {"interval_s": s.meters.interval, "bus": str(grid.bus_names[int(b)])}}
         for dev, b in zip(meters.ids, meters.bus_index, strict=True)
     ]
-    devices += [{"id": sw, "type": "switch", "asset": "substation-1"} for sw in switches]
+    lv_buses = set(grid.net.trafo.lv_bus.tolist())
+    sw_table = grid.net.switch
+    devices += [{"id": sw, "type": "switch", "asset": "substation-1", "meta": {
+        "bus": int(sw_table.bus.at[int(sw[2:])]),
+        "line": int(sw_table.element.at[int(sw[2:])]) if sw_table.et.at[int(sw[2:])] == "l" else None,
+        "protective": bool(sw_table.et.at[int(sw[2:])] == "l" and sw_table.bus.at[int(sw[2:])] in lv_buses)}}
+        for sw in switches]
     devices += [{"id": dev, "type": "substation_meter", "phases": 3, "gateway": s.platform.dia_id,
                  "asset": "substation-1", "meta": {"interval_s": substation.interval_s,
                                                    "trafo": str(grid.trafo_names[i])}}

@@ -25,9 +25,14 @@ def session(args: argparse.Namespace) -> PlatformSession:
     return PlatformSession(args.api, args.key, args.broker, args.tenant)
 
 
-def run_until_stopped(run_for: float | None) -> None:
-    """Block until SIGTERM/SIGINT or the optional time limit."""
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, for a clean exit that still writes the service's log."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait(run_for)
+    return stop
+
+
+def run_until_stopped(run_for: float | None) -> None:
+    """Block until SIGTERM/SIGINT or the optional time limit."""
+    stop_event().wait(run_for)
