@@ -31,14 +31,13 @@ from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.services import ServiceProcess
 from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
+from gridloop.engine.step_loop import StepLoop
 from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
-from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.electricity import VOLTAGE, ElectricityMeterBank
+from gridloop.virtual_meters.electricity import ElectricityMeterBank
 from gridloop.virtual_meters.gateway import Gateway
-from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
 from gridloop.virtual_meters.reading_path import ReadingPath, build_link
 
 log = logging.getLogger(__name__)
@@ -150,69 +149,22 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         lag = LagMeter(speed=s.clock.speed)
         env = (simpy.rt.RealtimeEnvironment(factor=1.0 / s.clock.speed, strict=False)
                if s.clock.realtime else simpy.Environment())
-        events = sorted(s.events, key=lambda e: e.at)
-        start = pd.Timestamp(s.clock.start).tz_convert("UTC")
-        start_ms = int(start.value // 1_000_000)
-        sampled = 0
-        pq_state = PQState.initial(len(meter_ids), 3)
-        event_counts: dict[str, int] = {}
+        loop = StepLoop(s, grid, meters, path, utilities, substation, dia, controller, api, recorder, kpi)
+        start, start_ms = loop.start, loop.start_ms
 
-        def step_process(progress_tick):
-            nonlocal sampled, pq_state
-            pending_events = list(events)
+        def clock(progress_tick):
             for k in range(n_steps):
-                t = env.now
-                grid.now_s = t
                 if s.clock.realtime:
-                    lag.step_started(t)
-                while pending_events and pending_events[0].at <= t:
-                    _send_scenario_command(api, controller, pending_events.pop(0))
-                controller.apply_pending(t)
-                state = grid.solve(t)
-                p_w = state.load_p_mw[grid.household_index] * 1e6
-                sample = None
-                if meters.due(t):
-                    sample = meters.sample(start_ms + int(round(t * 1000)), grid.bus_v_ll(state), p_w)
-                    recorder.record_sample(sample)
-                    sampled += len(sample.devices)
-                    if s.meters.events:
-                        v = np.column_stack([sample.quantities[name] for name in VOLTAGE])
-                        found, pq_state = detect(v, pq_state, 230.0, state.bus_energized[meters.bus_index])
-                        events_out = to_contract_events(found, sample.ts_ms, meter_ids)
-                        for e in events_out:
-                            event_counts[e["type"]] = event_counts.get(e["type"], 0) + 1
-                        dia.publish_events(events_out)
-                for delivered in path.step(t, s.clock.step, sample):
-                    dia.publish(delivered)
-                meters.integrate(p_w, s.clock.step)
-                if state.trafo_p_mw is not None and len(substation):
-                    trafo_w = state.trafo_p_mw * 1e6
-                    if substation.due(t):
-                        ss_sample = substation.sample(start_ms + int(round(t * 1000)), grid.bus_v_ll(state), trafo_w)
-                        dia.publish(ss_sample)
-                        recorder.record_sample(ss_sample)
-                        sampled += len(ss_sample.devices)
-                    substation.integrate(trafo_w, s.clock.step)
-                    kpi.record(start + pd.Timedelta(seconds=t), float(trafo_w[s.kpis.transformer]) / 1000,
-                               grid.curtailed_kw(), grid.battery_kw())
-                for utility_sample in utilities.step(t, s.clock.step, start_ms + int(round(t * 1000))):
-                    dia.publish(utility_sample)  # GPRS / wM-Bus head-ends: no lossy link modelled here
-                    recorder.record_sample(utility_sample)
-                    sampled += len(utility_sample.devices)
-                recorder.record_step(start + pd.Timedelta(seconds=t), state)
+                    lag.step_started(env.now)
+                loop.step(env.now)
                 progress_tick()
                 if k < n_steps - 1:
                     yield env.timeout(s.clock.step)
 
         with _progress(s.outputs.progress, n_steps, s.name) as tick:
-            env.process(step_process(tick))
+            env.process(clock(tick))
             env.run()
-        # after the last sample the gateways go on forwarding what they hold, for up to an hour
-        drain_t = n_steps * s.clock.step
-        while path.buffered and drain_t < n_steps * s.clock.step + 3600:
-            for delivered in path.step(drain_t, s.clock.step, None):
-                dia.publish(delivered)
-            drain_t += s.clock.step
+        loop.drain(n_steps * s.clock.step)
 
         for service in services:
             service.stop()
@@ -257,10 +209,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                      "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
         "meters": len(meter_ids) + utilities.count,
         "messages": {
-            "readings_sampled": sampled,
+            "readings_sampled": loop.counters.sampled,
             "readings_published": published,
             "readings_stored": stored,
-            "readings_lost": sampled - stored,
+            "readings_lost": loop.counters.sampled - stored,
             "rejected": int(metrics.get("rejected", 0)),
         },
         "grid": {
@@ -289,7 +241,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
                   "p_kw_last": round(float(grid.batteries.p_mw[i] * 1000), 3)}
             for i, dev in enumerate(grid.battery_ids)
         } if grid.batteries is not None else {},
-        "events": {"published": dia.events_published, "by_type": dict(sorted(event_counts.items()))},
+        "events": {"published": dia.events_published, "by_type": dict(sorted(loop.counters.events.items()))},
+        "faults": loop.faults.ground_truth(),
+        "customer_minutes_lost": round(loop.counters.outage_meter_steps * s.clock.step / 60, 2),
         "completeness": completeness,
         "commands": {
             "received": controller.counters.received,
@@ -375,14 +329,6 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
     devices += [{"id": b.id, "type": "battery", "asset": "substation-1",
                  "meta": {"p_max_kw": b.p_max_kw, "capacity_kwh": b.capacity_kwh}} for b in s.grid.batteries]
     api.provision(devices)
-
-
-def _send_scenario_command(api: PlatformClient, controller: SimulatorController, event) -> None:
-    """A scenario event's command goes through the platform like anyone's; wait until it arrives."""
-    before = controller.arrivals
-    api.send_command(event.device, event.command, dict(event.args))
-    if not wait_for(lambda: controller.arrivals > before, timeout_s=10):
-        log.warning("command %s to %s did not arrive within 10 s", event.command, event.device)
 
 
 def _wait_stored(api: PlatformClient, start_ms: int, end_ms: int, target: int, timeout_s: float) -> int:

@@ -87,11 +87,28 @@ class GridStage:
             p, q = np.pad(p, (0, extra)), np.pad(q, (0, extra))
             self.batteries.step(self.battery_setpoint_mw, self.step_s / 3600.0)
             p = self.batteries.add_to_loads(p)
+        self._last_loads = (p, q)
         self.solver.set_loads(p, q)
         feed_in = self.demand.generation_at(t_s)
         if feed_in is not None:  # PV follows the sun instead of its nameplate value
             self.solver.set_sgens(feed_in, np.zeros_like(feed_in))
         return self.solver.solve()
+
+    def solve_again(self) -> GridState:
+        """Re-solve the same step after a topology change (protection tripped within the step)."""
+        return self.solver.solve()
+
+    def last_loads(self) -> tuple[np.ndarray, np.ndarray]:
+        """(p_mw, q_mvar) of every load in the last solve (the pre-fault state of a fault now)."""
+        last = getattr(self, "_last_loads", None)
+        if last is None:
+            return self.net.load.p_mw.to_numpy(dtype=float), self.net.load.q_mvar.to_numpy(dtype=float)
+        return last
+
+    def set_switch(self, index: int, closed: bool) -> None:
+        """Operate a switch in the solver and in the net (faults and topology read the net)."""
+        self.solver.set_switch(index, closed)
+        self.net.switch.at[index, "closed"] = closed
 
     def curtailed_kw(self) -> float:
         """Load the demand response held back in the last step, kW (from the energy not served)."""
@@ -194,7 +211,7 @@ def switch_actuators(grid: GridStage) -> list[Actuator]:
     for idx in grid.net.switch.index:
         def make(closed: bool, i: int = int(idx)):
             def act(args: dict) -> str:
-                grid.solver.set_switch(i, closed)
+                grid.set_switch(i, closed)
                 return f"switch {i} {'closed' if closed else 'opened'}"
             return act
         actuators.append(Actuator(f"sw{int(idx)}", "switch",

@@ -169,6 +169,10 @@ class PandapowerSolver:
             tr.at[trafo_index, "tap_pos"] = int(position)
             self._fresh = False  # transformer parameters changed: rebuild the admittance matrices
 
+    def tap_position(self, trafo_index: int) -> int:
+        """Current (pending) tap position of a transformer."""
+        return int(self.net.trafo.at[trafo_index, "tap_pos"])
+
     def solve(self) -> GridState:
         """Run one power flow and convert the result tables."""
         with warnings.catch_warnings():

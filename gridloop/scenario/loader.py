@@ -31,9 +31,14 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+EVENT_TAGS = ("command", "fault", "link_outage")  # pydantic puts the union's tag into the location
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        if i >= 2 and loc[i - 2] == "events" and isinstance(loc[i - 1], int) and part in EVENT_TAGS:
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         elif part.startswith(("function-", "literal[", "float", "int", "str", "constrained-str")):

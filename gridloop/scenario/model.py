@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -165,6 +165,47 @@ class CommandEvent(_Strict):
     args: dict[str, float | int | str] = Field(default_factory=dict)
 
 
+class LineFault(_Strict):
+    """A short circuit on a line; protection clears it, the faulted line stays faulted (ground truth)."""
+
+    line: int = Field(ge=0, description="net.line index")
+    position: float = Field(0.5, ge=0, le=1, description="0 = from bus, 1 = to bus")
+    r_ohm: float = Field(0.0, ge=0, description="fault resistance")
+    kind: Literal["3ph", "2ph", "1ph"] = "3ph"
+
+
+class FaultEvent(_Strict):
+    """At ``at``, a line fault happens."""
+
+    at: Offset
+    fault: LineFault
+
+
+class LinkOutage(_Strict):
+    """The meters' communication link (all gateways) is down for a while."""
+
+    duration: Duration
+
+
+class LinkOutageEvent(_Strict):
+    at: Offset
+    link_outage: LinkOutage
+
+
+def _event_kind(data: object) -> str:
+    if isinstance(data, dict):
+        return "fault" if "fault" in data else "link_outage" if "link_outage" in data else "command"
+    return "fault" if isinstance(data, FaultEvent) else "link_outage" if isinstance(data, LinkOutageEvent) \
+        else "command"
+
+
+ScenarioEvent = Annotated[
+    Annotated[CommandEvent, Tag("command")] | Annotated[FaultEvent, Tag("fault")]
+    | Annotated[LinkOutageEvent, Tag("link_outage")],
+    Discriminator(_event_kind),
+]
+
+
 class Service(_Strict):
     """A reference service from gridloop.services, run as its own process against the platform."""
 
@@ -199,7 +240,7 @@ class Scenario(_Strict):
     households: Households = Households()
     meters: Meters = Meters()
     platform: Platform = Platform()
-    events: list[CommandEvent] = Field(default_factory=list)
+    events: list[ScenarioEvent] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
     kpis: Kpis = Kpis()
     outputs: Outputs = Outputs()

@@ -1,0 +1,155 @@
+"""One simulation step, in the order the loop fixes: scenario events, commands, demand and solve, meters, recording.
+
+    t: scenario events due (commands via REST, faults, link outages)
+       controller.apply_pending()          commands that arrived since the last step
+       grid.solve(t)                       demand, batteries, power flow; faulted lines re-trip
+       power-quality events (every step)   sags, outages, last gasps, restorations
+       meters.sample(t) if due → link/gateway → DIA; registers integrate over [t, t + step)
+       substation and utility meters; KPI and grid recording
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from gridloop.controllers.simulator_controller import SimulatorController
+from gridloop.engine.faults import FaultInjector
+from gridloop.engine.kpis import KpiRecorder
+from gridloop.engine.platform_client import PlatformClient
+from gridloop.engine.recorder import RunRecorder
+from gridloop.engine.stages import GridStage
+from gridloop.engine.utility_stage import UtilityMeterStage
+from gridloop.mqtt_client import wait_for
+from gridloop.scenario.model import CommandEvent, FaultEvent, LinkOutageEvent, Scenario
+from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
+from gridloop.virtual_meters.electricity import ElectricityMeterBank
+from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
+from gridloop.virtual_meters.reading_path import ReadingPath
+
+SAG_PU = 0.9
+
+
+@dataclass
+class StepCounters:
+    sampled: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    outage_meter_steps: int = 0  # meters without supply, summed over steps (customer-minutes × step/60)
+
+
+class StepLoop:
+    """Owns the per-step order of the stages; the engine only calls ``step(t)`` on its clock."""
+
+    def __init__(self, s: Scenario, grid: GridStage, meters: ElectricityMeterBank, path: ReadingPath,
+                 utilities: UtilityMeterStage, substation: ElectricityMeterBank, dia: DeviceIntegrationAdapter,
+                 controller: SimulatorController, api: PlatformClient, recorder: RunRecorder,
+                 kpi: KpiRecorder) -> None:
+        self.s, self.grid, self.meters, self.path = s, grid, meters, path
+        self.utilities, self.substation, self.dia, self.controller = utilities, substation, dia, controller
+        self.api, self.recorder, self.kpi = api, recorder, kpi
+        self.faults = FaultInjector(grid)
+        self.counters = StepCounters()
+        self.start = pd.Timestamp(s.clock.start).tz_convert("UTC")
+        self.start_ms = int(self.start.value // 1_000_000)
+        self._pending = sorted(s.events, key=lambda e: e.at)
+        self._link_up_at: list[float] = []
+        self._pq = PQState.initial(len(meters), 3)
+        self.log: list[str] = []  # the order of what happened, for tests that pin it
+
+    def ts_ms(self, t: float) -> int:
+        return self.start_ms + int(round(t * 1000))
+
+    def step(self, t: float) -> None:
+        s, grid, step_s = self.s, self.grid, self.s.clock.step
+        grid.now_s = t
+        sags: list[dict] = []
+        self._restore_links(t)
+        while self._pending and self._pending[0].at <= t:
+            sags += self._scenario_event(t, self._pending.pop(0))
+        self.controller.apply_pending(t)
+        state = grid.solve(t)
+        if self.faults.faults and self.faults.retrip(t, state.bus_energized):
+            state = grid.solve_again()
+        self._power_quality(t, state, sags)
+        p_w = state.load_p_mw[grid.household_index] * 1e6
+        sample = None
+        if self.meters.due(t):
+            sample = self.meters.sample(self.ts_ms(t), grid.bus_v_ll(state), p_w)
+            self._record(sample)
+        for delivered in self.path.step(t, step_s, sample):
+            self.dia.publish(delivered)
+        self.meters.integrate(p_w, step_s)
+        self.counters.outage_meter_steps += int((~state.bus_energized[self.meters.bus_index]).sum())
+        if state.trafo_p_mw is not None and len(self.substation):
+            trafo_w = state.trafo_p_mw * 1e6
+            if self.substation.due(t):
+                ss = self.substation.sample(self.ts_ms(t), grid.bus_v_ll(state), trafo_w)
+                self.dia.publish(ss)
+                self._record(ss)
+            self.substation.integrate(trafo_w, step_s)
+            self.kpi.record(self.start + pd.Timedelta(seconds=t), float(trafo_w[s.kpis.transformer]) / 1000,
+                            grid.curtailed_kw(), grid.battery_kw())
+        for utility in self.utilities.step(t, step_s, self.ts_ms(t)):
+            self.dia.publish(utility)  # GPRS / wM-Bus head-ends: no lossy link modelled here
+            self._record(utility)
+        self.recorder.record_step(self.start + pd.Timedelta(seconds=t), state)
+
+    def drain(self, t_end: float, limit_s: float = 3600.0) -> None:
+        """After the last step the gateways go on forwarding what they hold, for up to limit_s."""
+        t = t_end
+        while self.path.buffered and t < t_end + limit_s:
+            for delivered in self.path.step(t, self.s.clock.step, None):
+                self.dia.publish(delivered)
+            t += self.s.clock.step
+
+    def _record(self, sample) -> None:
+        self.recorder.record_sample(sample)
+        self.counters.sampled += len(sample.devices)
+
+    def _scenario_event(self, t: float, event) -> list[dict]:
+        if isinstance(event, CommandEvent):
+            self.log.append(f"{t:g} command {event.command} {event.device}")
+            before = self.controller.arrivals
+            self.api.send_command(event.device, event.command, dict(event.args))
+            # it goes through the platform like anyone's; wait so that it always lands on this step
+            wait_for(lambda: self.controller.arrivals > before, timeout_s=10)
+            return []
+        if isinstance(event, FaultEvent):
+            self.log.append(f"{t:g} fault line {event.fault.line}")
+            fault, vm_during = self.faults.strike(t, event.fault)
+            return self._sag_events(t, vm_during, fault.clearing_time_s)
+        if isinstance(event, LinkOutageEvent) and self.path.gateway is not None:
+            self.log.append(f"{t:g} link outage {event.link_outage.duration:g} s")
+            self.path.gateway.link.set_down(True)
+            self._link_up_at.append(t + event.link_outage.duration)
+        return []
+
+    def _restore_links(self, t: float) -> None:
+        if self._link_up_at and min(self._link_up_at) <= t and self.path.gateway is not None:
+            self._link_up_at = [u for u in self._link_up_at if u > t]
+            if not self._link_up_at:
+                self.path.gateway.link.set_down(False)
+
+    def _sag_events(self, t: float, vm_during: np.ndarray, duration_s: float) -> list[dict]:
+        """Meters record the dip while the fault lasted (event-driven, not at their sampling instants)."""
+        vm = vm_during[self.meters.bus_index]
+        out = []
+        for i in np.flatnonzero(vm < SAG_PU):
+            out.append({"dev": self.meters.ids[i], "ts": self.ts_ms(t), "type": "voltage_sag",
+                        "severity": "major" if vm[i] < 0.7 else "minor",
+                        "data": {"voltage_v": round(float(vm[i]) * 230.0, 1), "un_v": 230.0,
+                                 "duration_ms": round(float(min(duration_s, 60.0)) * 1000)}})
+        return out
+
+    def _power_quality(self, t: float, state, extra: list[dict]) -> None:
+        if not self.s.meters.events:
+            return
+        v_phase = np.round(self.grid.bus_v_ll(state)[self.meters.bus_index] / np.sqrt(3.0), 1)
+        v = np.repeat(v_phase[:, None], 3, axis=1)
+        found, self._pq = detect(v, self._pq, 230.0, state.bus_energized[self.meters.bus_index])
+        events = extra + to_contract_events(found, self.ts_ms(t), self.meters.ids)
+        for e in events:
+            self.counters.events[e["type"]] = self.counters.events.get(e["type"], 0) + 1
+        self.dia.publish_events(events)
