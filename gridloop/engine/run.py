@@ -38,6 +38,7 @@ from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import ElectricityMeterBank
 from gridloop.virtual_meters.gateway import Gateway
+from gridloop.virtual_meters.meter_types import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath, build_link
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
     path = _reading_path(s, len(meter_ids))
     utilities = UtilityMeterStage(s)
-    substation = _substation_meters(grid, s.meters.interval)
+    substation = _substation_meters(grid, s.meters.interval, s.seed)
     kpi = KpiRecorder(s.clock.step)
 
     with _Services(s, run_dir) as services_ctx:
@@ -262,12 +263,11 @@ def services_uri(services_ctx: _Services) -> str:
     return services_ctx.broker_uri
 
 
-def _substation_meters(grid: GridStage, interval_s: float) -> ElectricityMeterBank:
-    """A grid meter on each transformer's LV side (the pilots' substation meters)."""
-    bus_pos = {b: i for i, b in enumerate(grid.net.bus.index)}
-    lv = np.array([bus_pos[b] for b in grid.net.trafo.lv_bus.to_numpy()], dtype=np.int64)
-    ids = [f"ss{i}" for i in range(len(lv))]
-    return ElectricityMeterBank(ids, lv, interval_s, initial_wh=np.zeros(len(ids)))
+def _substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
+    """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
+    ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
+    rng = np.random.default_rng([seed, 6])
+    return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
 
 
 def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
@@ -298,7 +298,7 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
 
 
 def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,
-               switches: list[str], utilities: UtilityMeterStage, substation: ElectricityMeterBank) -> None:
+               switches: list[str], utilities: UtilityMeterStage, substation: SubstationMeterBank) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
     tree = radial_tree(grid.net)

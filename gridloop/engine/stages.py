@@ -120,6 +120,12 @@ class GridStage:
         """The batteries' power in the last step, kW (+ charging)."""
         return float(self.batteries.p_mw.sum() * 1000) if self.batteries is not None else 0.0
 
+    @property
+    def trafo_lv_bus(self) -> np.ndarray:
+        """Bus position (net.bus order) of every transformer's LV side."""
+        bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
+        return np.array([bus_pos[b] for b in self.net.trafo.lv_bus.to_numpy()], dtype=np.int64)
+
     def bus_v_ll(self, state: GridState) -> np.ndarray:
         """Line-to-line voltage per bus in volts (0 where de-energised)."""
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0

@@ -26,6 +26,7 @@ from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import CommandEvent, FaultEvent, LinkOutageEvent, Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import ElectricityMeterBank
+from gridloop.virtual_meters.meter_types import SubstationMeterBank
 from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
 from gridloop.virtual_meters.reading_path import ReadingPath
 
@@ -43,7 +44,7 @@ class StepLoop:
     """Owns the per-step order of the stages; the engine only calls ``step(t)`` on its clock."""
 
     def __init__(self, s: Scenario, grid: GridStage, meters: ElectricityMeterBank, path: ReadingPath,
-                 utilities: UtilityMeterStage, substation: ElectricityMeterBank, dia: DeviceIntegrationAdapter,
+                 utilities: UtilityMeterStage, substation: SubstationMeterBank, dia: DeviceIntegrationAdapter,
                  controller: SimulatorController, api: PlatformClient, recorder: RunRecorder,
                  kpi: KpiRecorder) -> None:
         self.s, self.grid, self.meters, self.path = s, grid, meters, path
@@ -84,11 +85,14 @@ class StepLoop:
         self.counters.outage_meter_steps += int((~state.bus_energized[self.meters.bus_index]).sum())
         if state.trafo_p_mw is not None and len(self.substation):
             trafo_w = state.trafo_p_mw * 1e6
+            p3 = np.repeat(trafo_w[:, None] / 3, 3, axis=1)  # balanced solve: a third on each phase
+            q3 = np.repeat(state.trafo_q_mvar[:, None] * 1e6 / 3, 3, axis=1)
             if self.substation.due(t):
-                ss = self.substation.sample(self.ts_ms(t), grid.bus_v_ll(state), trafo_w)
+                v3 = np.repeat(grid.bus_v_ll(state)[grid.trafo_lv_bus][:, None] / np.sqrt(3.0), 3, axis=1)
+                ss = self.substation.sample(self.ts_ms(t), v3, p3, q3, frequency_hz=50.0)
                 self.dia.publish(ss)
                 self._record(ss)
-            self.substation.integrate(trafo_w, step_s)
+            self.substation.integrate(p3, q3, step_s)
             self.kpi.record(self.start + pd.Timedelta(seconds=t), float(trafo_w[s.kpis.transformer]) / 1000,
                             grid.curtailed_kw(), grid.battery_kw())
         for utility in self.utilities.step(t, step_s, self.ts_ms(t)):

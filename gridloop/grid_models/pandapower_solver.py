@@ -207,6 +207,8 @@ class PandapowerSolver:
             line_loading_percent=np.nan_to_num(net.res_line.loading_percent.to_numpy(dtype=float)),
             trafo_loading_percent=np.nan_to_num(net.res_trafo.loading_percent.to_numpy(dtype=float)),
             load_p_mw=self._served(energized, net.load.p_mw.to_numpy(dtype=float)),
+            trafo_p_mw=-np.nan_to_num(net.res_trafo.p_lv_mw.to_numpy(dtype=float)),
+            trafo_q_mvar=-np.nan_to_num(net.res_trafo.q_lv_mvar.to_numpy(dtype=float)),
         )
 
     def _state_3ph(self) -> GridState:
@@ -226,4 +228,8 @@ class PandapowerSolver:
             trafo_loading_percent=np.nan_to_num(net.res_trafo_3ph.loading_percent.to_numpy(dtype=float)),
             load_p_mw=self._served(energized, p_total),
             bus_vm_pu_phase=np.where(energized[:, None], vm, 0.0),
+            trafo_p_mw=-np.nan_to_num(net.res_trafo_3ph[["p_a_lv_mw", "p_b_lv_mw", "p_c_lv_mw"]].to_numpy(
+                dtype=float)).sum(axis=1),
+            trafo_q_mvar=-np.nan_to_num(net.res_trafo_3ph[["q_a_lv_mvar", "q_b_lv_mvar", "q_c_lv_mvar"]].to_numpy(
+                dtype=float)).sum(axis=1),
         )

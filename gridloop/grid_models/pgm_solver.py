@@ -66,7 +66,7 @@ class PgmSolver:
         self._outputs: dict[ComponentType, list[str]] = {
             ComponentType.node: ["energized", "u_pu"] if symmetric else ["energized", "u_pu", "u_angle"],
             ComponentType.line: ["loading"],
-            ComponentType.transformer: ["i_from", "i_to"],
+            ComponentType.transformer: ["i_from", "i_to", "p_to", "q_to"],
         }
         if lay.line_ids.size == 0:
             del self._outputs[ComponentType.line]
@@ -286,8 +286,13 @@ class PgmSolver:
             if not self.symmetric:
                 i_from, i_to = i_from.max(axis=1), i_to.max(axis=1)
             trafo_loading = np.fmax(np.fmax(i_from * self._inv_i_hv, i_to * self._inv_i_lv), 0.0)
+            p_to, q_to = tr["p_to"], tr["q_to"]
+            if not self.symmetric:
+                p_to, q_to = p_to.sum(axis=1), q_to.sum(axis=1)
+            # PGM reports power flowing into the transformer at its LV ("to") side: the grid gets the opposite
+            trafo_p, trafo_q = -np.nan_to_num(p_to) / 1e6, -np.nan_to_num(q_to) / 1e6
         else:
-            trafo_loading = np.zeros(0)
+            trafo_loading = trafo_p = trafo_q = np.zeros(0)
         return GridState(
             bus_vm_pu=vm,
             bus_energized=energized,
@@ -295,4 +300,6 @@ class PgmSolver:
             trafo_loading_percent=trafo_loading,
             load_p_mw=np.where(served, p_load / 1e6, 0.0),
             bus_vm_pu_phase=vm_phase,
+            trafo_p_mw=trafo_p,
+            trafo_q_mvar=trafo_q,
         )

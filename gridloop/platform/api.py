@@ -4,7 +4,8 @@
 import hmac
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,10 +14,14 @@ from fastapi.responses import JSONResponse
 from gridloop.platform import schemas
 from gridloop.platform.commands import CommandDispatcher, check_command, now_ms
 from gridloop.platform.ingest import IngestCounters
+from gridloop.platform.rollups import INTERVALS, combine, value_of
 from gridloop.platform.store.base import AssetRecord, DeviceRecord, Store
 from gridloop.platform.timeparse import to_epoch_ms
 
 MAX_READINGS = 100_000
+MAX_BUCKETS = 10_000
+Interval = Literal["1m", "5m", "15m", "1h", "1d"]
+Agg = Literal["mean", "min", "max", "sum", "last", "count"]
 
 
 def _bearer(authorization: str | None) -> str:
@@ -167,6 +172,51 @@ def create_app(
                 if len(out) >= limit:
                     break
         return schemas.Readings(device=device, readings=out)
+
+    def aggregates(
+        t: str, devices: list[str], quantity: str, start: str, end: str, interval: str, agg: str
+    ) -> tuple[int, int, list[schemas.AggregateBucket]]:
+        """Answer from the stored rollups: buckets of ``interval`` with start in [start aligned down, end)."""
+        lo, hi = _span(start, end)
+        assert lo is not None and hi is not None
+        width, resolution = INTERVALS[interval]
+        lo -= lo % width
+        if hi <= lo:
+            raise HTTPException(422, "end must be after start")
+        if (n := -(-(hi - lo) // width)) > MAX_BUCKETS:
+            raise HTTPException(
+                422, f"{n} buckets of {interval} between start and end; at most {MAX_BUCKETS}: use a longer interval"
+                " or a shorter span")
+        stored = store.query_rollups(t, devices, quantity, resolution, lo, hi) if devices else []
+        out = [
+            schemas.AggregateBucket(
+                start=b.start, start_iso=datetime.fromtimestamp(b.start / 1000, UTC).isoformat().replace("+00:00", "Z"),
+                value=value_of(b, agg), count=b.n)
+            for b in combine(stored, width)
+        ]
+        return lo, hi, out
+
+    @app.get("/api/v1/devices/{device}/aggregates", response_model=schemas.Aggregates, tags=["data"])
+    def device_aggregates(
+        t: Tenant, device: str, quantity: str, start: str, end: str, interval: Interval = "15m", agg: Agg = "mean"
+    ) -> schemas.Aggregates:
+        """Aggregates of one quantity of one device per clock-aligned interval (UTC), from rollups."""
+        own_device(t, device)
+        lo, hi, buckets = aggregates(t, [device], quantity, start, end, interval, agg)
+        return schemas.Aggregates(device=device, devices=[device], quantity=quantity, interval=interval, agg=agg,
+                                  start=lo, end=hi, buckets=buckets)
+
+    @app.get("/api/v1/assets/{asset}/aggregates", response_model=schemas.Aggregates, tags=["data"])
+    def asset_aggregates(
+        t: Tenant, asset: str, quantity: str, start: str, end: str, interval: Interval = "15m", agg: Agg = "mean"
+    ) -> schemas.Aggregates:
+        """The same over all devices assigned to the asset: mean = total sum / total count, last = latest value."""
+        if store.get_asset(t, asset) is None:
+            raise HTTPException(404, f"no asset {asset!r}")
+        devices = [d.id for d in store.list_devices(t) if d.asset == asset]
+        lo, hi, buckets = aggregates(t, devices, quantity, start, end, interval, agg)
+        return schemas.Aggregates(asset=asset, devices=devices, quantity=quantity, interval=interval, agg=agg,
+                                  start=lo, end=hi, buckets=buckets)
 
     @app.get("/api/v1/devices/{device}/events", response_model=schemas.Events, tags=["data"])
     def events(

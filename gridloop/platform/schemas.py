@@ -132,3 +132,22 @@ class Metrics(BaseModel):
     readings_stored: int
     rejected: int
     ingest: dict[str, int] = Field(description="counters of this platform's ingest workers, all tenants")
+
+
+class AggregateBucket(BaseModel):
+    start: int = Field(description="bucket start, epoch ms UTC (buckets are clock-aligned, days start 00:00 UTC)")
+    start_iso: str = Field(description="bucket start, ISO 8601 UTC")
+    value: float = Field(description="the requested aggregate over the bucket")
+    count: int = Field(description="number of readings the bucket holds (over all devices for an asset)")
+
+
+class Aggregates(BaseModel):
+    device: str | None = None
+    asset: str | None = None
+    devices: list[str] = Field(description="devices the aggregate is computed over")
+    quantity: str
+    interval: Literal["1m", "5m", "15m", "1h", "1d"]
+    agg: Literal["mean", "min", "max", "sum", "last", "count"]
+    start: int = Field(description="first bucket start considered (start aligned down to the interval)")
+    end: int
+    buckets: list[AggregateBucket]

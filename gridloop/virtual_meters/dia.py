@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import connect
 from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.meter_types import encode_envelopes_exact, split_finite
 
 
 class DeviceIntegrationAdapter:
@@ -53,27 +54,24 @@ class DeviceIntegrationAdapter:
             self.readings_acknowledged += self._pending.pop(self._acked.popleft(), 0)
 
     def publish(self, sample: MeterSample) -> None:
-        """Send one sampling instant's readings, in envelopes of at most ``batch`` readings."""
-        names = list(sample.quantities)
-        columns = [sample.quantities[n].tolist() for n in names]
-        seqs = sample.seq.tolist()
-        ts = sample.ts_ms
-        for lo in range(0, len(sample.devices), self.batch):
-            hi = min(lo + self.batch, len(sample.devices))
-            readings = [
-                {"dev": sample.devices[i], "ts": ts, "seq": seqs[i],
-                 "q": {n: col[i] for n, col in zip(names, columns, strict=True)}}
-                for i in range(lo, hi)
-            ]
-            self.readings_offered += hi - lo
-            if not self.buffering and not self._client.is_connected():
-                self.readings_dropped += hi - lo
-                continue
-            info = self._client.publish(self._topic, orjson.dumps({"v": 1, "readings": readings}), qos=1)
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                self.readings_dropped += hi - lo
-                continue
-            self._pending[info.mid] = hi - lo
+        """Send one sampling instant's readings, in envelopes of at most ``batch`` readings.
+
+        Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, about twice as
+        fast); readings carry their meter's own clock time when the meters have clocks.
+        """
+        for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
+            n = len(group.devices)
+            sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
+            for payload, size in zip(encode_envelopes_exact(group, self.batch), sizes, strict=True):
+                self.readings_offered += size
+                if not self.buffering and not self._client.is_connected():
+                    self.readings_dropped += size
+                    continue
+                info = self._client.publish(self._topic, payload, qos=1)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    self.readings_dropped += size
+                    continue
+                self._pending[info.mid] = size
         self._reconcile()
 
     def publish_events(self, events: list[dict]) -> None:

@@ -93,3 +93,25 @@ def test_solve_batch_matches_step_by_step(get_net, symmetric: bool) -> None:
         np.testing.assert_allclose(batch["trafo_loading_percent"][t], state.trafo_loading_percent, atol=1e-9)
         if not symmetric:
             np.testing.assert_allclose(batch["bus_vm_pu_phase"][t], state.bus_vm_pu_phase, atol=1e-12)
+
+
+def test_transformer_power_agrees_between_backends_and_balances_the_loads(get_net):
+    """What a substation meter reads: the power into the LV grid, the same in both backends."""
+    from gridloop.grid_models.solvers import make_solver
+
+    net = get_net("1-LV-rural1--0-sw")
+    net.sgen["in_service"] = False
+    p = net.load.p_mw.to_numpy(dtype=float)
+    q = net.load.q_mvar.to_numpy(dtype=float)
+    states = []
+    for backend in ("pgm", "pandapower"):
+        solver = make_solver(net, backend)
+        solver.set_loads(p, q)
+        states.append(solver.solve())
+    pgm, ref = states
+    assert pgm.trafo_p_mw is not None and ref.trafo_p_mw is not None
+    assert abs(pgm.trafo_p_mw - ref.trafo_p_mw).max() < 1e-6
+    assert abs(pgm.trafo_q_mvar - ref.trafo_q_mvar).max() < 1e-6
+    # supplies the loads plus the (small, positive) line losses
+    losses = pgm.trafo_p_mw.sum() - p.sum()
+    assert 0 < losses < 0.05 * p.sum()

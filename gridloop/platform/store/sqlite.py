@@ -51,18 +51,39 @@ CREATE TEMP TABLE IF NOT EXISTS batch_r (dev TEXT NOT NULL, ts INTEGER NOT NULL,
     PRIMARY KEY (dev, ts)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS batch_v (dev TEXT NOT NULL, q TEXT NOT NULL, ts INTEGER NOT NULL, v REAL NOT NULL,
     PRIMARY KEY (dev, q, ts)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS batch_g (dev TEXT NOT NULL, q TEXT NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,
+    s REAL NOT NULL, mn REAL NOT NULL, mx REAL NOT NULL, fts INTEGER NOT NULL, fv REAL NOT NULL,
+    lts INTEGER NOT NULL, lv REAL NOT NULL, PRIMARY KEY (dev, q, b)) WITHOUT ROWID;
 """
 
-# One statement per stored resolution: fold the batch's new values into clock-aligned buckets.
-# (ts - ts % width) is the UTC-aligned bucket start, the same arithmetic as rollups.bucket_start.
-ROLLUP_SQL = """
-INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
-SELECT ?1, g.dev, g.q, ?2, g.b, g.n, g.s, g.mn, g.mx,
+# The batch's new values grouped into 1-minute buckets once (first/last picked through the primary key),
+# then folded into every stored resolution. (b - b % width) is the UTC-aligned bucket start, the same
+# arithmetic as rollups.bucket_start.
+MINUTE_SQL = """
+INSERT INTO batch_g
+SELECT g.dev, g.q, g.b, g.n, g.s, g.mn, g.mx,
        g.fts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.fts),
        g.lts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.lts)
-FROM (SELECT dev, q, ts - ts % ?2 AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx,
+FROM (SELECT dev, q, ts - ts % 60000 AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx,
              min(ts) AS fts, max(ts) AS lts
-      FROM batch_v GROUP BY dev, q, b) AS g WHERE true
+      FROM batch_v GROUP BY dev, q, b) AS g
+"""
+ROLLUP_SQL = """
+INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
+SELECT ?1, g.dev, g.q, ?2, g.rb, g.n, g.s, g.mn, g.mx,
+       g.fts, (SELECT fv FROM batch_g x WHERE x.dev=g.dev AND x.q=g.q AND x.b=g.fb),
+       g.lts, (SELECT lv FROM batch_g x WHERE x.dev=g.dev AND x.q=g.q AND x.b=g.lb)
+FROM (SELECT dev, q, b - b % ?2 AS rb, sum(n) AS n, sum(s) AS s, min(mn) AS mn, max(mx) AS mx,
+             min(b) AS fb, max(b) AS lb, min(fts) AS fts, max(lts) AS lts
+      FROM batch_g GROUP BY dev, q, rb) AS g WHERE true
+ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
+    n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
+    fv = CASE WHEN excluded.fts < fts THEN excluded.fv ELSE fv END, fts = min(fts, excluded.fts),
+    lv = CASE WHEN excluded.lts > lts THEN excluded.lv ELSE lv END, lts = max(lts, excluded.lts)
+"""
+MINUTE_ROLLUP_SQL = """
+INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
+SELECT ?1, dev, q, 60000, b, n, s, mn, mx, fts, fv, lts, lv FROM batch_g WHERE true
 ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
     n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
     fv = CASE WHEN excluded.fts < fts THEN excluded.fv ELSE fv END, fts = min(fts, excluded.fts),
@@ -70,6 +91,7 @@ ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
 """
 
 OPEN_STATUSES = ("pending", "sent", "accepted")
+COARSE_WIDTHS = [w for w in RESOLUTIONS.values() if w != 60_000]
 
 
 class SqliteStore:
@@ -82,6 +104,8 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA temp_store=MEMORY")  # the per-batch staging tables never touch the disk
+        self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: rollup upserts touch many pages
         self._db.executescript(SCHEMA)
         self._owners: dict[str, str] = {}
 
@@ -212,7 +236,10 @@ class SqliteStore:
                         "INSERT INTO batch_v SELECT r.dev, j.key, r.ts, j.value"
                         " FROM batch_r r, json_each(CAST(r.q AS TEXT)) j"
                     )
-                    for width in RESOLUTIONS.values():
+                    db.execute("DELETE FROM batch_g")
+                    db.execute(MINUTE_SQL)
+                    db.execute(MINUTE_ROLLUP_SQL, (tenant,))
+                    for width in COARSE_WIDTHS:
                         db.execute(ROLLUP_SQL, (tenant, width))
                 db.execute("COMMIT")
             except BaseException:

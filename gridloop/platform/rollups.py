@@ -1,0 +1,110 @@
+"""Clock-aligned rollup buckets: computed at ingest from newly stored readings, combined at query time.
+
+Bucket keys are plain integer arithmetic on epoch ms (UTC, days start at 00:00 UTC), so every
+store computes the same keys without database date functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gridloop.platform.envelope import Reading
+
+# stored resolutions -> bucket width in ms
+RESOLUTIONS: dict[str, int] = {"1m": 60_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
+# query intervals -> (width ms, stored resolution it is computed from)
+INTERVALS: dict[str, tuple[int, str]] = {
+    "1m": (60_000, "1m"), "5m": (300_000, "1m"), "15m": (900_000, "15m"), "1h": (3_600_000, "1h"),
+    "1d": (86_400_000, "1d"),
+}
+AGGS = ("mean", "min", "max", "sum", "last", "count")
+
+
+@dataclass
+class RollupBucket:
+    """Statistics of one quantity of one device over one clock-aligned bucket."""
+
+    dev: str
+    start: int  # bucket start, epoch ms UTC
+    n: int
+    sum: float
+    min: float
+    max: float
+    first_ts: int
+    first: float
+    last_ts: int
+    last: float
+
+    def merge(self, other: RollupBucket) -> None:
+        """Fold another bucket's statistics into this one (same or another device)."""
+        self.n += other.n
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if other.first_ts < self.first_ts:
+            self.first_ts, self.first = other.first_ts, other.first
+        if other.last_ts > self.last_ts:
+            self.last_ts, self.last = other.last_ts, other.last
+
+
+def bucket_start(ts: int, width: int) -> int:
+    return ts - ts % width
+
+
+def compute_rollups(readings: Iterable[Reading]) -> dict[tuple[str, str, str, int], RollupBucket]:
+    """Per (dev, quantity, resolution, bucket start) statistics of readings (each (dev, ts) at most once)."""
+    minute: dict[tuple[str, str, int], RollupBucket] = {}
+    for r in readings:
+        b = r.ts - r.ts % 60_000
+        for q, v in r.q.items():
+            key = (r.dev, q, b)
+            cur = minute.get(key)
+            if cur is None:
+                minute[key] = RollupBucket(r.dev, b, 1, v, v, v, r.ts, v, r.ts, v)
+            else:
+                cur.n += 1
+                cur.sum += v
+                if v < cur.min:
+                    cur.min = v
+                if v > cur.max:
+                    cur.max = v
+                if r.ts < cur.first_ts:
+                    cur.first_ts, cur.first = r.ts, v
+                if r.ts > cur.last_ts:
+                    cur.last_ts, cur.last = r.ts, v
+    out: dict[tuple[str, str, str, int], RollupBucket] = {}
+    for (dev, q, b), bucket in minute.items():
+        out[(dev, q, "1m", b)] = bucket
+        for res in ("15m", "1h", "1d"):
+            start = b - b % RESOLUTIONS[res]
+            key = (dev, q, res, start)
+            cur = out.get(key)
+            if cur is None:
+                out[key] = RollupBucket(dev, start, bucket.n, bucket.sum, bucket.min, bucket.max, bucket.first_ts,
+                                        bucket.first, bucket.last_ts, bucket.last)
+            else:
+                cur.merge(bucket)
+    return out
+
+
+def combine(buckets: Iterable[RollupBucket], width: int) -> list[RollupBucket]:
+    """Merge stored buckets (of one or many devices) into buckets of ``width``, ordered by start."""
+    out: dict[int, RollupBucket] = {}
+    for b in buckets:
+        start = b.start - b.start % width
+        cur = out.get(start)
+        if cur is None:
+            out[start] = RollupBucket("", start, b.n, b.sum, b.min, b.max, b.first_ts, b.first, b.last_ts, b.last)
+        else:
+            cur.merge(b)
+    return [out[k] for k in sorted(out)]
+
+
+def value_of(bucket: RollupBucket, agg: str) -> float:
+    """The one number ``agg`` asks for from a combined bucket."""
+    if agg == "mean":
+        return bucket.sum / bucket.n
+    if agg == "count":
+        return float(bucket.n)
+    return float(getattr(bucket, agg))
