@@ -24,6 +24,7 @@ from gridloop.broker import EmbeddedBroker
 from gridloop.contract import BrokerAddress
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.embedded import EmbeddedPlatform
+from gridloop.engine.fault_kpis import fault_location_kpis
 from gridloop.engine.kpis import KpiRecorder, write_report
 from gridloop.engine.pacing import LagMeter
 from gridloop.engine.platform_client import PlatformClient, PlatformError
@@ -194,6 +195,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     latency = controller.counters.latency_ms
     if latency:
         kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)), "max": float(np.max(latency))}
+    if loop.faults.faults:
+        kpis["fault_location"] = fault_location_kpis(
+            grid.net, loop.faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,
+            s.clock.step, loop.counters.outage_meter_steps, loop.counters.meters_dead_after_fault,
+            n_steps * s.clock.step)
     if kpi.times and (s.services or s.grid.batteries or s.kpis.transformer_limit_kw):
         frame = kpi.frame()
         frame.to_parquet(run_dir / "kpi_series.parquet")

@@ -19,6 +19,16 @@ from gridloop.scenario.model import Households, Scenario
 PRESETS = {"default": HouseholdParams(), "italian_family": ITALIAN_FAMILY, "swedish_apartment": SWEDISH_APARTMENT}
 
 
+def unique_names(table, prefix: str) -> list[str]:
+    """Element names for column headers: the net's name where it is set and unique, else prefix + index."""
+    names = [str(n) for n in table.name]
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [n if n not in ("", "None", "nan") and counts[n] == 1 else f"{prefix}{i}"
+            for i, n in zip(table.index, names, strict=True)]
+
+
 def build_demand(net, s: Scenario) -> Demand:
     """The scenario's demand source on this net."""
     h: Households = s.households
@@ -58,10 +68,8 @@ class GridStage:
         demand = build_demand(net, s)
         fleet = _add_batteries(net, s.grid.batteries)
         solver = make_solver(net, s.grid.backend, per_phase=False)
-        names = [str(n) if str(n) not in ("", "None", "nan") else f"bus{i}" for i, n in zip(net.bus.index, net.bus.name,
-                                                                                          strict=True)]
-        return cls(net, solver, demand, s.grid.backend, names, [str(n) for n in net.line.name],
-                   [str(n) for n in net.trafo.name], fleet, tuple(b.id for b in s.grid.batteries),
+        return cls(net, solver, demand, s.grid.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
+                   unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in s.grid.batteries),
                    np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step)
 
     @property

@@ -38,6 +38,7 @@ class StepCounters:
     sampled: int = 0
     events: dict[str, int] = field(default_factory=dict)
     outage_meter_steps: int = 0  # meters without supply, summed over steps (customer-minutes × step/60)
+    meters_dead_after_fault: int = -1  # meters without supply in the step a fault struck
 
 
 class StepLoop:
@@ -73,6 +74,8 @@ class StepLoop:
         state = grid.solve(t)
         if self.faults.faults and self.faults.retrip(t, state.bus_energized):
             state = grid.solve_again()
+        if sags or (self.faults.faults and self.counters.meters_dead_after_fault < 0):
+            self.counters.meters_dead_after_fault = int((~state.bus_energized[self.meters.bus_index]).sum())
         self._power_quality(t, state, sags)
         p_w = state.load_p_mw[grid.household_index] * 1e6
         sample = None

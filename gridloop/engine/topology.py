@@ -8,14 +8,14 @@ import pandapower.topology as top
 
 
 def radial_tree(net) -> dict[int, tuple[int, int]]:
-    """bus -> (parent bus, line feeding it), breadth-first from each transformer's LV bus (-1 at roots).
+    """bus -> (parent bus, line feeding it), breadth-first from the supply (-1 at roots).
 
-    Follows the normal switching state; buses reached through a bus-bus switch get line -1.
+    Follows the normal switching state; buses reached through a transformer or a bus-bus switch get line -1.
     """
-    graph = top.create_nxgraph(net, respect_switches=True, include_trafos=False, multi=True)
+    graph = top.create_nxgraph(net, respect_switches=True, include_trafos=True, multi=True)
     tree: dict[int, tuple[int, int]] = {}
     queue: deque[int] = deque()
-    for root in net.trafo.lv_bus.tolist():
+    for root in net.ext_grid.bus.tolist():
         if root not in tree:
             tree[int(root)] = (-1, -1)
             queue.append(int(root))

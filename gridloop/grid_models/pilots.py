@@ -119,6 +119,11 @@ def _feeder(
     net.line.loc[lines, "feeder"] = feeder_id
     pp.create_switch(net, busbar, int(lines[0]), et="l", closed=True, type="LBS", name=f"{name} fuse", in_ka=FUSE_KA)
     net.switch.loc[net.switch.index[-1], "protection"] = "fuse"
+    # cable distribution cabinets: each later section can be disconnected at its upstream end (no protection),
+    # the isolation points that fault isolation and service restoration switch
+    for k, line in enumerate(lines[1:], start=1):
+        pp.create_switch(net, int(parents[k]), int(line), et="l", closed=True, type="LBS",
+                         name=f"{name} cabinet {k}")
     return buses, int(lines[0])
 
 

@@ -1,10 +1,11 @@
 """Fault location, isolation and service restoration from meter events and the registry's topology.
 
 1. Locate: meters raise ``voltage_sag`` (with the voltage they saw while the fault lasted) and then
-   ``power_outage`` / ``last_gasp`` when protection clears it. Among the de-energised locations, the
-   one whose meters saw the deepest sag is nearest the fault; the faulted section is the branch feeding it.
-2. Isolate: open the switches on that section.
-3. Restore: close the protective device that tripped, so the healthy part upstream is supplied again.
+   ``power_outage`` / ``last_gasp`` when protection clears it. On a radial feeder no fault current flows
+   beyond the fault, so every meter downstream of it saw the same, lowest voltage; the uppermost location
+   among those with the lowest sag is the downstream end of the faulted section, the line feeding it.
+2. Isolate: open the (non-protective) switches on that section.
+3. Restore: reclose the protective devices upstream of it, so the healthy part is supplied again.
 
 The topology comes from the registry: every bus is a ``location`` asset whose ``parent`` is the
 upstream location, meters sit on locations, switches carry ``meta.line`` and ``meta.bus``.
@@ -41,6 +42,16 @@ class Topology:
             d += 1
         return d
 
+    def lines_above(self, loc: str | None) -> list[int]:
+        """Lines on the path from the parent of ``loc`` up to the supply (not the line feeding loc)."""
+        lines = []
+        loc = self.parent.get(loc) if loc else None
+        while loc in self.parent:
+            if self.line_of_location.get(loc, -1) >= 0:
+                lines.append(self.line_of_location[loc])
+            loc = self.parent[loc]
+        return lines
+
     def switches_on_line(self, line: int) -> list[dict]:
         return [s for s in self.switches if s.get("meta", {}).get("line") == line]
 
@@ -76,15 +87,17 @@ class FaultLocator:
     def ready(self) -> bool:
         return bool(self.out) and not self.result and time.monotonic() - self.last_event > self.settle_s
 
-    def locate(self) -> str | None:
+    def locate(self, tolerance_v: float = 2.0) -> str | None:
         """The location just downstream of the faulted section."""
         with self._lock:
             dead = {self.topo.meter_location[m] for m in self.out}
             sagged = {m: v for m, v in self.sag_v.items() if self.topo.meter_location[m] in dead}
         if sagged:
-            worst = min(sagged, key=lambda m: (sagged[m], m))
-            return self.topo.meter_location[worst]
-        return min(dead, key=lambda loc: (self.topo.depth(loc), loc)) if dead else None
+            lowest = min(sagged.values())
+            candidates = {self.topo.meter_location[m] for m, v in sagged.items() if v <= lowest + tolerance_v}
+        else:
+            candidates = dead
+        return min(candidates, key=lambda loc: (self.topo.depth(loc), loc)) if candidates else None
 
     def act(self) -> dict:
         started = time.monotonic()
@@ -92,14 +105,18 @@ class FaultLocator:
         line = self.topo.line_of_location.get(location, -1) if location else -1
         opened, closed, errors = [], [], []
         for sw in self.topo.switches_on_line(line):
+            if sw.get("meta", {}).get("protective"):
+                continue  # a protective device on the faulted section itself stays open: it isolates it
             try:
                 self.p.send_command(sw["id"], "switch.open", wait_s=30)
                 opened.append(sw["id"])
             except CommandFailed as exc:
                 errors.append(str(exc))
+        upstream = set(self.topo.lines_above(location)) if opened else set()
         for sw in self.topo.switches:
-            if sw.get("meta", {}).get("protective") and sw["id"] not in opened:
-                try:  # reclose the protective devices; the faulted section is now isolated
+            meta = sw.get("meta", {})
+            if meta.get("protective") and meta.get("line") in upstream:
+                try:  # the faulted section is isolated: the healthy part upstream can be supplied again
                     self.p.send_command(sw["id"], "switch.close", wait_s=30)
                     closed.append(sw["id"])
                 except CommandFailed as exc:

@@ -1,0 +1,95 @@
+"""The real broker and platform a study point runs against, started here so their processes can be measured."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from gridloop.broker import find_mosquitto, free_port, wait_port
+from gridloop.engine.platform_client import PlatformClient
+
+PROBE_DEVICE = "study-probe"
+
+
+class StudyServices(contextlib.ExitStack):
+    """Mosquitto and `gridloop platform serve` (SQLite store in the point's directory) as child processes."""
+
+    def __init__(self, workdir: Path, tenant: str, ingest_workers: int = 1) -> None:
+        super().__init__()
+        self.workdir = workdir
+        self.tenant = tenant
+        self.ingest_workers = ingest_workers
+        self.store_path = (workdir / "store.db").resolve()
+        self.broker_port = free_port()
+        self.api_port = free_port()
+        self.broker_uri = f"mqtt://127.0.0.1:{self.broker_port}"
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.admin_key = "adm_" + secrets.token_urlsafe(18)
+        self.api_key = ""
+        self.pids: dict[str, int] = {}
+
+    def __enter__(self) -> StudyServices:
+        super().__enter__()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for old in self.workdir.glob("store.db*"):
+            old.unlink()
+        mosquitto = find_mosquitto()
+        if mosquitto is None:
+            raise RuntimeError("a study measures the real broker: install Mosquitto (mosquitto binary not found)")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(textwrap.dedent(f"""\
+            listener {self.broker_port} 127.0.0.1
+            allow_anonymous true
+            persistence false
+            max_queued_messages 0
+            max_inflight_messages 1000
+            set_tcp_nodelay true
+            log_dest stderr
+            log_type error
+            """))
+        self.pids["broker"] = self._spawn("broker", [mosquitto, "-c", str(conf)])
+        if not wait_port("127.0.0.1", self.broker_port, 15):
+            raise RuntimeError(f"mosquitto did not start; see {self.workdir / 'broker.log'}")
+        self.pids["platform"] = self._spawn("platform", [
+            sys.executable, "-m", "gridloop", "platform", "serve", "--broker", self.broker_uri,
+            "--store", f"sqlite:///{self.store_path}", "--host", "127.0.0.1", "--port", str(self.api_port),
+            "--ingest-workers", str(self.ingest_workers)])
+        admin = PlatformClient(self.api_url)
+        try:
+            admin.wait_healthy(60)
+            self.api_key = admin.create_tenant(self.tenant, self.admin_key)
+        finally:
+            admin.close()
+        client = PlatformClient(self.api_url, self.api_key)
+        try:  # the latency probe publishes as its own device; no interval, so completeness ignores it
+            client.provision([{"id": PROBE_DEVICE, "type": "electricity_meter", "phases": 1}])
+        finally:
+            client.close()
+        return self
+
+    def _spawn(self, name: str, cmd: list[str]) -> int:
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.callback(log.close)
+        env = {**os.environ, "GRIDLOOP_ADMIN_KEY": self.admin_key}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        self.callback(_stop, proc)
+        return proc.pid
+
+    def store_bytes(self) -> int:
+        """Size of the SQLite store with its write-ahead log."""
+        return sum(p.stat().st_size for p in self.workdir.glob("store.db*") if p.is_file())
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
