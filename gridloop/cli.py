@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--store", default="sqlite:///gridloop-platform.db")
     create.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
                         help="where Mosquitto's password_file and acl_file for the tenants are kept")
+
+    from gridloop.study.command import add_arguments as add_study_arguments
+
+    add_study_arguments(sub.add_parser("study", help="scalability study: sweep parameters, measure, project"))
     return parser
 
 
@@ -139,4 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_serve(args)
     if args.command == "tenant":
         return _cmd_tenant_create(args)
+    if args.command == "study":
+        from gridloop.study.command import main as study_main
+
+        return study_main(args)
     return 2

@@ -38,6 +38,9 @@ class Demand(Protocol):
     def generation_at(self, t_s: float) -> np.ndarray | None:
         """Feed-in (MW) of the grid's static generators at t_s, or None to keep their set values."""
 
+    def held_back_w(self) -> float:
+        """Load held back by demand response in the last step, W (negative while it rebounds)."""
+
 
 def household_loads(net) -> np.ndarray:
     """Positions in net.load of the loads that are homes (and get meters)."""
@@ -66,6 +69,7 @@ class SimbenchDemand:
         p, q = self._src.at(t_s)
         homes_w = p[self.load_index] * 1e6
         capped = np.minimum(homes_w, self._cap_w)
+        self._held_back_w = float((homes_w - capped).sum())
         self._not_served_wh += (homes_w - capped) * self.step_s / 3600.0
         scale = np.divide(capped, homes_w, out=np.ones_like(capped), where=homes_w > 0)
         p, q = p.copy(), q.copy()
@@ -84,6 +88,9 @@ class SimbenchDemand:
 
     def generation_at(self, t_s: float) -> np.ndarray | None:
         return self._src.sgen_at(t_s)
+
+    def held_back_w(self) -> float:
+        return getattr(self, "_held_back_w", 0.0)
 
 
 class SyntheticDemand:
@@ -130,3 +137,6 @@ class SyntheticDemand:
 
     def generation_at(self, t_s: float) -> np.ndarray | None:
         return self._others.sgen_at(t_s) if self._others is not None else None
+
+    def held_back_w(self) -> float:
+        return -float(self.fleet.flex.last_delta_p.sum())

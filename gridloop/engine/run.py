@@ -326,8 +326,10 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
         "line": int(sw_table.element.at[int(sw[2:])]) if sw_table.et.at[int(sw[2:])] == "l" else None,
         "protective": bool(sw_table.et.at[int(sw[2:])] == "l" and sw_table.bus.at[int(sw[2:])] in lv_buses)}}
         for sw in switches]
+    lv_labels = grid.net.trafo.lv_bus.to_numpy()
     devices += [{"id": dev, "type": "substation_meter", "phases": 3, "gateway": s.platform.dia_id,
-                 "asset": "substation-1", "meta": {"interval_s": substation.interval_s,
+                 "asset": f"bus-{lv_labels[i]}" if int(lv_labels[i]) in tree else "substation-1",
+                 "meta": {"interval_s": substation.interval_s,
                                                    "trafo": str(grid.trafo_names[i])}}
                 for i, dev in enumerate(substation.ids)]
     devices += [{"id": dev, "type": kind, "gateway": s.platform.dia_id, "meta": {"interval_s": interval}}

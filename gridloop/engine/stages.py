@@ -119,10 +119,8 @@ class GridStage:
         self.net.switch.at[index, "closed"] = closed
 
     def curtailed_kw(self) -> float:
-        """Load the demand response held back in the last step, kW (from the energy not served)."""
-        total = float(self.demand.energy_not_served_wh().sum())
-        previous, self._not_served_wh = getattr(self, "_not_served_wh", 0.0), total
-        return (total - previous) / (self.step_s / 3600.0) / 1000.0
+        """Load demand response held back in the last step, kW (negative while deferred load rebounds)."""
+        return self.demand.held_back_w() / 1000.0
 
     def battery_kw(self) -> float:
         """The batteries' power in the last step, kW (+ charging)."""

@@ -20,40 +20,9 @@ import time
 
 from gridloop.sdk import CommandFailed, PlatformSession
 from gridloop.services.common import connection_arguments, session, stop_event
+from gridloop.services.topology import Topology
 
 OUTAGE = {"power_outage", "last_gasp"}
-
-
-class Topology:
-    """The radial tree of locations, meters and switches, as provisioned in the registry."""
-
-    def __init__(self, assets: list[dict], devices: list[dict]) -> None:
-        self.parent = {a["id"]: a.get("parent") for a in assets if a["kind"] == "location"}
-        self.meter_location = {d["id"]: d["asset"] for d in devices
-                               if d["type"] == "electricity_meter" and d.get("asset") in self.parent}
-        self.switches = [d for d in devices if d["type"] == "switch"]
-        self.line_of_location = {a["id"]: int(a.get("name", "line -1").split()[-1]) for a in assets
-                                 if a["kind"] == "location" and a.get("name", "").startswith("line ")}
-
-    def depth(self, loc: str) -> int:
-        d = 0
-        while self.parent.get(loc) in self.parent:
-            loc = self.parent[loc]
-            d += 1
-        return d
-
-    def lines_above(self, loc: str | None) -> list[int]:
-        """Lines on the path from the parent of ``loc`` up to the supply (not the line feeding loc)."""
-        lines = []
-        loc = self.parent.get(loc) if loc else None
-        while loc in self.parent:
-            if self.line_of_location.get(loc, -1) >= 0:
-                lines.append(self.line_of_location[loc])
-            loc = self.parent[loc]
-        return lines
-
-    def switches_on_line(self, line: int) -> list[dict]:
-        return [s for s in self.switches if s.get("meta", {}).get("line") == line]
 
 
 class FaultLocator:

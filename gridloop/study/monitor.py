@@ -53,8 +53,9 @@ class Monitor(threading.Thread):
         self.last: dict[str, ProcSample] = {}
         self.rss_max: dict[str, int] = {}
         self.timeline = Timeline()
+        self.ingest: dict[str, int] = {}  # the platform's ingest counters at the last sample
         self._http = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def _tick(self) -> None:
         for name, pid in self.pids.items():
@@ -65,20 +66,20 @@ class Monitor(threading.Thread):
             self.last[name] = s
             self.rss_max[name] = max(self.rss_max.get(name, 0), s.rss_bytes)
         try:
-            stored = int(self._http.get("/api/v1/metrics").json()["ingest"].get("readings_stored", 0))
-            self.timeline.points.append((time.time(), stored))
+            self.ingest = dict(self._http.get("/api/v1/metrics").json()["ingest"])
+            self.timeline.points.append((time.time(), int(self.ingest.get("readings_stored", 0))))
         except (httpx.HTTPError, KeyError, ValueError):
             pass
 
     def run(self) -> None:
         for _ in range(self.max_samples):
             self._tick()
-            if self._stop.wait(self.period_s):
+            if self._halt.wait(self.period_s):
                 break
 
     def stop(self) -> dict[str, Usage]:
         """Take a last sample and return each process's usage over the watched span."""
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=15)
         self._tick()
         self._http.close()

@@ -81,17 +81,22 @@ class MongoStore:
 
     # -- registry
     def put_devices(self, devices: list[DeviceRecord]) -> None:
+        """New devices are inserted in bulk (cheap on FerretDB); known ones are updated, keeping their status."""
         with self._lock:
-            taken = [d.id for d in devices if (o := self.owner_of(d.id)) is not None and o != d.tenant]
+            owners = {d.id: self.owner_of(d.id) for d in devices}
+            taken = [d.id for d in devices if owners[d.id] not in (None, d.tenant)]
             if taken:
                 raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
-            updates = [
-                {"q": {"_id": d.id}, "upsert": True, "u": {
-                    "$set": {"tenant": d.tenant, "type": d.type, "phases": d.phases, "gateway": d.gateway,
-                             "asset": d.asset, "meta": orjson.dumps(d.meta).decode()},
-                    "$setOnInsert": {"status": d.status}}}
+            fields = [
+                (d, {"tenant": d.tenant, "type": d.type, "phases": d.phases, "gateway": d.gateway, "asset": d.asset,
+                     "meta": orjson.dumps(d.meta).decode()})
                 for d in devices
             ]
+            fresh = {d.id: {"_id": d.id, **f, "status": d.status} for d, f in fields if owners[d.id] is None}
+            if fresh:
+                self._insert("devices", list(fresh.values()))
+            updates = [{"q": {"_id": d.id}, "u": {"$set": f}, "upsert": True} for d, f in fields
+                       if owners[d.id] is not None]
             if updates:
                 self._update("devices", updates)
             for d in devices:

@@ -1,0 +1,47 @@
+"""The grid topology as a service sees it: the registry's location assets, meters and switches."""
+
+from __future__ import annotations
+
+
+class Topology:
+    """The radial tree of locations, meters and switches, as provisioned in the registry."""
+
+    def __init__(self, assets: list[dict], devices: list[dict]) -> None:
+        self.parent = {a["id"]: a.get("parent") for a in assets if a["kind"] == "location"}
+        self.meter_location = {d["id"]: d["asset"] for d in devices
+                               if d["type"] == "electricity_meter" and d.get("asset") in self.parent}
+        self.switches = [d for d in devices if d["type"] == "switch"]
+        self.line_of_location = {a["id"]: int(a.get("name", "line -1").split()[-1]) for a in assets
+                                 if a["kind"] == "location" and a.get("name", "").startswith("line ")}
+
+    def depth(self, loc: str) -> int:
+        d = 0
+        while self.parent.get(loc) in self.parent:
+            loc = self.parent[loc]
+            d += 1
+        return d
+
+    def lines_above(self, loc: str | None) -> list[int]:
+        """Lines on the path from the parent of ``loc`` up to the supply (not the line feeding loc)."""
+        lines = []
+        loc = self.parent.get(loc) if loc else None
+        while loc in self.parent:
+            if self.line_of_location.get(loc, -1) >= 0:
+                lines.append(self.line_of_location[loc])
+            loc = self.parent[loc]
+        return lines
+
+    def is_below(self, loc: str | None, ancestor: str) -> bool:
+        """True if ``loc`` is ``ancestor`` or lies downstream of it."""
+        while loc is not None:
+            if loc == ancestor:
+                return True
+            loc = self.parent.get(loc)
+        return False
+
+    def meters_below(self, ancestor: str) -> list[str]:
+        """Electricity meters at or downstream of a location (e.g. a substation's LV busbar)."""
+        return sorted(m for m, loc in self.meter_location.items() if self.is_below(loc, ancestor))
+
+    def switches_on_line(self, line: int) -> list[dict]:
+        return [s for s in self.switches if s.get("meta", {}).get("line") == line]

@@ -1,0 +1,122 @@
+"""Run one study point through the real broker and platform and measure it into one table row."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from gridloop.engine.run import RunOptions, run_scenario
+from gridloop.study.monitor import Monitor
+from gridloop.study.probe import LatencyProbe
+from gridloop.study.services import PROBE_DEVICE, StudyServices
+from gridloop.study.sweep import Point
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"latency_p50_ms": None, "latency_p95_ms": None, "latency_p99_ms": None}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"latency_p50_ms": round(float(p50), 1), "latency_p95_ms": round(float(p95), 1),
+            "latency_p99_ms": round(float(p99), 1)}
+
+
+def time_queries(api_url: str, api_key: str, device: str, quantity: str, start_ms: int, end_ms: int,
+                 repeats: int = 5) -> dict[str, float]:
+    """Median wall time of one meter's raw-readings and 15-min-aggregates REST queries over the run's window."""
+    out: dict[str, float] = {}
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as http:
+        for name, path, params in (
+            ("query_readings_ms", f"/api/v1/devices/{device}/readings", {"start": start_ms, "end": end_ms}),
+            ("query_aggregates_ms", f"/api/v1/devices/{device}/aggregates",
+             {"start": start_ms, "end": end_ms, "quantity": quantity, "interval": "15m", "agg": "mean"}),
+        ):
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                http.get(path, params=params).raise_for_status()
+                times.append((time.perf_counter() - t) * 1000)
+            out[name] = round(statistics.median(times), 2)
+    return out
+
+
+def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float | None = None) -> dict:
+    """Run the point's scenario against freshly started services; return its measured row."""
+    s = point.scenario
+    with StudyServices(out_dir, s.platform.tenant, point.ingest_workers) as svc:
+        platform = s.platform.model_copy(update={"broker": svc.broker_uri, "api_url": svc.api_url,
+                                                 "api_key": svc.api_key, "store": None})
+        s = s.model_copy(update={"platform": platform})
+        bytes0 = svc.store_bytes()
+        monitor = Monitor(svc.pids, svc.api_url, svc.api_key)
+        monitor.start()
+        probe = LatencyProbe(svc.broker_uri, s.platform.tenant, PROBE_DEVICE, svc.store_path).start()
+        t0 = time.time()
+        try:
+            summary = run_scenario(s, RunOptions(out=out_dir / "run", realtime=realtime or None,
+                                                 speed=speed if realtime else None, progress=False))
+        finally:
+            t1 = time.time()
+            probe.stop()
+            usage = monitor.stop()
+        start_ms = int(s.clock.start.timestamp() * 1000)
+        end_ms = start_ms + int(summary["steps"] * s.clock.step * 1000)
+        device, quantity = (("m00001", "electricity.energy.active.import") if s.households.count != 0
+                            else ("wm0001", "water.volume"))
+        queries = time_queries(svc.api_url, svc.api_key, device, quantity, start_ms, end_ms)
+    db_bytes = svc.store_bytes()  # after the platform stopped: the WAL is checkpointed into the file
+    return _row(point, s, summary, realtime, t1 - t0, usage, monitor, probe, queries, db_bytes - bytes0, db_bytes)
+
+
+def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: dict, monitor: Monitor,
+         probe: LatencyProbe, queries: dict, grown: int, db_bytes: int) -> dict:
+    m = summary["messages"]
+    sim_s = summary["steps"] * s.clock.step
+    published, stored = m["readings_published"], m["readings_stored"]
+    # paced: the meters offered their readings over the simulated span, stretched by any lag;
+    # fast: only the whole run's wall time is known, so that rate is a lower bound
+    offer_s = sim_s / s.clock.speed + summary["realtime"]["max_lag_s"] if realtime else summary["wall_s"]
+    window = monitor.timeline.active_window()
+    # stored over the span the store was busy, but never faster than offered over the offering span
+    store_s = max((window[1] - window[0]) if window else span_s, offer_s if realtime else 0.0)
+    lat = [ms for sent, ms in probe.samples if window is None or window[0] <= sent <= window[1]]
+    if len(lat) < 5:
+        lat = [ms for _, ms in probe.samples]
+    row: dict = {"point": point.label, **{f"sweep_{k}": v for k, v in point.values.items()},
+                 "meters": summary["meters"], "interval_s": s.meters.interval, "step_s": s.clock.step,
+                 "sim_s": sim_s, "mode": f"realtime x{s.clock.speed:g}" if realtime else "fast",
+                 "ingest_workers": point.ingest_workers, "wall_s": round(span_s, 2),
+                 "readings_sampled": m["readings_sampled"], "readings_stored": stored,
+                 "readings_lost": m["readings_lost"],
+                 "loss_pct": round(100 * m["readings_lost"] / max(m["readings_sampled"], 1), 4),
+                 "offered_per_s": round(published / max(offer_s, 1e-9), 1),
+                 "stored_per_s": round(stored / max(store_s, 1e-9), 1),
+                 "sim_late_steps": summary["realtime"]["late_steps"], **_percentiles(lat),
+                 "probe_sent": len(probe.sent), "probe_lost": probe.lost}
+    for name in ("broker", "platform", "simulator"):
+        u = usage.get(name)
+        if u is None:
+            continue
+        row[f"{name}_cpu_pct"] = round(100 * u.cpu_s / max(span_s, 1e-9), 1)
+        row[f"{name}_cpu_s"] = round(u.cpu_s, 3)
+        row[f"{name}_us_per_reading"] = round(1e6 * u.cpu_s / max(stored, 1), 2)
+        row[f"{name}_rss_mb"] = round(u.rss_max_bytes / MB, 1)
+    row["ingest_messages"] = int(monitor.ingest.get("messages", 0))
+    row["ingest_commits"] = int(monitor.ingest.get("write_batches", 0))
+    row["readings_per_commit"] = round(stored / max(row["ingest_commits"], 1), 1)
+    per_sim_s = m["readings_sampled"] / max(sim_s, 1e-9)
+    row["db_bytes"] = db_bytes
+    row["bytes_per_reading"] = round(grown / max(stored, 1), 1)
+    row["db_gb_per_day"] = round(row["bytes_per_reading"] * per_sim_s * 86400 / 1e9, 3)
+    row["readings_per_day"] = round(per_sim_s * 86400)
+    row.update(queries)
+    row["no_loss"] = m["readings_lost"] == 0
+    row["kept_up"] = row["no_loss"] and row["stored_per_s"] >= 0.95 * row["offered_per_s"]
+    return row
