@@ -27,26 +27,26 @@ from gridloop.platform.store.base import DeviceRecord
 
 TENANT = "bench"
 T0 = 1767225600000
-METERS = 1000
+METERS = 1000  # meters the envelopes cycle through (--mongo-meters for the MongoDB run)
 INTERVAL_MS = 10_000
 
 
-def envelope_readings(k: int, per: int) -> list[dict]:
-    """Envelope k: ``per`` meters' readings of one sampling instant (as a DIA forwards them)."""
-    first = (k * per) % METERS
-    instant = (k * per) // METERS
-    ts = T0 + instant * INTERVAL_MS
+def envelope_readings(k: int, per: int, meters: int = METERS) -> list[dict]:
+    """Envelope k: ``per`` readings of consecutive meters, instant after instant (as a DIA forwards them)."""
+    first = (k * per) % meters
     return [
-        {"dev": f"m{(first + i) % METERS:04d}", "ts": ts, "seq": instant,
-         "q": {"electricity.energy.active.import": 1_000_000.0 + instant * 3.5 + i,
+        {"dev": f"m{(first + i) % meters:04d}", "ts": T0 + ((k * per + i) // meters) * INTERVAL_MS,
+         "seq": (k * per + i) // meters,
+         "q": {"electricity.energy.active.import": 1_000_000.0 + k * 3.5 + i,
                "electricity.voltage.l1": 230.0 + (i % 7) * 0.1, "electricity.current.l1": 2.5 + (i % 5) * 0.2,
                "electricity.power.active.total": 575.0 + i % 11}}
         for i in range(per)
     ]
 
 
-def _publisher(uri: str, index: int, envelopes: list[int], per: int, start: mp.Event, done: mp.Queue) -> None:
-    payloads = [orjson.dumps({"v": 1, "readings": envelope_readings(k, per)}) for k in envelopes]
+def _publisher(uri: str, index: int, envelopes: list[int], per: int, meters: int, start: mp.Event,
+               done: mp.Queue) -> None:
+    payloads = [orjson.dumps({"v": 1, "readings": envelope_readings(k, per, meters)}) for k in envelopes]
     client = connect(BrokerAddress.parse(uri), f"bench-pub-{index}-{secrets.token_hex(3)}")
     start.wait()
     infos = [client.publish(topic(TENANT, "telemetry", f"dia-{index}"), p, qos=1) for p in payloads]
@@ -58,27 +58,21 @@ def _publisher(uri: str, index: int, envelopes: list[int], per: int, start: mp.E
 
 
 def run_ingest(broker_uri: str, store_uri: str, envelopes: int, per: int, publishers: int, workers: int,
-               profile: bool) -> float:
+               meters: int = METERS) -> float:
     """Readings/s from the first publish until every reading is committed."""
     store = open_store(store_uri)
     store.create_tenant(TENANT)
-    store.put_devices([DeviceRecord(tenant=TENANT, id=f"m{i:04d}", type="electricity_meter") for i in range(METERS)])
+    store.put_devices([DeviceRecord(tenant=TENANT, id=f"m{i:04d}", type="electricity_meter") for i in range(meters)])
     ingest = [IngestWorker(store, BrokerAddress.parse(broker_uri), i) for i in range(workers)]
     for w in ingest:
         w.start()
     ctx = mp.get_context("spawn")
     start, done = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_publisher, args=(broker_uri, p, list(range(p, envelopes, publishers)), per, start,
-                                                  done)) for p in range(publishers)]
+    procs = [ctx.Process(target=_publisher, args=(broker_uri, p, list(range(p, envelopes, publishers)), per, meters,
+                                                  start, done)) for p in range(publishers)]
     for p in procs:
         p.start()
     time.sleep(3.0)  # publishers build their payloads and connect
-    profiler = None
-    if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(async_mode="disabled")
-        profiler.start()
     total = envelopes * per
     t0 = time.perf_counter()
     start.set()
@@ -87,11 +81,6 @@ def run_ingest(broker_uri: str, store_uri: str, envelopes: int, per: int, publis
         if time.perf_counter() - t0 > 600:
             raise RuntimeError("ingest did not finish in 600 s")
     elapsed = time.perf_counter() - t0
-    if profiler is not None:
-        profiler.stop()
-        out = Path(tempfile.gettempdir()) / f"ingest-profile-{store_uri.split(':')[0]}.txt"
-        out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
-        print(f"  profile written to {out}")
     for p in procs:
         p.join(30)
     for w in ingest:
@@ -99,6 +88,29 @@ def run_ingest(broker_uri: str, store_uri: str, envelopes: int, per: int, publis
     assert store.count_readings(TENANT) == total
     store.close()
     return total / elapsed
+
+
+def profile_hot_path(path: str, envelopes: int, per: int) -> None:
+    """pyinstrument over the writer's work (decode, check, store) in this thread, batches of 200 envelopes."""
+    from pyinstrument import Profiler
+
+    from gridloop.platform.ingest import _Message
+
+    store = open_store(f"sqlite:///{path}")
+    store.put_devices([DeviceRecord(tenant=TENANT, id=f"m{i:04d}", type="electricity_meter") for i in range(METERS)])
+    worker = IngestWorker(store, BrokerAddress("127.0.0.1", 1), 0)
+    msgs = [_Message(topic(TENANT, "telemetry", "dia-0"), orjson.dumps({"v": 1, "readings": envelope_readings(k, per)}),
+                     k, 1) for k in range(envelopes)]
+    profiler = Profiler(async_mode="disabled")
+    profiler.start()
+    t0 = time.perf_counter()
+    for off in range(0, envelopes, 200):
+        worker._store_batch(msgs[off:off + 200])
+    elapsed = time.perf_counter() - t0
+    profiler.stop()
+    print(f"hot path alone (no MQTT), 200 envelopes per transaction: {envelopes * per / elapsed:,.0f} readings/s")
+    print(profiler.output_text(unicode=False, color=False))
+    store.close()
 
 
 def run_raw_sqlite(path: str, envelopes: int, per: int, batch: int) -> float:
@@ -127,10 +139,14 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1, help="ingest workers (shared subscription)")
     ap.add_argument("--raw-batch", type=int, default=5000, help="rows per transaction of the raw baseline")
-    ap.add_argument("--mongo-envelopes", type=int, default=10)
-    ap.add_argument("--profile", action="store_true", help="pyinstrument profile of the ingest (SQLite) run")
+    ap.add_argument("--mongo-envelopes", type=int, default=4)
+    ap.add_argument("--mongo-meters", type=int, default=50)
+    ap.add_argument("--profile", action="store_true", help="only profile the ingest hot path on SQLite (pyinstrument)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridloop-bench-"))
+    if args.profile:
+        profile_hot_path(str(work / "profile.db"), args.envelopes, args.per_envelope)
+        return
     n = args.envelopes * args.per_envelope
     print(f"{n} readings ({args.envelopes} envelopes x {args.per_envelope}, 4 quantities each, {METERS} meters),"
           f" {args.publishers} publisher processes, {args.workers} ingest worker(s), {os.cpu_count()} CPUs")
@@ -138,7 +154,7 @@ def main() -> None:
     print(f"raw SQLite executemany ({args.raw_batch} rows/transaction): {raw:,.0f} readings/s")
     with EmbeddedBroker() as broker:
         sq = run_ingest(broker.uri, f"sqlite:///{work / 'store.db'}", args.envelopes, args.per_envelope,
-                        args.publishers, args.workers, args.profile)
+                        args.publishers, args.workers)
         print(f"MQTT -> ingest -> SqliteStore (readings + rollups): {sq:,.0f} readings/s"
               f" = {sq / raw:.2f} of raw")
         mongo = os.environ.get("GRIDLOOP_TEST_MONGODB")
@@ -150,9 +166,9 @@ def main() -> None:
             name = "gl_bench_" + secrets.token_hex(4)
             uri = mongo.partition("?")[0].rsplit("/", 1)[0] + "/" + name
             mg = run_ingest(broker.uri, uri, args.mongo_envelopes, args.per_envelope, args.publishers,
-                            args.workers, False)
+                            args.workers, args.mongo_meters)
             print(f"MQTT -> ingest -> MongoStore on {mongo.split('/')[2]} ({args.mongo_envelopes * args.per_envelope}"
-                  f" readings): {mg:,.0f} readings/s = {mg / raw:.4f} of raw")
+                  f" readings of {args.mongo_meters} meters): {mg:,.0f} readings/s = {mg / raw:.4f} of raw SQLite")
             with pymongo.MongoClient(uri) as client:
                 client.drop_database(name)
 

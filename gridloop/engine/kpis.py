@@ -50,7 +50,7 @@ class KpiRecorder:
             "peak_reduction_kw": round(float(df.baseline_kw.max() - df.trafo_kw.max()), 3),
             "energy_curtailed_kwh": round(float(df.curtailed_kw.clip(lower=0).sum() * h), 4),
             "energy_rebounded_kwh": round(float(-df.curtailed_kw.clip(upper=0).sum() * h), 4) + 0.0,
-            "rebound_peak_kw": round(float((df.trafo_kw - df.baseline_kw).clip(lower=0).max()), 3),
+            "rebound_peak_kw": round(float((-df.curtailed_kw).clip(lower=0).max()), 3),
         }
         if limit_kw is not None:
             out["limit_kw"] = limit_kw

@@ -192,6 +192,13 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     (run_dir / "commands.json").write_text(json.dumps(controller.log, indent=1))
     battery_kwh = sum(b.capacity_kwh for b in s.grid.batteries) or None
     kpis = kpi.kpis(s.kpis.transformer_limit_kw, battery_kwh)
+    if grid.batteries is not None:  # what went in minus what came out minus what is still stored
+        stored_change_kwh = float(grid.batteries.soc_mwh.sum() * 1000) - sum(b.soc * b.capacity_kwh
+                                                                                for b in s.grid.batteries)
+        frame = kpi.frame()
+        h = s.clock.step / 3600
+        kpis["battery_losses_kwh"] = round(float(frame.battery_kw.clip(lower=0).sum() * h
+                                                 + frame.battery_kw.clip(upper=0).sum() * h) - stored_change_kwh, 4)
     latency = controller.counters.latency_ms
     if latency:
         kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)), "max": float(np.max(latency))}

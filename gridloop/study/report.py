@@ -81,19 +81,23 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     ax2.set(xlabel="readings offered / s", ylabel="readings lost (%)", title="loss")
     paths.append(_save(fig, out / f"{prefix}throughput.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for k, style in (("latency_p50_ms", "o-"), ("latency_p95_ms", "s--"), ("latency_p99_ms", "^:")):
-        ax.plot(x, [r.get(k) or float("nan") for r in rows], style, label=k.split("_")[1])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for interval in sorted({r["interval_s"] for r in rows}):  # burst size differs per interval: one line each
+        part = [r for r in rows if r["interval_s"] == interval]
+        px = [r["offered_per_s"] for r in part]
+        for k, style in (("latency_p50_ms", "o-"), ("latency_p95_ms", "s--"), ("latency_p99_ms", "^:")):
+            ax.plot(px, [r.get(k) or float("nan") for r in part], style,
+                    label=f"{k.split('_')[1]}, interval {interval:g} s")
     ax.set(xlabel="readings offered / s", ylabel="publish → stored (ms)", title="end-to-end latency (probe)",
            yscale="log")
-    ax.legend()
+    ax.legend(fontsize=7)
     paths.append(_save(fig, out / f"{prefix}latency.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in ("broker", "platform", "simulator"):
         ax.plot(x, [r.get(f"{name}_cpu_pct") or 0 for r in rows], "o-", label=name)
     ax.axhline(100, color="k", lw=0.8, ls=":")
-    ax.set(xlabel="readings offered / s", ylabel="CPU (% of one core)", title="CPU per process")
+    ax.set(xlabel="readings offered / s", ylabel="CPU (% of one core, mean over the point)", title="CPU per process")
     ax.legend()
     paths.append(_save(fig, out / f"{prefix}cpu.png"))
 

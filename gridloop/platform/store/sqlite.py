@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS rollups (
     PRIMARY KEY (tenant, dev, q, res, b)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS batch_r (dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
     PRIMARY KEY (dev, ts)) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS batch_v (dev TEXT NOT NULL, q TEXT NOT NULL, ts INTEGER NOT NULL, v REAL NOT NULL,
-    PRIMARY KEY (dev, q, ts)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS batch_v (dev TEXT NOT NULL, q TEXT NOT NULL, m INTEGER NOT NULL, ts INTEGER NOT NULL,
+    v REAL NOT NULL, PRIMARY KEY (dev, q, m, ts)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS batch_g (dev TEXT NOT NULL, q TEXT NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,
     s REAL NOT NULL, mn REAL NOT NULL, mx REAL NOT NULL, fts INTEGER NOT NULL, fv REAL NOT NULL,
     lts INTEGER NOT NULL, lv REAL NOT NULL, PRIMARY KEY (dev, q, b)) WITHOUT ROWID;
@@ -62,11 +62,10 @@ CREATE TEMP TABLE IF NOT EXISTS batch_g (dev TEXT NOT NULL, q TEXT NOT NULL, b I
 MINUTE_SQL = """
 INSERT INTO batch_g
 SELECT g.dev, g.q, g.b, g.n, g.s, g.mn, g.mx,
-       g.fts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.fts),
-       g.lts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.ts=g.lts)
-FROM (SELECT dev, q, ts - ts % 60000 AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx,
-             min(ts) AS fts, max(ts) AS lts
-      FROM batch_v GROUP BY dev, q, b) AS g
+       g.fts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.m=g.b AND x.ts=g.fts),
+       g.lts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.m=g.b AND x.ts=g.lts)
+FROM (SELECT dev, q, m AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx, min(ts) AS fts, max(ts) AS lts
+      FROM batch_v GROUP BY dev, q, m) AS g
 """
 ROLLUP_SQL = """
 INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
@@ -233,7 +232,7 @@ class SqliteStore:
                 if new:
                     db.execute("DELETE FROM batch_v")
                     db.execute(
-                        "INSERT INTO batch_v SELECT r.dev, j.key, r.ts, j.value"
+                        "INSERT INTO batch_v SELECT r.dev, j.key, r.ts - r.ts % 60000, r.ts, j.value"
                         " FROM batch_r r, json_each(CAST(r.q AS TEXT)) j"
                     )
                     db.execute("DELETE FROM batch_g")

@@ -1,0 +1,192 @@
+"""One contract for every store: the same tests run unchanged against SQLite and MongoDB (FerretDB)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.rollups import RESOLUTIONS
+from gridloop.platform.store.base import AssetRecord, CommandRecord, DeviceRecord
+
+T0 = 1767225600000  # 2026-01-01T00:00:00Z
+HOUR = 3_600_000
+
+
+def _meter(tenant: str, dev: str, asset: str | None = None) -> DeviceRecord:
+    return DeviceRecord(tenant=tenant, id=dev, type="electricity_meter", phases=3, asset=asset,
+                        meta={"interval_s": 10})
+
+
+def test_tenants_and_keys(store):
+    key = store.create_tenant("alpha")
+    assert key.startswith("glk_")
+    assert store.tenant_of_key(key) == "alpha"
+    assert store.tenant_of_key("glk_wrong") is None
+    assert store.tenant_exists("alpha") and not store.tenant_exists("beta")
+    with pytest.raises(ValueError, match="exists"):
+        store.create_tenant("alpha")
+    assert store.tenant_of_key(store.create_tenant("beta")) == "beta"
+
+
+def test_devices_registry_and_owner(store):
+    store.put_devices([_meter("alpha", "m2"), _meter("alpha", "m1", asset="house-1")])
+    store.put_devices([DeviceRecord(tenant="beta", id="b1", type="switch")])
+    assert [d.id for d in store.list_devices("alpha")] == ["m1", "m2"]
+    m1 = store.get_device("alpha", "m1")
+    assert (m1.type, m1.phases, m1.asset, m1.meta, m1.status) == ("electricity_meter", 3, "house-1",
+                                                                  {"interval_s": 10}, "unknown")
+    assert store.get_device("beta", "m1") is None
+    assert store.owner_of("m1") == "alpha" and store.owner_of("b1") == "beta" and store.owner_of("zz") is None
+    store.set_device_status("alpha", "m1", "online")
+    store.set_device_status("beta", "m2", "offline")  # not beta's: no effect
+    m1.phases = 1
+    store.put_devices([m1])  # re-provisioning keeps the status
+    assert (store.get_device("alpha", "m1").phases, store.get_device("alpha", "m1").status) == (1, "online")
+    assert store.get_device("alpha", "m2").status == "unknown"
+    with pytest.raises(ValueError, match="another tenant"):
+        store.put_devices([DeviceRecord(tenant="beta", id="m1", type="switch")])
+    assert not store.delete_device("beta", "m1")
+    assert store.delete_device("alpha", "m1")
+    assert store.get_device("alpha", "m1") is None and store.owner_of("m1") is None
+
+
+def test_assets(store):
+    store.put_asset(AssetRecord("alpha", "sub-1", "substation", "Main"))
+    store.put_asset(AssetRecord("alpha", "feeder-1", "feeder", "F1", parent="sub-1"))
+    store.put_asset(AssetRecord("alpha", "feeder-1", "feeder", "F1b", parent="sub-1"))  # replaces
+    assert store.get_asset("alpha", "feeder-1") == AssetRecord("alpha", "feeder-1", "feeder", "F1b", "sub-1")
+    assert [a.id for a in store.list_assets("alpha")] == ["feeder-1", "sub-1"]
+    assert store.get_asset("beta", "sub-1") is None and store.list_assets("beta") == []
+
+
+def test_readings_are_idempotent_and_counted_exactly(store):
+    store.put_devices([_meter("alpha", "m1"), _meter("alpha", "m2")])
+    batch = [Reading(d, T0 + 10_000 * k, k, {"electricity.voltage.l1": 230.0 + k}) for d in ("m1", "m2")
+             for k in range(30)]
+    assert store.insert_readings("alpha", batch) == 60
+    assert store.insert_readings("alpha", batch) == 0
+    overlap = batch[25:35] + [Reading("m1", T0 + 10_000 * k, k, {"x": 1.0}) for k in range(30, 33)]
+    assert store.insert_readings("alpha", overlap) == 3
+    twice = [Reading("m2", T0 - 5, 0, {"x": 2.0}), Reading("m2", T0 - 5, 0, {"x": 3.0})]
+    assert store.insert_readings("alpha", twice) == 1  # the same (dev, ts) twice in one batch
+    assert store.count_readings("alpha") == 64
+    assert store.count_readings("beta") == 0
+    got = store.query_readings("alpha", "m1", T0, T0 + 10_000, 10)
+    assert [(r.ts, r.seq, r.q) for r in got] == [(T0, 0, {"electricity.voltage.l1": 230.0})]
+
+
+def test_query_order_limits_and_ranges(store):
+    store.put_devices([_meter("alpha", "m1")])
+    stamps = [T0 + 3 * HOUR + 5, T0, T0 + HOUR - 1, T0 + HOUR, T0 + 2 * HOUR + 7, T0 + 90_000]
+    assert store.insert_readings("alpha", [Reading("m1", ts, i, {"a.b": float(i)}) for i, ts in enumerate(stamps)]) == 6
+    all_ = store.query_readings("alpha", "m1", None, None, 100)
+    assert [r.ts for r in all_] == sorted(stamps)
+    assert all_[0].q == {"a.b": 1.0}
+    assert [r.ts for r in store.query_readings("alpha", "m1", None, None, 2)] == [T0, T0 + 90_000]
+    assert [r.ts for r in store.query_readings("alpha", "m1", T0 + HOUR - 1, T0 + 2 * HOUR + 7, 100)] == [
+        T0 + HOUR - 1, T0 + HOUR]
+    assert [r.ts for r in store.query_readings("alpha", "m1", T0 + HOUR, None, 2)] == [T0 + HOUR, T0 + 2 * HOUR + 7]
+    assert store.query_readings("alpha", "m1", T0 + 4 * HOUR, None, 100) == []
+    assert store.readings_per_device("alpha", T0, T0 + HOUR) == {"m1": 3}
+    assert store.readings_per_device("alpha", None, None) == {"m1": 6}
+
+
+def test_events(store):
+    store.put_devices([_meter("alpha", "m1")])
+    evs = [Event("m1", T0 + 1000, "power_outage", "major", {"phase": "l1"}),
+           Event("m1", T0 + 1000, "last_gasp", "critical", {}),
+           Event("m1", T0 + 5000, "power_restored", "info", {})]
+    assert store.insert_events("alpha", evs) == 3
+    assert store.insert_events("alpha", evs[:2]) == 0
+    got = store.query_events("alpha", "m1", None, None, None)
+    assert [(e.ts, e.type) for e in got][2] == (T0 + 5000, "power_restored")
+    assert {e.type for e in got[:2]} == {"power_outage", "last_gasp"}
+    assert [e.data for e in store.query_events("alpha", "m1", None, None, "power_outage")] == [{"phase": "l1"}]
+    assert [e.type for e in store.query_events("alpha", "m1", T0 + 2000, T0 + 6000, None)] == ["power_restored"]
+    assert store.query_events("beta", "m1", None, None, None) == []
+
+
+def test_rejected_are_counted_per_tenant(store):
+    store.add_rejected("alpha", "gridloop/v1/alpha/telemetry/x", "not valid JSON", b"{")
+    store.add_rejected("alpha", "gridloop/v1/alpha/telemetry/x", "unknown device 'zz'", b"{}")
+    store.add_rejected(None, "bad/topic", "topic does not follow the contract", b"")
+    assert (store.count_rejected("alpha"), store.count_rejected(None), store.count_rejected("beta")) == (2, 1, 0)
+
+
+def test_commands_lifecycle(store):
+    cmd = CommandRecord(tenant="alpha", id="c-1", device="sw1", name="storage.setpoint", args={"p_kw": 2.5},
+                        ts=T0, expires=T0 + 60_000, updated=T0, history=[["pending", T0]])
+    store.put_command(cmd)
+    store.put_command(CommandRecord(tenant="alpha", id="c-2", device="sw1", name="switch.open", args={},
+                                    ts=T0 + 1, expires=None, updated=T0 + 1, history=[["pending", T0 + 1]]))
+    assert store.get_command("alpha", "c-1") == cmd
+    assert store.get_command("beta", "c-1") is None
+    assert not store.update_command("beta", "c-1", "sent", "", T0 + 2)
+    for i, status in enumerate(("sent", "accepted", "executed")):
+        assert store.update_command("alpha", "c-1", status, f"step {i}", T0 + 10 + i)
+    got = store.get_command("alpha", "c-1")
+    assert (got.status, got.detail, got.updated) == ("executed", "step 2", T0 + 12)
+    assert got.history == [["pending", T0], ["sent", T0 + 10], ["accepted", T0 + 11], ["executed", T0 + 12]]
+    assert [c.id for c in store.open_commands()] == ["c-2"]
+    assert not store.update_command("alpha", "nope", "sent", "", 0)
+
+
+def _expected(ts: np.ndarray, v: np.ndarray, width: int) -> dict[int, tuple]:
+    out = {}
+    keys = ts - ts % width
+    for k in np.unique(keys):
+        sel = keys == k
+        t, x = ts[sel], v[sel]
+        out[int(k)] = (int(sel.sum()), float(x.sum()), float(x.min()), float(x.max()),
+                       int(t.min()), float(x[t.argmin()]), int(t.max()), float(x[t.argmax()]))
+    return out
+
+
+def test_rollups_match_numpy_and_ignore_redelivery(store):
+    rng = np.random.default_rng(7)
+    store.put_devices([_meter("alpha", "m1"), _meter("alpha", "m2")])
+    raw: dict[str, list[Reading]] = {}
+    for dev in ("m1", "m2"):
+        minutes = rng.choice(3 * 24 * 60, size=18, replace=False)
+        stamps = sorted({int(T0 + m * 60_000 + s * 1000) for m in minutes for s in rng.choice(60, 4, replace=False)})
+        raw[dev] = [Reading(dev, ts, i, {"electricity.power.active.total": float(rng.normal(500, 200)),
+                                         "electricity.voltage.l1": float(rng.normal(230, 3))})
+                    for i, ts in enumerate(stamps)]
+    everything = raw["m1"] + raw["m2"]
+    rng.shuffle(everything)
+    half = len(everything) // 2
+    assert store.insert_readings("alpha", everything[:half]) == half
+    assert store.insert_readings("alpha", everything[half - 10:]) == len(everything) - half  # overlap: no recount
+    assert store.insert_readings("alpha", everything[:20]) == 0
+    for dev in ("m1", "m2"):
+        ts = np.array([r.ts for r in raw[dev]], dtype=np.int64)
+        for q in ("electricity.power.active.total", "electricity.voltage.l1"):
+            v = np.array([r.q[q] for r in raw[dev]])
+            for res, width in RESOLUTIONS.items():
+                got = {b.start: (b.n, b.sum, b.min, b.max, b.first_ts, b.first, b.last_ts, b.last)
+                       for b in store.query_rollups("alpha", [dev], q, res, T0, T0 + 4 * 86_400_000)}
+                want = _expected(ts, v, width)
+                assert got.keys() == want.keys(), (dev, q, res)
+                for k in want:
+                    assert got[k] == pytest.approx(want[k], rel=1e-12), (dev, q, res, k)
+    both = store.query_rollups("alpha", ["m1", "m2"], "electricity.voltage.l1", "1d", T0, T0 + 86_400_000)
+    assert [b.dev for b in both] == ["m1", "m2"]
+    assert [b.n for b in both] == [sum(1 for r in raw[d] if r.ts < T0 + 86_400_000) for d in ("m1", "m2")]
+    # start inclusive, end exclusive on bucket starts
+    hours = store.query_rollups("alpha", ["m1"], "electricity.voltage.l1", "1h", T0 + HOUR, T0 + 30 * HOUR)
+    assert all(T0 + HOUR <= b.start < T0 + 30 * HOUR for b in hours)
+    assert store.query_rollups("alpha", ["m1"], "no.such.quantity", "1h", T0, T0 + 4 * 86_400_000) == []
+
+
+def test_tenant_isolation(store):
+    store.put_devices([_meter("alpha", "a1")])
+    store.insert_readings("alpha", [Reading("a1", T0, 1, {"x": 1.0})])
+    store.insert_events("alpha", [Event("a1", T0, "tamper", "major", {})])
+    assert store.query_readings("beta", "a1", None, None, 10) == []
+    assert store.query_events("beta", "a1", None, None, None) == []
+    assert store.query_rollups("beta", ["a1"], "x", "1m", 0, T0 * 2) == []
+    assert store.readings_per_device("beta", None, None) == {}
+    assert store.count_readings("beta") == 0
+    assert store.list_devices("beta") == []
+    assert len(store.query_rollups("alpha", ["a1"], "x", "1m", 0, T0 * 2)) == 1

@@ -1,0 +1,72 @@
+"""Sweep parsing and expansion onto scenario fields, with clear errors for what cannot run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gridloop.study.sweep import KEYS, StudyError, apply_point, expand, household_capacity, parse_sweeps
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+
+
+def test_parse_sweeps_splits_values() -> None:
+    assert parse_sweeps(["meters=1000, 10000", "interval=1s,10s,30s"]) == {
+        "meters": ["1000", "10000"], "interval": ["1s", "10s", "30s"]}
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("metres=10", "unknown key 'metres'; known keys: meters"),
+    ("meters", "write key=v1,v2"),
+    ("meters=", "write key=v1,v2"),
+    ("meters=ten", "'ten' is not valid"),
+    ("meters=0", "'0' is not valid"),
+    ("interval=fast", "'fast' is not valid"),
+])
+def test_bad_sweeps_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(StudyError, match=message):
+        parse_sweeps([spec])
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    with pytest.raises(StudyError, match="given twice"):
+        parse_sweeps(["meters=1", "meters=2"])
+
+
+def test_expansion_is_the_cartesian_product_first_key_slowest() -> None:
+    points = expand(BASE, parse_sweeps(["meters=10,20", "interval=1min,5min", "duration=30min"]))
+    assert [p.label for p in points] == [
+        "meters=10,interval=1min,duration=30min", "meters=10,interval=5min,duration=30min",
+        "meters=20,interval=1min,duration=30min", "meters=20,interval=5min,duration=30min"]
+    p = points[1].scenario
+    assert (p.households.count, p.meters.interval, p.clock.duration) == (10, 300.0, 1800.0)
+    assert p.events == [] and p.services == []  # a study measures the reading path only
+    assert not (p.outputs.series or p.outputs.plots or p.outputs.progress)
+
+
+def test_meters_beyond_the_grids_households_become_water_meters() -> None:
+    homes = household_capacity(BASE["grid"]["network"])
+    s = apply_point(BASE, {"meters": str(homes + 500), "interval": "10s"}).scenario
+    assert s.households.count == homes
+    assert (s.meters.utility.water_meters, s.meters.utility.water_interval) == (500, 10.0)
+    assert s.clock.step == 10.0  # the step shrinks to the interval so that every meter samples on time
+
+
+def test_mapped_fields_and_study_options() -> None:
+    p = apply_point(BASE, {"link": "rf_mesh", "dia_batch": "100", "ingest_workers": "2", "step": "30s",
+                           "interval": "1min", "network": "1-LV-rural1--0-sw"})
+    s = p.scenario
+    assert (s.meters.link.technology, s.meters.dia_batch, s.clock.step, s.grid.network) == (
+        "rf_mesh", 100, 30.0, "1-LV-rural1--0-sw")
+    assert p.ingest_workers == 2
+    assert set(KEYS) >= {"meters", "interval", "step", "duration", "link", "ingest_workers"}
+
+
+def test_a_point_the_scenario_model_refuses_names_the_point_and_field() -> None:
+    with pytest.raises(StudyError, match=r"point link=carrier-pigeon is not a valid scenario:\n.*meters\.link"):
+        apply_point(BASE, {"link": "carrier-pigeon"})
+    with pytest.raises(StudyError, match=r"clock\.step"):
+        apply_point(BASE, {"interval": "1min", "step": "7s"})
