@@ -77,13 +77,14 @@ def test_rest_command_opens_a_switch_and_meters_downstream_lose_voltage(platform
     assert [c["command"] for c in applied] == ["switch.open", "switch.close"]
     readings = pd.read_parquet(tmp_path / "meter_readings.parquet")
     devices = api.get("/api/v1/devices").json()
-    bus_of = {d["id"]: d["meta"]["bus"] for d in devices if d["type"] == "electricity_meter"}
+    bus_of = {d["id"]: d["meta"]["bus"] for d in devices if d["type"] in ("electricity_meter", "home_meter")}
     dead_buses = _downstream_buses(SWITCH)
     downstream = {m for m, b in bus_of.items() if b in dead_buses}
     assert downstream and len(downstream) < len(bus_of)
 
     t = (readings.ts - readings.ts.min()) / 1000.0
-    v = readings["electricity.voltage.l1"]
+    # a single-phase meter reports only its own phase's voltage
+    v = readings[["electricity.voltage.l1", "electricity.voltage.l2", "electricity.voltage.l3"]].max(axis=1)
     down = readings.dev.isin(downstream)
     during = (t >= t_open) & (t < t_close)
     assert (v[down & during] == 0).all()  # from the sample at the step the command landed on
@@ -93,7 +94,7 @@ def test_rest_command_opens_a_switch_and_meters_downstream_lose_voltage(platform
     assert (v[~down] > 200).all()
     # and the platform stored exactly what the meters sampled
     m = result["messages"]
-    assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"] == 60 * 90
+    assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"] == (60 + 1) * 90  # + substation
     assert m["readings_lost"] == 0
     assert result["commands"] == {"received": 2, "executed": 2, "rejected": 0, "failed": 0}
     assert result["realtime"]["enabled"] is True
@@ -128,6 +129,6 @@ def test_fallback_broker_without_mosquitto(tmp_path, monkeypatch):
     summary = run_scenario(_scenario(), RunOptions(out=tmp_path, until=1800.0, progress=False))
     assert (tmp_path / "broker" / "amqtt.log").exists()
     m = summary["messages"]
-    assert m["readings_sampled"] == 60 * 30
+    assert m["readings_sampled"] == (60 + 1) * 30  # homes and the substation meter
     assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"]
     assert m["readings_lost"] == 0

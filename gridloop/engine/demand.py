@@ -41,6 +41,12 @@ class Demand(Protocol):
     def held_back_w(self) -> float:
         """Load held back by demand response in the last step, W (negative while it rebounds)."""
 
+    def home_phase(self) -> np.ndarray:
+        """Per home: -1 if connected three-phase, else its phase 0/1/2."""
+
+    def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per home, the last step's P (W) and Q (var) on each phase, (n_homes, 3)."""
+
 
 def household_loads(net) -> np.ndarray:
     """Positions in net.load of the loads that are homes (and get meters)."""
@@ -75,6 +81,7 @@ class SimbenchDemand:
         p, q = p.copy(), q.copy()
         p[self.load_index] *= scale
         q[self.load_index] *= scale
+        self._last = (p[self.load_index] * 1e6, q[self.load_index] * 1e6)
         return p, q
 
     def curtail(self, homes: np.ndarray, limit_w: float) -> None:
@@ -91,6 +98,13 @@ class SimbenchDemand:
 
     def held_back_w(self) -> float:
         return getattr(self, "_held_back_w", 0.0)
+
+    def home_phase(self) -> np.ndarray:
+        return np.full(len(self.load_index), -1)
+
+    def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
+        p, q = self._last
+        return np.repeat(p[:, None] / 3, 3, axis=1), np.repeat(q[:, None] / 3, 3, axis=1)
 
 
 class SyntheticDemand:
@@ -110,9 +124,10 @@ class SyntheticDemand:
         self._others: SimbenchHouseholds | None = None
         if "profile" in net.load.columns and getattr(net, "profiles", None):
             self._others = SimbenchHouseholds.from_net(net, start, step_s, seed, None, 3000.0, 0.0)
-        if "phase" in net.load.columns:  # single-phase homes of a pilot grid: keep their phase
-            three = (net.load.phase.to_numpy()[homes] < 0).mean()
-            params = replace(params, three_phase_share=float(three))
+        self._net_phase: np.ndarray | None = None
+        if "phase" in net.load.columns:  # the pilot grids say which homes are single-phase, and on which phase
+            self._net_phase = net.load.phase.to_numpy(dtype=float)[homes].astype(np.int64)
+            params = replace(params, three_phase_share=float((self._net_phase < 0).mean()))
         self.fleet = HouseholdFleet(len(homes), pd.Timestamp(start), int(step_s), seed, params)
 
     def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -140,3 +155,21 @@ class SyntheticDemand:
 
     def held_back_w(self) -> float:
         return -float(self.fleet.flex.last_delta_p.sum())
+
+    def home_phase(self) -> np.ndarray:
+        if self._net_phase is not None:
+            return self._net_phase.copy()
+        return np.where(self.fleet.three_phase, -1, self.fleet.phase)
+
+    def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
+        p3, q3 = self.fleet.last_phase()
+        if self._net_phase is None:
+            return p3, q3
+        # the grid's phase wins: a single-phase home draws everything on its phase
+        single = self._net_phase >= 0
+        on = np.eye(3)[np.maximum(self._net_phase, 0)]
+        p_tot, q_tot = p3.sum(axis=1), q3.sum(axis=1)
+        three_split = ~single & ~self.fleet.three_phase  # three-phase at the grid, single in the model
+        p3 = np.where(single[:, None], on * p_tot[:, None], np.where(three_split[:, None], p_tot[:, None] / 3, p3))
+        q3 = np.where(single[:, None], on * q_tot[:, None], np.where(three_split[:, None], q_tot[:, None] / 3, q3))
+        return p3, q3

@@ -37,8 +37,8 @@ from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.electricity import ElectricityMeterBank
 from gridloop.virtual_meters.gateway import Gateway
+from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath, build_link
 
@@ -124,11 +124,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     n_steps = int(round(s.clock.duration / s.clock.step))
     rng = np.random.default_rng([s.seed, 1])
     meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
-    meters = ElectricityMeterBank(
-        meter_ids, grid.household_bus, s.meters.interval, initial_wh=rng.uniform(1e5, 5e7, len(meter_ids))
-    )
+    meters = HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(),
+                            _one_hz_homes(grid, s.meters.home_1hz), s.meters.interval,
+                            np.random.default_rng([s.seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)))
     actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
-    path = _reading_path(s, len(meter_ids))
+    path = _reading_path(s, len(meters.sampled))
     utilities = UtilityMeterStage(s)
     substation = _substation_meters(grid, s.meters.interval, s.seed)
     kpi = KpiRecorder(s.clock.step)
@@ -276,6 +276,16 @@ def services_uri(services_ctx: _Services) -> str:
     return services_ctx.broker_uri
 
 
+def _one_hz_homes(grid: GridStage, count: int | None) -> np.ndarray:
+    """Which homes carry a 1 Hz disaggregation meter: the grid's own (a ``sampling_s`` of 1) or the first N."""
+    n = len(grid.household_index)
+    if count is not None:
+        return np.arange(n) < count
+    if "sampling_s" in grid.net.load.columns:
+        return (grid.net.load.sampling_s.to_numpy(dtype=float)[grid.household_index] == 1.0)
+    return np.zeros(n, dtype=bool)
+
+
 def _substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
     """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
     ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
@@ -310,7 +320,7 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
     return {"per_day": days, "per_meter": per_meter}
 
 
-def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, grid: GridStage,
+def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: GridStage,
                switches: list[str], utilities: UtilityMeterStage, substation: SubstationMeterBank) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
@@ -321,10 +331,13 @@ def _provision(api: PlatformClient, s: Scenario, meters: ElectricityMeterBank, g
     bus_labels = grid.net.bus.index.to_numpy()
     devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
     devices += [
-        {"id": dev, "type": "electricity_meter", "phases": 3, "gateway": s.platform.dia_id,
+        {"id": dev, "type": "home_meter" if hz else "electricity_meter", "phases": 3 if phase < 0 else 1,
+         "gateway": s.platform.dia_id,
          "asset": f"bus-{bus_labels[int(b)]}" if int(bus_labels[int(b)]) in tree else "substation-1",
-         "meta": {"interval_s": s.meters.interval, "bus": str(grid.bus_names[int(b)])}}
-        for dev, b in zip(meters.ids, meters.bus_index, strict=True)
+         "meta": {"interval_s": 1.0 if hz else s.meters.interval, "bus": str(grid.bus_names[int(b)]),
+                  "phase": ["l1", "l2", "l3"][phase] if phase >= 0 else "l1l2l3"}}
+        for dev, b, phase, hz in zip(meters.ids, meters.bus_index, meters.phase.tolist(), meters.one_hz.tolist(),
+                                     strict=True)
     ]
     lv_buses = set(grid.net.trafo.lv_bus.tolist())
     sw_table = grid.net.switch

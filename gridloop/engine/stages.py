@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandapower as pp
@@ -13,6 +14,7 @@ from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.networks import load_network
 from gridloop.grid_models.solvers import make_solver
 from gridloop.grid_models.storage import BatteryFleet
+from gridloop.grid_models.zero_sequence import add_zero_sequence_defaults
 from gridloop.profiles import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
 from gridloop.scenario.model import Households, Scenario
 
@@ -61,22 +63,26 @@ class GridStage:
     curtailed_until_s: np.ndarray | None = None  # per home; inf while curtailed without end, nan when free
     step_s: float = 60.0
     now_s: float = 0.0  # start of the step being prepared; commands applied now take effect in it
+    per_phase: bool = False
 
     @classmethod
     def build(cls, s: Scenario) -> GridStage:
         net = load_network(s.grid.network)
         demand = build_demand(net, s)
         fleet = _add_batteries(net, s.grid.batteries)
-        solver = make_solver(net, s.grid.backend, per_phase=False)
+        if s.grid.per_phase:
+            add_zero_sequence_defaults(net)
+        solver = make_solver(net, s.grid.backend, per_phase=s.grid.per_phase)
         return cls(net, solver, demand, s.grid.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in s.grid.batteries),
-                   np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step)
+                   np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step,
+                   per_phase=s.grid.per_phase)
 
     @property
     def household_index(self) -> np.ndarray:
         return self.demand.load_index
 
-    @property
+    @cached_property
     def household_bus(self) -> np.ndarray:
         """Bus position (in net.bus order) of every household load."""
         bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
@@ -96,7 +102,13 @@ class GridStage:
             self.batteries.step(self.battery_setpoint_mw, self.step_s / 3600.0)
             p = self.batteries.add_to_loads(p)
         self._last_loads = (p, q)
-        self.solver.set_loads(p, q)
+        if self.per_phase:  # every load a third per phase, homes as the demand model splits them
+            p3, q3 = np.repeat(p[:, None] / 3, 3, axis=1), np.repeat(q[:, None] / 3, 3, axis=1)
+            hp, hq = self.demand.home_phase_power()
+            p3[self.household_index], q3[self.household_index] = hp * 1e-6, hq * 1e-6
+            self.solver.set_loads_phase(p3, q3)
+        else:
+            self.solver.set_loads(p, q)
         feed_in = self.demand.generation_at(t_s)
         if feed_in is not None:  # PV follows the sun instead of its nameplate value
             self.solver.set_sgens(feed_in, np.zeros_like(feed_in))
@@ -131,6 +143,18 @@ class GridStage:
         """Bus position (net.bus order) of every transformer's LV side."""
         bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
         return np.array([bus_pos[b] for b in self.net.trafo.lv_bus.to_numpy()], dtype=np.int64)
+
+    def bus_v_phase(self, state: GridState) -> np.ndarray:
+        """Phase-to-neutral voltage per bus and phase in volts, (n_bus, 3); 0 where de-energised."""
+        vm = state.bus_vm_pu_phase if state.bus_vm_pu_phase is not None else np.repeat(
+            state.bus_vm_pu[:, None], 3, axis=1)
+        return vm * (self.solver.bus_vn_kv * 1000.0 / np.sqrt(3.0))[:, None]
+
+    def served_home_phase_power(self, state: GridState) -> tuple[np.ndarray, np.ndarray]:
+        """Per home and phase, the power it really drew (0 where its bus has no supply), W / var."""
+        p3, q3 = self.demand.home_phase_power()
+        on = state.bus_energized[self.household_bus][:, None]
+        return np.where(on, p3, 0.0), np.where(on, q3, 0.0)
 
     def bus_v_ll(self, state: GridState) -> np.ndarray:
         """Line-to-line voltage per bus in volts (0 where de-energised)."""

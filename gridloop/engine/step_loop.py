@@ -25,7 +25,7 @@ from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import wait_for
 from gridloop.scenario.model import CommandEvent, FaultEvent, LinkOutageEvent, Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.electricity import ElectricityMeterBank
+from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
 from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
 from gridloop.virtual_meters.reading_path import ReadingPath
@@ -44,7 +44,7 @@ class StepCounters:
 class StepLoop:
     """Owns the per-step order of the stages; the engine only calls ``step(t)`` on its clock."""
 
-    def __init__(self, s: Scenario, grid: GridStage, meters: ElectricityMeterBank, path: ReadingPath,
+    def __init__(self, s: Scenario, grid: GridStage, meters: HomeMeterFleet, path: ReadingPath,
                  utilities: UtilityMeterStage, substation: SubstationMeterBank, dia: DeviceIntegrationAdapter,
                  controller: SimulatorController, api: PlatformClient, recorder: RunRecorder,
                  kpi: KpiRecorder) -> None:
@@ -78,10 +78,15 @@ class StepLoop:
             self.counters.meters_dead_after_fault = int((~state.bus_energized[self.meters.bus_index]).sum())
         self._power_quality(t, state, sags)
         p_w = state.load_p_mw[grid.household_index] * 1e6
+        v3 = grid.bus_v_phase(state)[self.meters.bus_index]
         sample = None
         if self.meters.due(t):
-            sample = self.meters.sample(self.ts_ms(t), grid.bus_v_ll(state), p_w)
+            p3, q3 = grid.served_home_phase_power(state)
+            sample = self.meters.sample(self.ts_ms(t), v3, p3, q3)
             self._record(sample)
+        for second in self.meters.sample_1hz(self.ts_ms(t), int(step_s), v3, p_w):
+            self.dia.publish(second)  # home gateway over 3G/4G, straight to the platform
+            self._record(second)
         for delivered in self.path.step(t, step_s, sample):
             self.dia.publish(delivered)
         self.meters.integrate(p_w, step_s)
@@ -153,8 +158,9 @@ class StepLoop:
     def _power_quality(self, t: float, state, extra: list[dict]) -> None:
         if not self.s.meters.events:
             return
-        v_phase = np.round(self.grid.bus_v_ll(state)[self.meters.bus_index] / np.sqrt(3.0), 1)
-        v = np.repeat(v_phase[:, None], 3, axis=1)
+        v = np.round(self.grid.bus_v_phase(state)[self.meters.bus_index], 1)
+        single = self.meters.phase >= 0  # a single-phase meter sees only its own phase
+        v[single] = np.where(np.eye(3, dtype=bool)[self.meters.phase[single]], v[single], np.nan)
         found, self._pq = detect(v, self._pq, 230.0, state.bus_energized[self.meters.bus_index])
         events = extra + to_contract_events(found, self.ts_ms(t), self.meters.ids)
         for e in events:

@@ -12,9 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gridloop.platform import schemas
+from gridloop.platform.cache import QueryCache
 from gridloop.platform.commands import CommandDispatcher, check_command, now_ms
 from gridloop.platform.ingest import IngestCounters
-from gridloop.platform.rollups import INTERVALS, combine, value_of
+from gridloop.platform.rollups import INTERVALS, RollupBucket, combine, value_of
 from gridloop.platform.store.base import AssetRecord, DeviceRecord, Store
 from gridloop.platform.timeparse import to_epoch_ms
 
@@ -42,13 +43,20 @@ def create_app(
     dispatcher: CommandDispatcher | None,
     ingest_counters: Callable[[], list[IngestCounters]] = list,
     admin_key: str | None = None,
+    cache_max_age_s: float = 0.0,
 ) -> FastAPI:
-    """Build the API around a store; the dispatcher is None for a read-only API."""
+    """Build the API around a store; the dispatcher is None for a read-only API.
+
+    ``cache_max_age_s`` > 0 answers aggregate queries from a cache never older than that (QueryCache).
+    """
+    cache: QueryCache[list[RollupBucket]] = QueryCache(cache_max_age_s)
     app = FastAPI(
         title="gridloop metering platform",
         version="1",
         description="Device registry, readings, events and commands of one tenant per API key.",
     )
+    app.state.query_cache = cache
+    app.router.on_shutdown.append(cache.stop)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -175,8 +183,8 @@ def create_app(
 
     def aggregates(
         t: str, devices: list[str], quantity: str, start: str, end: str, interval: str, agg: str
-    ) -> tuple[int, int, list[schemas.AggregateBucket]]:
-        """Answer from the stored rollups: buckets of ``interval`` with start in [start aligned down, end)."""
+    ) -> tuple[int, int, int, list[schemas.AggregateBucket]]:
+        """From the stored rollups (or the cache): buckets of ``interval`` with start in [start aligned down, end)."""
         lo, hi = _span(start, end)
         assert lo is not None and hi is not None
         width, resolution = INTERVALS[interval]
@@ -187,14 +195,20 @@ def create_app(
             raise HTTPException(
                 422, f"{n} buckets of {interval} between start and end; at most {MAX_BUCKETS}: use a longer interval"
                 " or a shorter span")
-        stored = store.query_rollups(t, devices, quantity, resolution, lo, hi) if devices else []
+        span_lo, span_hi = lo, hi
+
+        def compute() -> list[RollupBucket]:
+            stored = store.query_rollups(t, devices, quantity, resolution, span_lo, span_hi) if devices else []
+            return combine(stored, width)
+
+        combined, as_of = cache.get((t, tuple(devices), quantity, interval, lo, hi), compute)
         out = [
             schemas.AggregateBucket(
                 start=b.start, start_iso=datetime.fromtimestamp(b.start / 1000, UTC).isoformat().replace("+00:00", "Z"),
                 value=value_of(b, agg), count=b.n)
-            for b in combine(stored, width)
+            for b in combined
         ]
-        return lo, hi, out
+        return lo, hi, as_of, out
 
     @app.get("/api/v1/devices/{device}/aggregates", response_model=schemas.Aggregates, tags=["data"])
     def device_aggregates(
@@ -202,9 +216,9 @@ def create_app(
     ) -> schemas.Aggregates:
         """Aggregates of one quantity of one device per clock-aligned interval (UTC), from rollups."""
         own_device(t, device)
-        lo, hi, buckets = aggregates(t, [device], quantity, start, end, interval, agg)
+        lo, hi, as_of, buckets = aggregates(t, [device], quantity, start, end, interval, agg)
         return schemas.Aggregates(device=device, devices=[device], quantity=quantity, interval=interval, agg=agg,
-                                  start=lo, end=hi, buckets=buckets)
+                                  start=lo, end=hi, as_of=as_of, buckets=buckets)
 
     @app.get("/api/v1/assets/{asset}/aggregates", response_model=schemas.Aggregates, tags=["data"])
     def asset_aggregates(
@@ -214,9 +228,9 @@ def create_app(
         if store.get_asset(t, asset) is None:
             raise HTTPException(404, f"no asset {asset!r}")
         devices = [d.id for d in store.list_devices(t) if d.asset == asset]
-        lo, hi, buckets = aggregates(t, devices, quantity, start, end, interval, agg)
+        lo, hi, as_of, buckets = aggregates(t, devices, quantity, start, end, interval, agg)
         return schemas.Aggregates(asset=asset, devices=devices, quantity=quantity, interval=interval, agg=agg,
-                                  start=lo, end=hi, buckets=buckets)
+                                  start=lo, end=hi, as_of=as_of, buckets=buckets)
 
     @app.get("/api/v1/devices/{device}/events", response_model=schemas.Events, tags=["data"])
     def events(

@@ -61,24 +61,63 @@ class CommandDispatcher:
         self._client: mqtt.Client | None = None
         self._stop = threading.Event()
         self._expirer = threading.Thread(target=self._expire_loop, name="command-expiry", daemon=True)
+        self._status: dict[tuple[str, str], str] = {}  # (tenant, device) -> online/offline, from the status topic
+        self._lock = threading.Lock()  # a status change and a submit never interleave: no command is left behind
+        self.resent = 0
 
     def start(self) -> None:
         user, password = self._credentials or (None, None)
         self._client = connect(self.broker, f"gridloop-commands-{uuid.uuid4().hex[:8]}", username=user,
-                               password=password, subscriptions=[("gridloop/v1/+/responses/+", 1)],
-                               on_message=self._on_response)
+                               password=password,
+                               subscriptions=[("gridloop/v1/+/responses/+", 1), ("gridloop/v1/+/status/+", 1)],
+                               on_message=self._on_message)
         self._expirer.start()
 
     def submit(self, tenant: str, device: str, name: str, args: dict, expires: int | None) -> CommandRecord:
-        """Record a new command as pending, then publish it (it becomes sent)."""
+        """Record a new command as pending, then publish it (it becomes sent) unless the device is offline."""
         ts = now_ms()
         record = CommandRecord(
             tenant=tenant, id=str(uuid.uuid4()), device=device, name=name, args=args, ts=ts, expires=expires,
             status="pending", updated=ts, history=[["pending", ts]],
         )
-        self.store.put_command(record)
-        self._publish(record)
+        with self._lock:
+            self.store.put_command(record)
+            if self._device_status(tenant, device) != "offline":
+                self._publish(record)
         return record
+
+    def _device_status(self, tenant: str, device: str) -> str:
+        status = self._status.get((tenant, device))
+        if status is None:
+            stored = self.store.get_device(tenant, device)
+            status = stored.status if stored is not None else "unknown"
+        return status
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        parsed = parse_topic(msg.topic)
+        if parsed is not None and parsed[1] == "status":
+            self._on_status(parsed[0], parsed[2], msg.payload.decode(errors="replace").strip('"'), bool(msg.retain))
+        else:
+            self._on_response(client, userdata, msg)
+
+    def _on_status(self, tenant: str, device: str, status: str, retained: bool) -> None:
+        """A device back online gets its open, unexpired commands again (pending ones only if seen retained)."""
+        if status not in ("online", "offline") or self.store.owner_of(device) != tenant:
+            return
+        with self._lock:
+            before = self._status.get((tenant, device))
+            self._status[(tenant, device)] = status
+            if status != "online" or before == "online":
+                return
+            # a live offline -> online transition: what was sent meanwhile may be lost; a retained 'online'
+            # seen at start-up says nothing about that, so only the never-sent (pending) ones go out then
+            resend = ("pending",) if retained or before is None else ("pending", "sent")
+            now = now_ms()
+            for c in self.store.open_commands():
+                if (c.tenant == tenant and c.device == device and c.status in resend
+                        and (c.expires is None or c.expires > now)):
+                    self._publish(c)
+                    self.resent += 1
 
     def _publish(self, record: CommandRecord) -> None:
         payload = orjson.dumps(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from gridloop.platform.envelope import Reading
 
 # stored resolutions -> bucket width in ms
@@ -108,3 +110,57 @@ def value_of(bucket: RollupBucket, agg: str) -> float:
     if agg == "count":
         return float(bucket.n)
     return float(getattr(bucket, agg))
+
+
+RollupRow = tuple[str, str, str, int, int, int, float, float, float, int, float, int, float]
+
+
+def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
+    """One (tenant, dev, q, width, bucket start, n, sum, min, max, fts, fv, lts, lv) row per bucket touched, via numpy.
+
+    Readings with the same quantity set are grouped into one value matrix; one sort by (device, ts) then
+    serves every resolution, because coarser buckets are unions of consecutive finer ones.
+    """
+    by_shape: dict[tuple[str, ...], list[Reading]] = {}
+    for r in readings:
+        shape = tuple(r.q)
+        group = by_shape.get(shape)
+        if group is None:
+            by_shape[shape] = [r]
+        else:
+            group.append(r)
+    out: list[RollupRow] = []
+    for shape, group in by_shape.items():
+        out.extend(_shape_rows(tenant, shape, group))
+    return out
+
+
+def _shape_rows(tenant: str, shape: tuple[str, ...], group: list[Reading]) -> list[RollupRow]:
+    dev_ids: dict[str, int] = {}
+    devs = np.fromiter((dev_ids.setdefault(r.dev, len(dev_ids)) for r in group), np.int64, len(group))
+    ts = np.fromiter((r.ts for r in group), np.int64, len(group))
+    values = np.array([list(r.q.values()) for r in group], dtype=np.float64).reshape(len(group), len(shape))
+    order = np.lexsort((ts, devs))
+    devs, ts, values = devs[order], ts[order], values[order]
+    names = np.array(list(dev_ids), dtype=object)
+    out: list[RollupRow] = []
+    for width in RESOLUTIONS.values():
+        b = ts - ts % width
+        change = np.empty(len(ts), dtype=bool)
+        change[0] = True
+        np.not_equal(devs[1:], devs[:-1], out=change[1:])
+        change[1:] |= b[1:] != b[:-1]
+        starts = np.flatnonzero(change)
+        ends = np.append(starts[1:], len(ts)) - 1
+        n = (ends - starts + 1).tolist()
+        sums = np.add.reduceat(values, starts, axis=0)
+        mins = np.minimum.reduceat(values, starts, axis=0)
+        maxs = np.maximum.reduceat(values, starts, axis=0)
+        first, last = values[starts], values[ends]
+        gdev, gb = names[devs[starts]].tolist(), b[starts].tolist()
+        fts, lts = ts[starts].tolist(), ts[ends].tolist()
+        for j, q in enumerate(shape):
+            out.extend(zip([tenant] * len(gdev), gdev, [q] * len(gdev), [width] * len(gdev), gb, n, sums[:, j].tolist(),
+                           mins[:, j].tolist(), maxs[:, j].tolist(), fts, first[:, j].tolist(), lts,
+                           last[:, j].tolist(), strict=True))
+    return out

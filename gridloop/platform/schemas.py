@@ -150,4 +150,5 @@ class Aggregates(BaseModel):
     agg: Literal["mean", "min", "max", "sum", "last", "count"]
     start: int = Field(description="first bucket start considered (start aligned down to the interval)")
     end: int
+    as_of: int = Field(description="epoch ms of the stored data this answer reflects (at most the cache bound old)")
     buckets: list[AggregateBucket]

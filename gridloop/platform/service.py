@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -15,6 +16,7 @@ from gridloop.platform.ingest import IngestWorker
 from gridloop.platform.store import open_store
 
 log = logging.getLogger(__name__)
+DEFAULT_CACHE_MAX_AGE_S = 5.0
 
 
 class PlatformService:
@@ -30,8 +32,15 @@ class PlatformService:
         admin_key: str | None = None,
         credentials: tuple[str, str] | None = None,
         ingest_group: str = "ingest",
+        cache_max_age_s: float | None = None,
     ) -> None:
-        """``ingest_group`` names the MQTT v5 shared subscription; a restarted worker resumes its session."""
+        """``ingest_group`` names the MQTT v5 shared subscription; a restarted worker resumes its session.
+
+        ``cache_max_age_s``: bound on the age of cached aggregate answers (0 disables; default
+        $GRIDLOOP_CACHE_MAX_AGE_S or 5 s).
+        """
+        if cache_max_age_s is None:
+            cache_max_age_s = float(os.environ.get("GRIDLOOP_CACHE_MAX_AGE_S", DEFAULT_CACHE_MAX_AGE_S))
         self.broker = BrokerAddress.parse(broker_uri)
         self.store = open_store(store_uri)
         self.workers = [
@@ -39,7 +48,8 @@ class PlatformService:
             for i in range(ingest_workers)
         ]
         self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials)
-        self.app = create_app(self.store, self.dispatcher, lambda: [w.counters for w in self.workers], admin_key)
+        self.app = create_app(self.store, self.dispatcher, lambda: [w.counters for w in self.workers], admin_key,
+                              cache_max_age_s=cache_max_age_s)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="platform-api", daemon=True)

@@ -81,6 +81,7 @@ class Grid(_Strict):
 
     network: str = "1-LV-urban6--0-sw"
     backend: Literal["pandapower", "pgm"] = "pgm"
+    per_phase: bool = Field(False, description="unbalanced (per-phase) power flow: meters read L1/L2/L3 apart")
     batteries: list[Battery] = Field(default_factory=list)
 
 
@@ -129,6 +130,8 @@ class Meters(_Strict):
     dia_batch: int = Field(500, ge=1, description="readings per telemetry envelope")
     dia_buffer_readings: int = Field(1_000_000, ge=0, description="held while the broker is away; 0 drops them")
     link: CommLink = CommLink()
+    home_1hz: int | None = Field(None, ge=0, description="homes with a 1 Hz disaggregation meter (default: the "
+                                 "grid's own, e.g. Turin's; else none)")
     events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")
     utility: UtilityMeters = UtilityMeters()
 

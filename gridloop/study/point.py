@@ -50,6 +50,9 @@ def time_queries(api_url: str, api_key: str, device: str, quantity: str, start_m
 def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float | None = None) -> dict:
     """Run the point's scenario against freshly started services; return its measured row."""
     s = point.scenario
+    if realtime:  # set on the scenario itself, so that the row reports the pace the run had
+        s = s.model_copy(update={"clock": s.clock.model_copy(
+            update={"realtime": True, "speed": speed if speed is not None else s.clock.speed})})
     with StudyServices(out_dir, s.platform.tenant, point.ingest_workers) as svc:
         platform = s.platform.model_copy(update={"broker": svc.broker_uri, "api_url": svc.api_url,
                                                  "api_key": svc.api_key, "store": None})
@@ -60,8 +63,7 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
         probe = LatencyProbe(svc.broker_uri, s.platform.tenant, PROBE_DEVICE, svc.store_path).start()
         t0 = time.time()
         try:
-            summary = run_scenario(s, RunOptions(out=out_dir / "run", realtime=realtime or None,
-                                                 speed=speed if realtime else None, progress=False))
+            summary = run_scenario(s, RunOptions(out=out_dir / "run", progress=False))
         finally:
             t1 = time.time()
             probe.stop()

@@ -61,6 +61,20 @@ class ElectricityMeterBank:
             quantities[name] = p_phase
         return MeterSample(ts_ms, self.ids, self.seq.copy(), quantities)
 
+    def sample_phases(self, ts_ms: int, v_phase: np.ndarray, p_phase: np.ndarray) -> MeterSample:
+        """Readings at one instant from per-phase voltages (V) and active powers (W), (n, 3)."""
+        self.seq += 1
+        quantities = {
+            ENERGY_IMPORT: np.round(self.import_wh, 1),
+            ENERGY_EXPORT: np.round(self.export_wh, 1),
+            POWER_TOTAL: np.round(p_phase.sum(axis=1), 1),
+        }
+        for k, name in enumerate(VOLTAGE):
+            quantities[name] = np.round(v_phase[:, k], 1)
+        for k, name in enumerate(POWER):
+            quantities[name] = np.round(p_phase[:, k], 1)
+        return MeterSample(ts_ms, self.ids, self.seq.copy(), quantities)
+
     def integrate(self, p_w: np.ndarray, dt_s: float) -> None:
         """Advance the registers by the energy of a step at power p_w (import positive, export negative)."""
         wh = p_w * dt_s / 3600.0

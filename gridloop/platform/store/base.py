@@ -109,6 +109,14 @@ class Store(Protocol):
         """Stored buckets of ``resolution`` (a key of rollups.RESOLUTIONS) with start in [start, end)."""
         ...
 
+    # retention
+    def apply_retention(
+        self, tenant: str, raw_days: float | None = None, rollup_days: dict[str, float] | None = None,
+        batch: int = 5000, now: int | None = None,
+    ) -> dict[str, int]:
+        """Delete old raw readings and old rollup buckets of one tenant in bounded batches; counts per kind."""
+        ...
+
     # commands
     def put_command(self, command: CommandRecord) -> None: ...
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None: ...

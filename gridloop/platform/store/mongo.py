@@ -7,6 +7,7 @@ or '$' in field names (quantities are stored as lists of {k, v}), plain upserts 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -30,7 +31,8 @@ BUCKET_MS = 3_600_000  # one readings document per (tenant, meter, hour)
 OPEN_STATUSES = ["pending", "sent", "accepted"]
 DUPLICATE_KEY = 11000
 MAX_RETRIES = 20
-UPDATE_CHUNK = 50  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
+UPDATE_CHUNK = 50
+DAY_MS = 86_400_000  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
 
 
 def encode_field(name: str) -> str:
@@ -348,6 +350,39 @@ class MongoStore:
                                         s["f"]["v"], s["l"]["t"], s["l"]["v"]))
         out.sort(key=lambda b: (b.dev, b.start))
         return out
+
+    # -- retention
+    def apply_retention(
+        self, tenant: str, raw_days: float | None = None, rollup_days: dict[str, float] | None = None,
+        batch: int = 500, now: int | None = None,
+    ) -> dict[str, int]:
+        """Delete the tenant's readings older than ``raw_days`` (in whole hourly documents) and rollup buckets
+        that ended more than ``rollup_days[res]`` ago, ``batch`` documents per delete command."""
+        now = now if now is not None else time.time_ns() // 1_000_000
+        deleted: dict[str, int] = {}
+        if raw_days is not None:
+            cutoff = now - int(raw_days * DAY_MS)
+            deleted["raw"] = self._delete_in_batches(
+                "readings", {"tenant": tenant, "h": {"$lte": cutoff - BUCKET_MS}}, batch, count_field="n")
+        for res, days in (rollup_days or {}).items():
+            cutoff = now - int(days * DAY_MS) - RESOLUTIONS[res]
+            deleted[res] = self._delete_in_batches(
+                "rollups", {"tenant": tenant, "res": res, "b": {"$lte": cutoff}}, batch, count_field="s")
+        return deleted
+
+    def _delete_in_batches(self, collection: str, query: dict, batch: int, count_field: str) -> int:
+        """Delete matching documents ``batch`` at a time; counts readings (field n) or rollup buckets (per quantity)."""
+        total = 0
+        coll = self.db[collection]
+        while True:
+            docs = list(coll.find(query, {"_id": 1, count_field: 1}).limit(batch))
+            if not docs:
+                return total
+            with self._lock:
+                coll.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+            for d in docs:
+                value = d.get(count_field, 0)
+                total += len(value) if isinstance(value, dict) else int(value)
 
     # -- commands
     def put_command(self, command: CommandRecord) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import orjson
 
 from gridloop.platform.envelope import Event, Reading
-from gridloop.platform.rollups import RESOLUTIONS, RollupBucket
+from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, rollup_rows
 from gridloop.platform.store.base import (
     AssetRecord,
     CommandRecord,
@@ -47,42 +48,13 @@ CREATE TABLE IF NOT EXISTS rollups (
     n INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
     fts INTEGER NOT NULL, fv REAL NOT NULL, lts INTEGER NOT NULL, lv REAL NOT NULL,
     PRIMARY KEY (tenant, dev, q, res, b)) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS batch_r (dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
-    PRIMARY KEY (dev, ts)) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS batch_v (dev TEXT NOT NULL, q TEXT NOT NULL, m INTEGER NOT NULL, ts INTEGER NOT NULL,
-    v REAL NOT NULL, PRIMARY KEY (dev, q, m, ts)) WITHOUT ROWID;
-CREATE TEMP TABLE IF NOT EXISTS batch_g (dev TEXT NOT NULL, q TEXT NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,
-    s REAL NOT NULL, mn REAL NOT NULL, mx REAL NOT NULL, fts INTEGER NOT NULL, fv REAL NOT NULL,
-    lts INTEGER NOT NULL, lv REAL NOT NULL, PRIMARY KEY (dev, q, b)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS batch_k (dev TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (dev, ts)) WITHOUT ROWID;
 """
 
-# The batch's new values grouped into 1-minute buckets once (first/last picked through the primary key),
-# then folded into every stored resolution. (b - b % width) is the UTC-aligned bucket start, the same
-# arithmetic as rollups.bucket_start.
-MINUTE_SQL = """
-INSERT INTO batch_g
-SELECT g.dev, g.q, g.b, g.n, g.s, g.mn, g.mx,
-       g.fts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.m=g.b AND x.ts=g.fts),
-       g.lts, (SELECT v FROM batch_v x WHERE x.dev=g.dev AND x.q=g.q AND x.m=g.b AND x.ts=g.lts)
-FROM (SELECT dev, q, m AS b, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx, min(ts) AS fts, max(ts) AS lts
-      FROM batch_v GROUP BY dev, q, m) AS g
-"""
-ROLLUP_SQL = """
-INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
-SELECT ?1, g.dev, g.q, ?2, g.rb, g.n, g.s, g.mn, g.mx,
-       g.fts, (SELECT fv FROM batch_g x WHERE x.dev=g.dev AND x.q=g.q AND x.b=g.fb),
-       g.lts, (SELECT lv FROM batch_g x WHERE x.dev=g.dev AND x.q=g.q AND x.b=g.lb)
-FROM (SELECT dev, q, b - b % ?2 AS rb, sum(n) AS n, sum(s) AS s, min(mn) AS mn, max(mx) AS mx,
-             min(b) AS fb, max(b) AS lb, min(fts) AS fts, max(lts) AS lts
-      FROM batch_g GROUP BY dev, q, rb) AS g WHERE true
-ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
-    n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
-    fv = CASE WHEN excluded.fts < fts THEN excluded.fv ELSE fv END, fts = min(fts, excluded.fts),
-    lv = CASE WHEN excluded.lts > lts THEN excluded.lv ELSE lv END, lts = max(lts, excluded.lts)
-"""
-MINUTE_ROLLUP_SQL = """
-INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv)
-SELECT ?1, dev, q, 60000, b, n, s, mn, mx, fts, fv, lts, lv FROM batch_g WHERE true
+INSERT_READING_SQL = "INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?)"
+# the batch's contribution to one bucket (computed in numpy, rollups.rollup_rows) folded into the stored bucket
+UPSERT_ROLLUP_SQL = """
+INSERT INTO rollups (tenant, dev, q, res, b, n, sum, min, max, fts, fv, lts, lv) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
     n = n + excluded.n, sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
     fv = CASE WHEN excluded.fts < fts THEN excluded.fv ELSE fv END, fts = min(fts, excluded.fts),
@@ -90,7 +62,7 @@ ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
 """
 
 OPEN_STATUSES = ("pending", "sent", "accepted")
-COARSE_WIDTHS = [w for w in RESOLUTIONS.values() if w != 60_000]
+DAY_MS = 86_400_000
 
 
 class SqliteStore:
@@ -210,41 +182,48 @@ class SqliteStore:
 
     # -- data
     def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
-        """Store the readings not stored yet and fold exactly those into the rollups, in one transaction."""
-        dumps = orjson.dumps
-        rows = [(r.dev, r.ts, r.seq, dumps(r.q)) for r in readings]
-        return self.insert_rows(tenant, rows)
+        """Store the readings not stored yet and fold exactly those into the rollups, in one transaction.
 
-    def insert_rows(self, tenant: str, rows: list[tuple[str, int, int | None, bytes]]) -> int:
-        """Like insert_readings, from (dev, ts, seq, JSON of q) rows; the ingest hot path uses it directly."""
+        Fast path: insert everything with OR IGNORE; if every row was new (the normal case) the batch's
+        rollups are added as computed. Otherwise roll back and redo with the duplicates removed first.
+        """
+        if not readings:
+            return 0
+        dumps = orjson.dumps
         db = self._db
         with self._lock:
             db.execute("BEGIN")
             try:
-                db.execute("DELETE FROM batch_r")
-                db.executemany("INSERT OR IGNORE INTO batch_r VALUES (?,?,?,?)", rows)
-                db.execute(
-                    "DELETE FROM batch_r WHERE EXISTS"
-                    " (SELECT 1 FROM readings r WHERE r.tenant=? AND r.dev=batch_r.dev AND r.ts=batch_r.ts)",
-                    (tenant,),
-                )
-                new = db.execute("INSERT INTO readings SELECT ?, dev, ts, seq, q FROM batch_r", (tenant,)).rowcount
-                if new:
-                    db.execute("DELETE FROM batch_v")
-                    db.execute(
-                        "INSERT INTO batch_v SELECT r.dev, j.key, r.ts - r.ts % 60000, r.ts, j.value"
-                        " FROM batch_r r, json_each(CAST(r.q AS TEXT)) j"
-                    )
-                    db.execute("DELETE FROM batch_g")
-                    db.execute(MINUTE_SQL)
-                    db.execute(MINUTE_ROLLUP_SQL, (tenant,))
-                    for width in COARSE_WIDTHS:
-                        db.execute(ROLLUP_SQL, (tenant, width))
+                before = db.total_changes
+                db.executemany(INSERT_READING_SQL, [(tenant, r.dev, r.ts, r.seq, dumps(r.q)) for r in readings])
+                if db.total_changes - before != len(readings):
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN")
+                    readings = self._new_only(tenant, readings)
+                    db.executemany(INSERT_READING_SQL, [(tenant, r.dev, r.ts, r.seq, dumps(r.q)) for r in readings])
+                if readings:
+                    db.executemany(UPSERT_ROLLUP_SQL, rollup_rows(tenant, readings))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-        return new
+        return len(readings)
+
+    def _new_only(self, tenant: str, readings: list[Reading]) -> list[Reading]:
+        """The first reading of each (dev, ts) of the batch that is not stored yet (inside the transaction)."""
+        unique: dict[tuple[str, int], Reading] = {}
+        for r in readings:
+            unique.setdefault((r.dev, r.ts), r)
+        db = self._db
+        db.execute("DELETE FROM batch_k")
+        db.executemany("INSERT INTO batch_k VALUES (?,?)", list(unique))
+        stored = db.execute(
+            "SELECT k.dev, k.ts FROM batch_k k JOIN readings r ON r.tenant=? AND r.dev=k.dev AND r.ts=k.ts", (tenant,)
+        ).fetchall()
+        for key in stored:
+            del unique[key]
+        return list(unique.values())
 
     def insert_events(self, tenant: str, events: list[Event]) -> int:
         rows = [(tenant, e.dev, e.ts, e.type, e.severity, orjson.dumps(e.data)) for e in events]
@@ -312,6 +291,63 @@ class SqliteStore:
                 (tenant, *devices, quantity, width, start, end),
             ).fetchall()
         return [RollupBucket(*r) for r in rows]
+
+    # -- retention
+    def apply_retention(
+        self, tenant: str, raw_days: float | None = None, rollup_days: dict[str, float] | None = None,
+        batch: int = 5000, now: int | None = None,
+    ) -> dict[str, int]:
+        """Delete the tenant's raw readings older than ``raw_days`` and rollup buckets that ended more than
+        ``rollup_days[res]`` ago, ``batch`` rows per transaction (ingest goes on between batches)."""
+        now = now if now is not None else time.time_ns() // 1_000_000
+        deleted: dict[str, int] = {}
+        if raw_days is not None:
+            cutoff = now - int(raw_days * DAY_MS)
+            deleted["raw"] = sum(
+                self._delete_in_batches(
+                    "DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
+                    " WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT ?)", (tenant, dev, cutoff), batch)
+                for (dev,) in self._series(tenant, "readings", ("dev",)))
+        for res, days in (rollup_days or {}).items():
+            width = RESOLUTIONS[res]
+            cutoff = now - int(days * DAY_MS) - width  # the bucket's whole width is older than the bound
+            deleted[res] = sum(
+                self._delete_in_batches(
+                    "DELETE FROM rollups WHERE (tenant, dev, q, res, b) IN (SELECT tenant, dev, q, res, b FROM rollups"
+                    " WHERE tenant=? AND dev=? AND q=? AND res=? AND b<=? ORDER BY b LIMIT ?)",
+                    (tenant, dev, q, width, cutoff), batch)
+                for dev, q in self._series(tenant, "rollups", ("dev", "q")))
+        return deleted
+
+    def _series(self, tenant: str, table: str, cols: tuple[str, ...]) -> list[tuple]:
+        """Distinct leading key values of the tenant's rows, found by index seeks (no full scan)."""
+        out: list[tuple] = []
+        names, marks = ", ".join(cols), ", ".join("?" * len(cols))
+        after: tuple = ("",) * len(cols)
+        while True:
+            with self._lock:
+                row = self._db.execute(
+                    f"SELECT {names} FROM {table} WHERE tenant=? AND ({names}) > ({marks}) ORDER BY {names} LIMIT 1",
+                    (tenant, *after)).fetchone()
+            if row is None:
+                return out
+            out.append(row)
+            after = tuple(row)
+
+    def _delete_in_batches(self, sql: str, args: tuple, batch: int) -> int:
+        total = 0
+        while True:
+            with self._lock:
+                self._db.execute("BEGIN")
+                try:
+                    n = self._db.execute(sql, (*args, batch)).rowcount
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            total += n
+            if n < batch:
+                return total
 
     # -- commands
     def put_command(self, command: CommandRecord) -> None:

@@ -1,0 +1,89 @@
+"""Every household's meter in one bank, whatever its kind: three-phase, single-phase, or 1 Hz home meter.
+
+Interval meters (three- and single-phase) sample together into one column-wise sample over a fixed set of
+meters, so that a communication link and its gateways see the same meters every time; a quantity a
+single-phase meter lacks is NaN and is left out of its reading. 1 Hz home meters (for load
+disaggregation) go straight to their home gateway, a window of one-second samples per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
+from gridloop.virtual_meters.meter_types import HomeMeter1Hz, SinglePhaseMeterBank
+
+
+class HomeMeterFleet:
+    """Meters of all homes; ``phase`` is -1 for three-phase homes, else 0/1/2; ``one_hz`` marks 1 Hz meters."""
+
+    def __init__(self, ids: list[str], bus_index: np.ndarray, phase: np.ndarray, one_hz: np.ndarray,
+                 interval_s: float, rng: np.random.Generator, initial_wh: np.ndarray) -> None:
+        self.ids = list(ids)
+        self.bus_index = np.asarray(bus_index, dtype=np.int64)
+        self.phase = np.asarray(phase, dtype=np.int64)
+        self.one_hz = np.asarray(one_hz, dtype=bool)
+        self.interval_s = interval_s
+        self.sampled = np.flatnonzero(~self.one_hz)  # interval meters, in a fixed order
+        self._three = np.flatnonzero(~self.one_hz & (self.phase < 0))
+        self._single = np.flatnonzero(~self.one_hz & (self.phase >= 0))
+        self._hz = np.flatnonzero(self.one_hz)
+        # positions of the three- and single-phase meters inside the merged interval sample
+        where = {m: k for k, m in enumerate(self.sampled.tolist())}
+        self._pos_three = np.array([where[m] for m in self._three.tolist()], dtype=np.int64)
+        self._pos_single = np.array([where[m] for m in self._single.tolist()], dtype=np.int64)
+        initial_wh = np.asarray(initial_wh, dtype=float)
+        self.three = ElectricityMeterBank([self.ids[i] for i in self._three], self.bus_index[self._three],
+                                          interval_s, initial_wh[self._three])
+        self.single = SinglePhaseMeterBank([self.ids[i] for i in self._single], self.phase[self._single],
+                                           interval_s, rng, initial_import_wh=initial_wh[self._single])
+        self.hz = HomeMeter1Hz([self.ids[i] for i in self._hz], rng, np.maximum(self.phase[self._hz], 0),
+                               initial_import_wh=initial_wh[self._hz])
+        self._seq = np.zeros(len(self.sampled), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def sampled_ids(self) -> list[str]:
+        return [self.ids[i] for i in self.sampled]
+
+    def due(self, t_s: float) -> bool:
+        return abs(t_s / self.interval_s - round(t_s / self.interval_s)) < 1e-9
+
+    def sample(self, ts_ms: int, v_phase: np.ndarray, p_phase: np.ndarray, q_phase: np.ndarray) -> MeterSample:
+        """Readings of the interval meters from per-phase voltage (V), P (W) and Q (var) of every home, (n, 3)."""
+        parts = []
+        if self._three.size:
+            parts.append((self._pos_three, self.three.sample_phases(ts_ms, v_phase[self._three],
+                                                                     p_phase[self._three])))
+        if self._single.size:
+            k = self.phase[self._single]
+            rows = np.arange(self._single.size)
+            parts.append((self._pos_single, self.single.sample(
+                ts_ms, v_phase[self._single][rows, k], p_phase[self._single].sum(axis=1),
+                q_phase[self._single].sum(axis=1))))
+        n = len(self.sampled)
+        names: list[str] = []
+        for _, s in parts:
+            names += [q for q in s.quantities if q not in names]
+        quantities = {q: np.full(n, np.nan) for q in names}
+        for pos, s in parts:
+            for q, values in s.quantities.items():
+                quantities[q][pos] = values
+        self._seq += 1
+        return MeterSample(ts_ms, self.sampled_ids, self._seq.copy(), quantities)
+
+    def sample_1hz(self, ts0_ms: int, seconds: int, v_phase: np.ndarray, p_w: np.ndarray) -> list[MeterSample]:
+        """One-second samples of the 1 Hz meters over a step, at that step's (constant) V and P."""
+        if not self._hz.size:
+            return []
+        k = np.maximum(self.phase[self._hz], 0)
+        v = v_phase[self._hz][np.arange(self._hz.size), k]
+        return self.hz.sample_window(ts0_ms, np.repeat(v[:, None], seconds, axis=1),
+                                     np.repeat(p_w[self._hz][:, None], seconds, axis=1))
+
+    def integrate(self, p_w: np.ndarray, dt_s: float) -> None:
+        """Registers of the interval meters over a step (1 Hz meters integrate inside their window)."""
+        self.three.integrate(p_w[self._three], dt_s)
+        self.single.integrate(p_w[self._single], dt_s)
