@@ -20,6 +20,16 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _partition(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N (e.g. 0/4)") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"partition {text}: need 0 <= K < N")
+    return k, n
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--broker", help="external broker, mqtt://host:port (default: embedded)")
     run.add_argument("--store", help="sqlite:///file.db or mongodb://host:port/db (default: SQLite in the run dir)")
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    run.add_argument("--api-url", help="an already running platform's REST API (with --api-key)")
+    run.add_argument("--api-key", default=os.environ.get("GRIDLOOP_API_KEY"), help="tenant key ($GRIDLOOP_API_KEY)")
+    run.add_argument("--partition", type=_partition, help="K/N: publish meters with index %% N == K (K from 0); "
+                     "every partition simulates the whole grid, so readings do not depend on N")
+    run.add_argument("--workers", type=int, help="start N local partitions sharing one broker and platform")
+    run.add_argument("--wall-start", type=float, help="real time: Unix time at which simulated time 0 starts")
 
     validate = sub.add_parser("validate", help="check a scenario file; print every error")
     validate.add_argument("scenario", type=Path)
@@ -88,8 +104,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 1
     options = RunOptions(out=args.out, seed=args.seed, until=args.until, realtime=args.realtime, speed=args.speed,
-                         broker=args.broker, store=args.store, progress=args.progress)
-    summary = run_scenario(scenario, options)
+                         broker=args.broker, store=args.store, progress=args.progress, api_url=args.api_url,
+                         api_key=args.api_key, partition=args.partition, wall_start=args.wall_start)
+    if args.workers is not None:
+        from gridloop.engine.workers import run_workers
+
+        summary = run_workers(args.scenario, scenario, options, args.workers)
+    else:
+        summary = run_scenario(scenario, options)
     m = summary["messages"]
     print(json.dumps({k: summary[k] for k in ("scenario", "seed", "steps", "wall_s", "meters")}))
     print(f"readings: sampled {m['readings_sampled']}, published {m['readings_published']}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,15 +57,17 @@ class ControllerCounters:
 class SimulatorController:
     """Subscribes to ``gridloop/v1/{tenant}/commands/+`` and applies commands to actuators."""
 
-    def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator]) -> None:
+    def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator], respond: bool = True) -> None:
+        """``respond=False``: a follower partition applies commands to its copy of the grid but stays silent."""
         self.tenant = tenant
+        self.respond = respond
         self.actuators = {a.device: a for a in actuators}
         self.counters = ControllerCounters()
         self.log: list[dict] = []  # what was applied when, for the run directory
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._arrivals = 0
-        self._client = connect(broker, f"gridloop-controller-{tenant}",
+        self._client = connect(broker, f"gridloop-controller-{tenant}-{uuid.uuid4().hex[:6]}",
                                subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command)
 
     @property
@@ -73,6 +76,8 @@ class SimulatorController:
         return self._arrivals
 
     def _respond(self, device: str, command_id: str, status: str, detail: str = "") -> None:
+        if not self.respond:
+            return
         payload = {"v": 1, "id": command_id, "ts": time.time_ns() // 1_000_000, "status": status, "detail": detail}
         self._client.publish(topic(self.tenant, "responses", device), orjson.dumps(payload), qos=1)
 

@@ -57,6 +57,10 @@ class RunOptions:
     broker: str | None = None
     store: str | None = None
     progress: bool | None = None
+    api_url: str | None = None
+    api_key: str | None = None
+    partition: tuple[int, int] | None = None  # (K, N): this process publishes meters with index % N == K
+    wall_start: float | None = None  # real time: Unix time at which simulated time 0 starts (shared clock)
 
 
 def _resolve(scenario: Scenario, options: RunOptions) -> Scenario:
@@ -75,6 +79,13 @@ def _resolve(scenario: Scenario, options: RunOptions) -> Scenario:
         s.platform.store = options.store
     if options.progress is not None:
         s.outputs.progress = options.progress
+    if options.api_url is not None:
+        s.platform.api_url, s.platform.api_key = options.api_url, options.api_key
+    if options.partition is not None and options.partition[1] > 1:
+        if s.platform.broker is None or s.platform.api_url is None:
+            raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
+        if s.platform.dia_id == "dia-1":
+            s.platform.dia_id = f"dia-{options.partition[0] + 1}"
     return s
 
 
@@ -133,15 +144,24 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     substation = _substation_meters(grid, s.meters.interval, s.seed)
     kpi = KpiRecorder(s.clock.step)
 
+    part, parts = (options.partition if options and options.partition else (0, 1))
+    lead = part == 0  # the lead partition answers commands and runs the substation, utility meters and services
+    owned = {m for i, m in enumerate(meter_ids) if i % parts == part}
+    if lead:
+        owned |= set(substation.ids) | {dev for dev, _, _ in utilities.devices()}
+    else:
+        utilities = UtilityMeterStage(s.model_copy(update={"meters": s.meters.model_copy(
+            update={"utility": type(s.meters.utility)()})}))
+
     with _Services(s, run_dir) as services_ctx:
         api = services_ctx.api
         _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"], utilities, substation)
         broker = BrokerAddress.parse(services_ctx.broker_uri)
         dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings)
-        controller = SimulatorController(broker, s.platform.tenant, actuators)
+        controller = SimulatorController(broker, s.platform.tenant, actuators, respond=lead)
         services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, services_uri(services_ctx),
-                                   s.platform.tenant, run_dir) for svc in s.services]
+                                   s.platform.tenant, run_dir) for svc in s.services if lead]
         for service in services:
             service.start()
             services_ctx.callback(service.stop)
@@ -151,7 +171,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         lag = LagMeter(speed=s.clock.speed)
         env = (simpy.rt.RealtimeEnvironment(factor=1.0 / s.clock.speed, strict=False)
                if s.clock.realtime else simpy.Environment())
-        loop = StepLoop(s, grid, meters, path, utilities, substation, dia, controller, api, recorder, kpi)
+        if not lead:
+            substation = SubstationMeterBank([], s.meters.interval, rng)
+        loop = StepLoop(s, grid, meters, path, utilities, substation, dia, controller, api, recorder, kpi,
+                        owned=owned if parts > 1 else None, send_commands=lead)
+        if s.clock.realtime and options and options.wall_start:  # partitions share one wall-clock epoch
+            time.sleep(max(0.0, options.wall_start - time.time()))
         start, start_ms = loop.start, loop.start_ms
 
         def clock(progress_tick):

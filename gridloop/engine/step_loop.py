@@ -47,11 +47,14 @@ class StepLoop:
     def __init__(self, s: Scenario, grid: GridStage, meters: HomeMeterFleet, path: ReadingPath,
                  utilities: UtilityMeterStage, substation: SubstationMeterBank, dia: DeviceIntegrationAdapter,
                  controller: SimulatorController, api: PlatformClient, recorder: RunRecorder,
-                 kpi: KpiRecorder) -> None:
+                 kpi: KpiRecorder, owned: set[str] | None = None, send_commands: bool = True) -> None:
+        """``owned``: the meters this partition publishes (all when None); every partition simulates everything."""
         self.s, self.grid, self.meters, self.path = s, grid, meters, path
         self.utilities, self.substation, self.dia, self.controller = utilities, substation, dia, controller
         self.api, self.recorder, self.kpi = api, recorder, kpi
         self.faults = FaultInjector(grid)
+        self.owned = owned
+        self.send_commands = send_commands
         self.counters = StepCounters()
         self.start = pd.Timestamp(s.clock.start).tz_convert("UTC")
         self.start_ms = int(self.start.value // 1_000_000)
@@ -85,10 +88,10 @@ class StepLoop:
             sample = self.meters.sample(self.ts_ms(t), v3, p3, q3)
             self._record(sample)
         for second in self.meters.sample_1hz(self.ts_ms(t), int(step_s), v3, p_w):
-            self.dia.publish(second)  # home gateway over 3G/4G, straight to the platform
+            self._publish(second)  # home gateway over 3G/4G, straight to the platform
             self._record(second)
         for delivered in self.path.step(t, step_s, sample):
-            self.dia.publish(delivered)
+            self._publish(delivered)
         self.meters.integrate(p_w, step_s)
         self.counters.outage_meter_steps += int((~state.bus_energized[self.meters.bus_index]).sum())
         if state.trafo_p_mw is not None and len(self.substation):
@@ -113,18 +116,36 @@ class StepLoop:
         t = t_end
         while self.path.buffered and t < t_end + limit_s:
             for delivered in self.path.step(t, self.s.clock.step, None):
-                self.dia.publish(delivered)
+                self._publish(delivered)
             t += self.s.clock.step
 
+    def _publish(self, sample) -> None:
+        self.dia.publish(self._mine(sample))
+
+    def _mine(self, sample):
+        """The part of a sample this partition publishes (identical in every partition, so N does not matter)."""
+        if self.owned is None:
+            return sample
+        keep = np.array([d in self.owned for d in sample.devices], dtype=bool)
+        if keep.all():
+            return sample
+        idx = np.flatnonzero(keep)
+        return type(sample)(sample.ts_ms, [sample.devices[i] for i in idx], sample.seq[idx],
+                            {k: v[idx] for k, v in sample.quantities.items()}) if not hasattr(sample, "meter_ts_ms") \
+            else type(sample)(sample.ts_ms, [sample.devices[i] for i in idx], sample.seq[idx],
+                              {k: v[idx] for k, v in sample.quantities.items()}, np.asarray(sample.meter_ts_ms)[idx])
+
     def _record(self, sample) -> None:
-        self.recorder.record_sample(sample)
-        self.counters.sampled += len(sample.devices)
+        mine = self._mine(sample)
+        self.recorder.record_sample(mine)
+        self.counters.sampled += len(mine.devices)
 
     def _scenario_event(self, t: float, event) -> list[dict]:
         if isinstance(event, CommandEvent):
             self.log.append(f"{t:g} command {event.command} {event.device}")
             before = self.controller.arrivals
-            self.api.send_command(event.device, event.command, dict(event.args))
+            if self.send_commands:  # the lead partition sends; every partition's controller applies it
+                self.api.send_command(event.device, event.command, dict(event.args))
             # it goes through the platform like anyone's; wait so that it always lands on this step
             wait_for(lambda: self.controller.arrivals > before, timeout_s=10)
             return []
@@ -163,6 +184,8 @@ class StepLoop:
         v[single] = np.where(np.eye(3, dtype=bool)[self.meters.phase[single]], v[single], np.nan)
         found, self._pq = detect(v, self._pq, 230.0, state.bus_energized[self.meters.bus_index])
         events = extra + to_contract_events(found, self.ts_ms(t), self.meters.ids)
+        if self.owned is not None:
+            events = [e for e in events if e["dev"] in self.owned]
         for e in events:
             self.counters.events[e["type"]] = self.counters.events.get(e["type"], 0) + 1
         self.dia.publish_events(events)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gridloop.platform import schemas
 from gridloop.platform.cache import QueryCache
@@ -20,6 +20,9 @@ from gridloop.platform.store.base import AssetRecord, DeviceRecord, Store
 from gridloop.platform.timeparse import to_epoch_ms
 
 MAX_READINGS = 100_000
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# ingest counter -> (Prometheus type, help); every other field of IngestCounters is a counter too
+GAUGES = {"queue_depth": "messages waiting for the worker's writer"}
 MAX_BUCKETS = 10_000
 Interval = Literal["1m", "5m", "15m", "1h", "1d"]
 Agg = Literal["mean", "min", "max", "sum", "last", "count"]
@@ -36,6 +39,13 @@ def _span(start: str | None, end: str | None) -> tuple[int | None, int | None]:
         return to_epoch_ms(start, "start"), to_epoch_ms(end, "end")
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+
+
+def _required_span(start: str, end: str) -> tuple[int, int]:
+    lo, hi = _span(start, end)
+    if lo is None or hi is None:
+        raise HTTPException(422, "start and end are required (ISO 8601 or epoch ms)")
+    return lo, hi
 
 
 def create_app(
@@ -91,8 +101,22 @@ def create_app(
             raise HTTPException(409, str(exc)) from None
         return schemas.TenantCreated(tenant=body.name, api_key=key)
 
-    @app.get("/api/v1/metrics", response_model=schemas.Metrics, tags=["platform"])
-    def metrics(t: Tenant) -> schemas.Metrics:
+    def prometheus(t: str) -> PlainTextResponse:
+        workers = [asdict(c) for c in ingest_counters()]
+        extra = {
+            "query_cache_hits": cache.counters.hits, "query_cache_misses": cache.counters.misses,
+            "query_cache_refreshes": cache.counters.refreshes, "query_cache_entries": cache.counters.entries,
+            "commands_resent": dispatcher.resent if dispatcher is not None else 0,
+        }
+        text = prometheus_text(t, store.count_readings(t), store.count_rejected(t), workers, extra)
+        return PlainTextResponse(text, media_type=PROMETHEUS_TYPE)
+
+    @app.get("/api/v1/metrics", response_model=schemas.Metrics, tags=["platform"],
+             responses={200: {"content": {PROMETHEUS_TYPE: {}}}})
+    def metrics(t: Tenant, format: Literal["json", "prometheus"] = "json"):
+        """Ingest counters (all workers summed) and the tenant's totals; ``format=prometheus``: per worker, as text."""
+        if format == "prometheus":
+            return prometheus(t)
         totals: dict[str, int] = {}
         for counters in ingest_counters():
             for k, v in asdict(counters).items():
@@ -100,6 +124,12 @@ def create_app(
         return schemas.Metrics(
             tenant=t, readings_stored=store.count_readings(t), rejected=store.count_rejected(t), ingest=totals
         )
+
+    @app.get("/metrics", tags=["platform"], response_class=PlainTextResponse,
+             responses={200: {"content": {PROMETHEUS_TYPE: {}}}})
+    def metrics_prometheus(t: Tenant) -> PlainTextResponse:
+        """The same metrics in the Prometheus text exposition format (scrape with the tenant's bearer key)."""
+        return prometheus(t)
 
     # -- registry
     @app.get("/api/v1/devices", response_model=list[schemas.Device], tags=["registry"])
@@ -128,7 +158,10 @@ def create_app(
     @app.patch("/api/v1/devices/{device}", response_model=schemas.Device, tags=["registry"])
     def patch_device(t: Tenant, device: str, body: schemas.DevicePatch) -> schemas.Device:
         record = own_device(t, device)
-        for key, value in body.model_dump(exclude_unset=True).items():
+        values = body.model_dump(exclude_unset=True)
+        if nulls := [k for k in ("type", "phases", "meta") if k in values and values[k] is None]:
+            raise HTTPException(422, f"{', '.join(nulls)} cannot be null (only gateway and asset can be cleared)")
+        for key, value in values.items():
             setattr(record, key, value)
         store.put_devices([record])
         return _device_out(record)
@@ -185,8 +218,7 @@ def create_app(
         t: str, devices: list[str], quantity: str, start: str, end: str, interval: str, agg: str
     ) -> tuple[int, int, int, list[schemas.AggregateBucket]]:
         """From the stored rollups (or the cache): buckets of ``interval`` with start in [start aligned down, end)."""
-        lo, hi = _span(start, end)
-        assert lo is not None and hi is not None
+        lo, hi = _required_span(start, end)
         width, resolution = INTERVALS[interval]
         lo -= lo % width
         if hi <= lo:
@@ -247,8 +279,7 @@ def create_app(
     @app.get("/api/v1/completeness", response_model=schemas.Completeness, tags=["data"])
     def completeness(t: Tenant, start: str, end: str) -> schemas.Completeness:
         """Per device with a sampling interval: readings expected in [start, end) vs received."""
-        lo, hi = _span(start, end)
-        assert lo is not None and hi is not None
+        lo, hi = _required_span(start, end)
         if hi <= lo:
             raise HTTPException(422, "end must be after start")
         received = store.readings_per_device(t, lo, hi)
@@ -290,6 +321,27 @@ def create_app(
         )
 
     return app
+
+
+def prometheus_text(tenant: str, readings: int, rejected: int, workers: list[dict[str, int]],
+                    extra: dict[str, int]) -> str:
+    """Prometheus text exposition: per-worker ingest counters, the tenant's totals, cache and command counters."""
+    lines: list[str] = []
+    for name in workers[0] if workers else ():
+        metric = f"gridloop_ingest_{name}" + ("" if name in GAUGES else "_total")
+        kind = "gauge" if name in GAUGES else "counter"
+        lines += [f"# HELP {metric} {GAUGES.get(name, name.replace('_', ' ') + ' (ingest worker)')}",
+                  f"# TYPE {metric} {kind}"]
+        lines += [f'{metric}{{worker="{i}"}} {w[name]}' for i, w in enumerate(workers)]
+    for name, value, what in (("readings_stored", readings, "readings stored for the tenant"),
+                              ("rejected_messages", rejected, "rejected messages of the tenant")):
+        lines += [f"# HELP gridloop_{name} {what}", f"# TYPE gridloop_{name} gauge",
+                  f'gridloop_{name}{{tenant="{tenant}"}} {value}']
+    for name, value in extra.items():
+        kind = "gauge" if name.endswith("entries") else "counter"
+        metric = f"gridloop_{name}" + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {metric} {name.replace('_', ' ')}", f"# TYPE {metric} {kind}", f"{metric} {value}"]
+    return "\n".join(lines) + "\n"
 
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict]:

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import paho.mqtt.client as mqtt
 
@@ -35,6 +35,7 @@ class IngestCounters:
     rejected: int = 0
     queue_full_waits: int = 0
     write_batches: int = 0
+    queue_depth: int = 0  # messages waiting for the writer (a gauge, filled in by IngestWorker.snapshot)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,10 @@ class IngestWorker:
             if events:
                 c.events_stored += self.store.insert_events(tenant, events)
         c.write_batches += 1
+
+    def snapshot(self) -> IngestCounters:
+        """A copy of the counters with the current queue depth, for /api/v1/metrics."""
+        return replace(self.counters, queue_depth=self._queue.qsize())
 
     def stop(self) -> None:
         """Drain what is queued, then disconnect."""

@@ -13,6 +13,7 @@ from gridloop.contract import BrokerAddress
 from gridloop.platform.api import create_app
 from gridloop.platform.commands import CommandDispatcher
 from gridloop.platform.ingest import IngestWorker
+from gridloop.platform.retention import RetentionPolicy, RetentionTask
 from gridloop.platform.store import open_store
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,13 @@ class PlatformService:
         credentials: tuple[str, str] | None = None,
         ingest_group: str = "ingest",
         cache_max_age_s: float | None = None,
+        retention: list[RetentionPolicy] | None = None,
+        retention_period_s: float = 3600.0,
     ) -> None:
         """``ingest_group`` names the MQTT v5 shared subscription; a restarted worker resumes its session.
 
         ``cache_max_age_s``: bound on the age of cached aggregate answers (0 disables; default
-        $GRIDLOOP_CACHE_MAX_AGE_S or 5 s).
+        $GRIDLOOP_CACHE_MAX_AGE_S or 5 s). ``retention``: per-tenant policies applied every ``retention_period_s``.
         """
         if cache_max_age_s is None:
             cache_max_age_s = float(os.environ.get("GRIDLOOP_CACHE_MAX_AGE_S", DEFAULT_CACHE_MAX_AGE_S))
@@ -47,8 +50,9 @@ class PlatformService:
             IngestWorker(self.store, self.broker, i, credentials=credentials, group=ingest_group)
             for i in range(ingest_workers)
         ]
+        self.retention = RetentionTask(self.store, retention, retention_period_s) if retention else None
         self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials)
-        self.app = create_app(self.store, self.dispatcher, lambda: [w.counters for w in self.workers], admin_key,
+        self.app = create_app(self.store, self.dispatcher, lambda: [w.snapshot() for w in self.workers], admin_key,
                               cache_max_age_s=cache_max_age_s)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
@@ -59,6 +63,8 @@ class PlatformService:
         for worker in self.workers:
             worker.start()
         self.dispatcher.start()
+        if self.retention is not None:
+            self.retention.start()
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -71,6 +77,8 @@ class PlatformService:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self.dispatcher.stop()
+        if self.retention is not None:
+            self.retention.stop()
         for worker in self.workers:
             worker.stop()
         self.store.close()

@@ -110,12 +110,16 @@ class SqliteStore:
             if taken:
                 raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET type=excluded.type,"
-                " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta",
-                rows,
-            )
-            self._db.execute("COMMIT")
+            try:
+                self._db.executemany(
+                    "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET type=excluded.type,"
+                    " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")  # a failed batch must not leave the shared connection in a transaction
+                raise
             for d in devices:
                 self._owners[d.id] = d.tenant
 
@@ -230,8 +234,12 @@ class SqliteStore:
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?)", rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             return self._db.total_changes - before
 
     def add_rejected(self, tenant: str | None, topic: str, reason: str, payload: bytes) -> None:
