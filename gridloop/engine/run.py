@@ -31,7 +31,13 @@ from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.plots import plot_feeder_voltages
 from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.services import ServiceProcess
-from gridloop.engine.stages import GridStage, battery_actuators, flexible_load_actuators, switch_actuators
+from gridloop.engine.stages import (
+    GridStage,
+    battery_actuators,
+    flexible_load_actuators,
+    switch_actuators,
+    transformer_actuators,
+)
 from gridloop.engine.step_loop import StepLoop
 from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
@@ -94,6 +100,13 @@ class _Services(contextlib.ExitStack):
 
     def __init__(self, scenario: Scenario, run_dir: Path) -> None:
         super().__init__()
+        try:
+            self._start(scenario, run_dir)
+        except BaseException:
+            self.close()  # what did start must not outlive a failed start
+            raise
+
+    def _start(self, scenario: Scenario, run_dir: Path) -> None:
         p = scenario.platform
         self.embedded_platform: EmbeddedPlatform | None = None
         if p.broker is None:
@@ -137,8 +150,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
     meters = HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(),
                             _one_hz_homes(grid, s.meters.home_1hz), s.meters.interval,
-                            np.random.default_rng([s.seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)))
-    actuators = switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
+                            np.random.default_rng([s.seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)),
+                            blink_detectors=s.meters.blink_detectors)
+    actuators = (switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
+                 + transformer_actuators(grid))
     path = _reading_path(s, len(meters.sampled))
     utilities = UtilityMeterStage(s)
     substation = _substation_meters(grid, s.meters.interval, s.seed)
@@ -148,14 +163,14 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     lead = part == 0  # the lead partition answers commands and runs the substation, utility meters and services
     owned = {m for i, m in enumerate(meter_ids) if i % parts == part}
     if lead:
-        owned |= set(substation.ids) | {dev for dev, _, _ in utilities.devices()}
+        owned |= set(substation.ids) | {dev for dev, _, _ in utilities.devices()} | set(meters.blink.ids)
     else:
         utilities = UtilityMeterStage(s.model_copy(update={"meters": s.meters.model_copy(
             update={"utility": type(s.meters.utility)()})}))
 
     with _Services(s, run_dir) as services_ctx:
         api = services_ctx.api
-        _provision(api, s, meters, grid, [a.device for a in actuators if a.kind == "switch"], utilities, substation)
+        _provision(api, s, meters, grid, actuators, utilities, substation)
         broker = BrokerAddress.parse(services_ctx.broker_uri)
         dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings)
@@ -246,7 +261,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         "wall_s": round(time.monotonic() - wall0, 3),
         "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
                      "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
-        "meters": len(meter_ids) + utilities.count,
+        "meters": len(meter_ids) + utilities.count + len(substation) + len(meters.blink_homes),
         "messages": {
             "readings_sampled": loop.counters.sampled,
             "readings_published": published,
@@ -346,7 +361,7 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
 
 
 def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: GridStage,
-               switches: list[str], utilities: UtilityMeterStage, substation: SubstationMeterBank) -> None:
+               actuators: list, utilities: UtilityMeterStage, substation: SubstationMeterBank) -> None:
     """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
     api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
     tree = radial_tree(grid.net)
@@ -364,6 +379,9 @@ def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: G
         for dev, b, phase, hz in zip(meters.ids, meters.bus_index, meters.phase.tolist(), meters.one_hz.tolist(),
                                      strict=True)
     ]
+    switches = [a.device for a in actuators if a.kind == "switch"]
+    devices += [{"id": a.device, "type": "transformer", "asset": "substation-1"}
+                for a in actuators if a.kind == "transformer"]
     lv_buses = set(grid.net.trafo.lv_bus.tolist())
     sw_table = grid.net.switch
     devices += [{"id": sw, "type": "switch", "asset": "substation-1", "meta": {
@@ -379,6 +397,10 @@ def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: G
                 for i, dev in enumerate(substation.ids)]
     devices += [{"id": dev, "type": kind, "gateway": s.platform.dia_id, "meta": {"interval_s": interval}}
                 for dev, kind, interval in utilities.devices()]
+    devices += [{"id": dev, "type": "blink_detector", "gateway": s.platform.dia_id,
+                 "asset": devices[1 + int(home)]["asset"],
+                 "meta": {"interval_s": s.meters.interval, "host_meter": meters.ids[int(home)]}}
+                for dev, home in zip(meters.blink.ids, meters.blink_homes, strict=True)]
     devices += [{"id": b.id, "type": "battery", "asset": "substation-1",
                  "meta": {"p_max_kw": b.p_max_kw, "capacity_kwh": b.capacity_kwh}} for b in s.grid.batteries]
     api.provision(devices)

@@ -241,6 +241,29 @@ def flexible_load_actuators(grid: GridStage, meter_ids: list[str]) -> list[Actua
     return actuators
 
 
+def transformer_actuators(grid: GridStage) -> list[Actuator]:
+    """Every transformer with a tap changer as device ``tr<index>`` taking ``tap.set`` (position)."""
+    actuators = []
+    trafo = grid.net.trafo
+    for idx in trafo.index:
+        lo, hi = trafo.tap_min.get(idx), trafo.tap_max.get(idx)
+        if lo is None or hi is None or lo != lo or hi != hi:  # no ratio tap changer
+            continue
+
+        def check(name: str, args: dict, lo: int = int(lo), hi: int = int(hi)) -> str | None:
+            position = args.get("position")
+            if not isinstance(position, int | float) or position != int(position) or not lo <= position <= hi:
+                return f"position must be a whole number in [{lo}, {hi}]"
+            return None
+
+        def tap(args: dict, i: int = int(idx)) -> str:
+            grid.solver.set_tap(i, int(args["position"]))
+            return f"tap at {int(args['position'])}"
+
+        actuators.append(Actuator(f"tr{int(idx)}", "transformer", {"tap.set": tap}, check))
+    return actuators
+
+
 def switch_actuators(grid: GridStage) -> list[Actuator]:
     """Every switch of the network as a commandable device ``sw<index>``."""
     actuators = []

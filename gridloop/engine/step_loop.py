@@ -87,12 +87,16 @@ class StepLoop:
             p3, q3 = grid.served_home_phase_power(state)
             sample = self.meters.sample(self.ts_ms(t), v3, p3, q3)
             self._record(sample)
+            pulses = self.meters.blink_sample(self.ts_ms(t))
+            if pulses is not None:  # blink detectors report over the home gateway
+                self._publish(pulses)
+                self._record(pulses)
         for second in self.meters.sample_1hz(self.ts_ms(t), int(step_s), v3, p_w):
             self._publish(second)  # home gateway over 3G/4G, straight to the platform
             self._record(second)
         for delivered in self.path.step(t, step_s, sample):
             self._publish(delivered)
-        self.meters.integrate(p_w, step_s)
+        self.meters.integrate(p_w, step_s, self.ts_ms(t))
         self.counters.outage_meter_steps += int((~state.bus_energized[self.meters.bus_index]).sum())
         if state.trafo_p_mw is not None and len(self.substation):
             trafo_w = state.trafo_p_mw * 1e6

@@ -183,6 +183,11 @@ def simulate_line_fault(
     # pandapower's switch results break on nets whose only switches are bus-bus ones when in_ka exists
     work.switch = work.switch.drop(columns="in_ka", errors="ignore")
     n_bus = len(net.bus)
+    # parts already without supply (an open switch upstream) take no part in the fault: out of service,
+    # since the short-circuit admittance matrix cannot hold isolated buses
+    dead = list(top.unsupplied_buses(work))
+    if dead:
+        work.bus.loc[dead, "in_service"] = False
     fault_bus = _split_line(work, line, position)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

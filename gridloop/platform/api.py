@@ -24,6 +24,7 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # ingest counter -> (Prometheus type, help); every other field of IngestCounters is a counter too
 GAUGES = {"queue_depth": "messages waiting for the worker's writer"}
 MAX_BUCKETS = 10_000
+MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01 .. 9999-12-31T23:59:59.999Z
 Interval = Literal["1m", "5m", "15m", "1h", "1d"]
 Agg = Literal["mean", "min", "max", "sum", "last", "count"]
 
@@ -36,9 +37,13 @@ def _bearer(authorization: str | None) -> str:
 
 def _span(start: str | None, end: str | None) -> tuple[int | None, int | None]:
     try:
-        return to_epoch_ms(start, "start"), to_epoch_ms(end, "end")
+        lo, hi = to_epoch_ms(start, "start"), to_epoch_ms(end, "end")
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    for name, value in (("start", lo), ("end", hi)):
+        if value is not None and not MIN_MS <= value <= MAX_MS:
+            raise HTTPException(422, f"{name} is outside years 1..9999")  # would overflow the stores' integers
+    return lo, hi
 
 
 def _required_span(start: str, end: str) -> tuple[int, int]:

@@ -119,7 +119,8 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
     """One (tenant, dev, q, width, bucket start, n, sum, min, max, fts, fv, lts, lv) row per bucket touched, via numpy.
 
     Readings with the same quantity set are grouped into one value matrix; one sort by (device, ts) then
-    serves every resolution, because coarser buckets are unions of consecutive finer ones.
+    serves every resolution, because coarser buckets are unions of consecutive finer ones. Readings of one
+    bucket with different quantity sets give one row per set: the store's upsert folds rows of one key.
     """
     by_shape: dict[tuple[str, ...], list[Reading]] = {}
     for r in readings:

@@ -134,6 +134,7 @@ class Meters(_Strict):
                                  "grid's own, e.g. Turin's; else none)")
     events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")
     utility: UtilityMeters = UtilityMeters()
+    blink_detectors: int = Field(0, ge=0, description="homes whose meter LED carries a pulse reader (1 imp/Wh)")
 
 
 class Platform(_Strict):

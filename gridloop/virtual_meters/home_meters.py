@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
-from gridloop.virtual_meters.meter_types import HomeMeter1Hz, SinglePhaseMeterBank
+from gridloop.virtual_meters.meter_types import BlinkDetector, HomeMeter1Hz, SinglePhaseMeterBank
 
 
 class HomeMeterFleet:
     """Meters of all homes; ``phase`` is -1 for three-phase homes, else 0/1/2; ``one_hz`` marks 1 Hz meters."""
 
     def __init__(self, ids: list[str], bus_index: np.ndarray, phase: np.ndarray, one_hz: np.ndarray,
-                 interval_s: float, rng: np.random.Generator, initial_wh: np.ndarray) -> None:
+                 interval_s: float, rng: np.random.Generator, initial_wh: np.ndarray, blink_detectors: int = 0) -> None:
+        """``blink_detectors``: the first N homes also carry an optical pulse reader on their meter's LED."""
         self.ids = list(ids)
         self.bus_index = np.asarray(bus_index, dtype=np.int64)
         self.phase = np.asarray(phase, dtype=np.int64)
@@ -40,6 +41,8 @@ class HomeMeterFleet:
         self.hz = HomeMeter1Hz([self.ids[i] for i in self._hz], rng, np.maximum(self.phase[self._hz], 0),
                                initial_import_wh=initial_wh[self._hz])
         self._seq = np.zeros(len(self.sampled), dtype=np.int64)
+        self.blink_homes = np.arange(min(blink_detectors, len(ids)))
+        self.blink = BlinkDetector([f"bd{i + 1:04d}" for i in self.blink_homes])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -83,7 +86,13 @@ class HomeMeterFleet:
         return self.hz.sample_window(ts0_ms, np.repeat(v[:, None], seconds, axis=1),
                                      np.repeat(p_w[self._hz][:, None], seconds, axis=1))
 
-    def integrate(self, p_w: np.ndarray, dt_s: float) -> None:
-        """Registers of the interval meters over a step (1 Hz meters integrate inside their window)."""
+    def integrate(self, p_w: np.ndarray, dt_s: float, t0_ms: int = 0) -> None:
+        """Registers of the interval meters over a step (1 Hz meters integrate inside their window); LED pulses."""
         self.three.integrate(p_w[self._three], dt_s)
         self.single.integrate(p_w[self._single], dt_s)
+        if self.blink_homes.size:
+            self.blink.step(t0_ms, p_w[self.blink_homes], dt_s)
+
+    def blink_sample(self, ts_ms: int) -> MeterSample | None:
+        """What the pulse readers report at a sampling instant: counted energy and mean power."""
+        return self.blink.sample(ts_ms) if self.blink_homes.size else None

@@ -57,3 +57,24 @@ def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
         dispatcher.stop()
         app.state.query_cache.stop()
         store.close()
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/devices/m1/readings?start=99999999999999999999999",
+    "/api/v1/devices/m1/events?end=99999999999999999999999",
+    "/api/v1/completeness?start=0&end=99999999999999999999999",
+    "/api/v1/completeness?start=&end=",
+    "/api/v1/devices/m1/aggregates?quantity=x&start=&end=",
+])
+def test_out_of_range_or_empty_times_are_422_not_500(tmp_path, url):
+    """Found by fuzzing: empty or out-of-range times reached the store and failed there."""
+    from fastapi.testclient import TestClient
+
+    store = SqliteStore(str(tmp_path / "store.db"))
+    key = store.create_tenant("fuzz")
+    store.put_devices([DeviceRecord(tenant="fuzz", id="m1", type="electricity_meter", meta={"interval_s": 10})])
+    client = TestClient(create_app(store, None), raise_server_exceptions=False,
+                        headers={"Authorization": f"Bearer {key}"})
+    assert client.get(url).status_code == 422
+    assert client.patch("/api/v1/devices/m1", json={"phases": None}).status_code == 422
+    store.close()
