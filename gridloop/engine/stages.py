@@ -38,7 +38,7 @@ def build_demand(net, s: Scenario) -> Demand:
         return SimbenchDemand(net, s.clock.start, s.clock.step, s.seed, h.count, h.annual_kwh or 3000.0,
                               h.scale_spread)
     params = PRESETS[h.preset]
-    changes: dict = {"pv_share": h.pv_share, "ev_share": h.ev_share}
+    changes: dict = {"pv_share": h.pv_share, "ev_share": h.ev_share, "heat_pump_share": h.heat_pump_share}
     if h.annual_kwh is not None:
         changes["annual_kwh"] = h.annual_kwh
     if h.three_phase_share is not None:

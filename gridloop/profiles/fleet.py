@@ -10,10 +10,13 @@ import pandas as pd
 from gridloop.profiles.appliances import ACTIVITY_CLASSES, STANDBY
 from gridloop.profiles.behaviour import DAY_S, DayBuilder, quantise
 from gridloop.profiles.flexibility import Flexibility
+from gridloop.profiles.heat_pump import HeatPumps
 from gridloop.profiles.households import CLASS_INDEX, Households
 from gridloop.profiles.ledger import KinkLedger
 from gridloop.profiles.params import HouseholdParams
 from gridloop.profiles.pv import RooftopPV
+
+HP_TAN_PHI = 0.33  # heat pump compressor at cos φ ≈ 0.95
 
 
 class HouseholdFleet:
@@ -43,6 +46,7 @@ class HouseholdFleet:
         if offset != int(offset):
             raise ValueError("start must be on a whole second")
         self._t = int(offset)  # seconds since local midnight of the start date
+        self._t0 = self._t
         self._builder = DayBuilder(self.n_homes, self.params, self.seed, self._midnight.date())
         self._ledger = KinkLedger(self.n_homes, self._builder.hh.three_phase)
         self.flex = Flexibility(self.n_homes)
@@ -59,6 +63,11 @@ class HouseholdFleet:
                 self.params.pv_cloudiness,
             )
         self._last_pv_j = np.zeros(self.n_homes)
+        self._hp: HeatPumps | None = None
+        self._last_hp_w = np.zeros(self.n_homes)
+        if self.params.heat_pump_share > 0:
+            self._hp = HeatPumps(np.random.default_rng([self.seed, 5]), self.n_homes, self.params.heat_pump_share,
+                                 ts, self.seed)
         self._single = np.flatnonzero(~hh.three_phase)
         self._single_flat = self._single * 3 + hh.phase[self._single]
         self._tp = np.flatnonzero(hh.three_phase)
@@ -113,6 +122,10 @@ class HouseholdFleet:
         if self._pv is not None:
             self._last_pv_j = self._pv.energy(self._t, self._t + dt_s)
             e_p = e_p - self._last_pv_j
+        if self._hp is not None:  # temperature-driven space heating, power factor ~0.95
+            self._last_hp_w = self._hp.step(self._t - self._t0, dt_s)
+            e_p = e_p + self._last_hp_w * dt_s
+            e_q = e_q + self._last_hp_w * dt_s * HP_TAN_PHI
         self._block_i += 1
         self._last_i = i
         self._t += dt_s
@@ -148,9 +161,20 @@ class HouseholdFleet:
                 q3 += share * self.flex.last_delta_q[tp][:, None]
             if self._pv is not None:
                 p3 -= self._last_pv_j[tp][:, None] / (3.0 * dt_s)
+            if self._hp is not None:  # a three-phase heat pump draws evenly on the three phases
+                p3 += self._last_hp_w[tp][:, None] / 3.0
+                q3 += self._last_hp_w[tp][:, None] * HP_TAN_PHI / 3.0
             p[tp] = p3
             q[tp] = q3
         return p, q
+
+    def last_heat_pump_w(self) -> np.ndarray:
+        """Heat-pump electrical power (W) of each home in the last step; already included in step()'s P."""
+        return self._last_hp_w
+
+    @property
+    def heat_pump(self) -> HeatPumps | None:
+        return self._hp
 
     @property
     def pv_kwp(self) -> np.ndarray:

@@ -35,6 +35,8 @@ class HouseholdParams:
     # EV home charging, on top of annual_kwh (flexible: curtailable); off by default
     ev_share: float = 0.0
     ev_kwh: float = 2500.0
+    # air-source heat pump for space heating, on top of annual_kwh (temperature-driven); off by default
+    heat_pump_share: float = 0.0
 
 
 ITALIAN_FAMILY = HouseholdParams(

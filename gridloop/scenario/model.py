@@ -96,6 +96,7 @@ class Households(_Strict):
     three_phase_share: float | None = Field(None, ge=0, le=1)
     pv_share: float = Field(0.0, ge=0, le=1, description="share of homes with rooftop PV (synthetic)")
     ev_share: float = Field(0.0, ge=0, le=1, description="share of homes charging an EV (synthetic)")
+    heat_pump_share: float = Field(0.0, ge=0, le=1, description="share of homes heated by a heat pump (synthetic)")
     scale_spread: float = Field(0.25, ge=0, lt=1, description="simbench: relative std-dev of per-home scaling")
 
 
