@@ -19,6 +19,15 @@ from gridloop.profiles.pv import RooftopPV
 HP_TAN_PHI = 0.33  # heat pump compressor at cos φ ≈ 0.95
 
 
+def _pvlib_zone(ts: pd.Timestamp) -> str:
+    """A zone name pvlib accepts: the IANA name, or Etc/GMT∓N for a fixed UTC offset such as +01:00."""
+    name = str(ts.tz)
+    if "/" in name or name == "UTC":
+        return name
+    hours = round(ts.utcoffset().total_seconds() / 3600.0)
+    return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # the Etc zones' signs are inverted
+
+
 class HouseholdFleet:
     """n_homes households advanced step by step; returns mean P (W) and Q (var) per home per step.
 
@@ -56,7 +65,7 @@ class HouseholdFleet:
         self._ledger.add_level(self._builder.standby_w, sb_q, sb_phase)
         self._pv: RooftopPV | None = None
         if self.params.pv_share > 0:
-            tz = str(ts.tz) if ts.tz is not None else self.params.timezone
+            tz = _pvlib_zone(ts) if ts.tz is not None else self.params.timezone
             self._pv = RooftopPV(
                 np.random.default_rng([self.seed, 3]), self.n_homes, self.params.pv_share, self.params.pv_kwp,
                 self.params.latitude, self.params.longitude, tz, self._midnight.date(), self.seed,

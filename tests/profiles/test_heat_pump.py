@@ -51,3 +51,11 @@ def test_fleet_adds_heat_pumps_for_its_share_only():
     assert (p1[:, has].sum(axis=0) > p0[:, has].sum(axis=0)).all()
     p3, _ = with_hp.last_phase()
     assert np.allclose(p3.sum(axis=1), p1[-1])
+
+
+def test_pv_works_with_a_fixed_utc_offset_start():
+    """Scenario start times carry offsets like +02:00, not zone names; PV must still know the sun."""
+    fleet = HouseholdFleet(20, pd.Timestamp("2026-06-15T12:00:00+02:00"), 60, seed=1,
+                           params=HouseholdParams(pv_share=1.0))
+    fleet.step()
+    assert (fleet.last_pv_w() > 0).all()
