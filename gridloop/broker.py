@@ -5,6 +5,7 @@ Used by `gridloop run` when no broker is given, and by the tests.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -69,7 +70,10 @@ class EmbeddedBroker:
             conf.write_text(textwrap.dedent(f"""\
                 listener {self.port} {self.host}
                 allow_anonymous true
-                persistence false
+                user {getpass.getuser()}
+                persistence true
+                persistence_location {self._workdir}/
+                autosave_interval 3600
                 max_queued_messages 0
                 max_inflight_messages 1000
                 set_tcp_nodelay true

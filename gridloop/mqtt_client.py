@@ -30,6 +30,8 @@ def connect(
     subscriptions: list[tuple[str, int]] | None = None,
     on_message: Callable | None = None,
     max_queued_messages: int = 0,
+    reconnect_on_failure: bool = True,
+    max_reconnect_delay_s: int = 10,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -38,7 +40,9 @@ def connect(
     """
     deadline = time.monotonic() + timeout_s
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
-        client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password)
+        client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password,
+                         reconnect_on_failure)
+        client.reconnect_delay_set(min_delay=1, max_delay=max_reconnect_delay_s)
         client.on_message = on_message
         client.max_queued_messages_set(max_queued_messages)  # 0: unbounded
         # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
@@ -58,13 +62,12 @@ def is_v5(client: mqtt.Client) -> bool:
 
 
 def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[str, bytes] | None, clean_start: bool,
-            manual_ack: bool, username: str | None, password: str | None) -> mqtt.Client:
+            manual_ack: bool, username: str | None, password: str | None, reconnect_on_failure: bool) -> mqtt.Client:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack,
-        clean_session=None if protocol == mqtt.MQTTv5 else clean_start,
+        clean_session=None if protocol == mqtt.MQTTv5 else clean_start, reconnect_on_failure=reconnect_on_failure,
     )
     client.max_inflight_messages_set(1000)
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
     if username:
         client.username_pw_set(username, password)
     if broker.tls:

@@ -109,10 +109,12 @@ class _Services(contextlib.ExitStack):
     def _start(self, scenario: Scenario, run_dir: Path) -> None:
         p = scenario.platform
         self.embedded_platform: EmbeddedPlatform | None = None
+        self.broker: EmbeddedBroker | None = None
         if p.broker is None:
             broker = EmbeddedBroker(workdir=str(run_dir / "broker")).start()
             self.callback(broker.stop)
             self.broker_uri = broker.uri
+            self.broker = broker
         else:
             self.broker_uri = p.broker
         if p.api_url is not None:
@@ -189,7 +191,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         if not lead:
             substation = SubstationMeterBank([], s.meters.interval, rng)
         loop = StepLoop(s, grid, meters, path, utilities, substation, dia, controller, api, recorder, kpi,
-                        owned=owned if parts > 1 else None, send_commands=lead)
+                        owned=owned if parts > 1 else None, send_commands=lead, broker=services_ctx.broker)
         if s.clock.realtime and options and options.wall_start:  # partitions share one wall-clock epoch
             time.sleep(max(0.0, options.wall_start - time.time()))
         start, start_ms = loop.start, loop.start_ms
@@ -297,6 +299,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         } if grid.batteries is not None else {},
         "events": {"published": dia.events_published, "by_type": dict(sorted(loop.counters.events.items()))},
         "faults": loop.faults.ground_truth(),
+        "injected": loop.injected,
         "customer_minutes_lost": round(loop.counters.outage_meter_steps * s.clock.step / 60, 2),
         "completeness": completeness,
         "commands": {
@@ -406,8 +409,12 @@ def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: G
     api.provision(devices)
 
 
+CLOCK_SLACK_MS = 6 * 3600 * 1000  # meters with drifting clocks stamp readings outside the simulated span
+
+
 def _wait_stored(api: PlatformClient, start_ms: int, end_ms: int, target: int, timeout_s: float) -> int:
-    """Readings the platform stored for this run's window, once it has caught up (or stopped moving)."""
+    """Readings the platform stored for this run's meters, once it has caught up (or stopped moving)."""
+    start_ms, end_ms = start_ms - CLOCK_SLACK_MS, end_ms + CLOCK_SLACK_MS
     deadline = time.monotonic() + timeout_s
     last, still_since = -1, time.monotonic()
     while True:

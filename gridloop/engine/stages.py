@@ -64,19 +64,21 @@ class GridStage:
     step_s: float = 60.0
     now_s: float = 0.0  # start of the step being prepared; commands applied now take effect in it
     per_phase: bool = False
+    outage_switches: dict | None = None  # (element, index) -> the switch that takes it out of service
 
     @classmethod
     def build(cls, s: Scenario) -> GridStage:
         net = load_network(s.grid.network)
         demand = build_demand(net, s)
         fleet = _add_batteries(net, s.grid.batteries)
+        outage_switches = _add_outage_switches(net, s)
         if s.grid.per_phase:
             add_zero_sequence_defaults(net)
         solver = make_solver(net, s.grid.backend, per_phase=s.grid.per_phase)
         return cls(net, solver, demand, s.grid.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in s.grid.batteries),
                    np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step,
-                   per_phase=s.grid.per_phase)
+                   per_phase=s.grid.per_phase, outage_switches=outage_switches)
 
     @property
     def household_index(self) -> np.ndarray:
@@ -159,6 +161,25 @@ class GridStage:
     def bus_v_ll(self, state: GridState) -> np.ndarray:
         """Line-to-line voltage per bus in volts (0 where de-energised)."""
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0
+
+
+def _add_outage_switches(net, s: Scenario) -> dict[tuple[str, int], int]:
+    """Equipment outages open a switch of their own, added before the solver is built (not commandable)."""
+    from gridloop.scenario.model import EquipmentOutageEvent
+
+    added: dict[tuple[str, int], int] = {}
+    for e in s.events:
+        if not isinstance(e, EquipmentOutageEvent):
+            continue
+        key = (e.outage.element, e.outage.index)
+        table = net.line if key[0] == "line" else net.trafo
+        if key[1] not in table.index:
+            raise ValueError(f"events: outage of {key[0]} {key[1]}: no such {key[0]} in {s.grid.network}")
+        if key not in added:
+            bus = table.from_bus.at[key[1]] if key[0] == "line" else table.hv_bus.at[key[1]]
+            added[key] = int(pp.create_switch(net, int(bus), key[1], et="l" if key[0] == "line" else "t",
+                                              closed=True, name=f"outage {key[0]} {key[1]}"))
+    return added
 
 
 def _add_batteries(net, batteries) -> BatteryFleet | None:
@@ -267,7 +288,10 @@ def transformer_actuators(grid: GridStage) -> list[Actuator]:
 def switch_actuators(grid: GridStage) -> list[Actuator]:
     """Every switch of the network as a commandable device ``sw<index>``."""
     actuators = []
+    internal = set((grid.outage_switches or {}).values())
     for idx in grid.net.switch.index:
+        if int(idx) in internal:
+            continue
         def make(closed: bool, i: int = int(idx)):
             def act(args: dict) -> str:
                 grid.set_switch(i, closed)

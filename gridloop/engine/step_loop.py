@@ -23,7 +23,15 @@ from gridloop.engine.recorder import RunRecorder
 from gridloop.engine.stages import GridStage
 from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import wait_for
-from gridloop.scenario.model import CommandEvent, FaultEvent, LinkOutageEvent, Scenario
+from gridloop.scenario.model import (
+    BrokerOutageEvent,
+    CommandEvent,
+    EquipmentOutageEvent,
+    FaultEvent,
+    LinkOutageEvent,
+    MeterFaultEvent,
+    Scenario,
+)
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
@@ -47,7 +55,8 @@ class StepLoop:
     def __init__(self, s: Scenario, grid: GridStage, meters: HomeMeterFleet, path: ReadingPath,
                  utilities: UtilityMeterStage, substation: SubstationMeterBank, dia: DeviceIntegrationAdapter,
                  controller: SimulatorController, api: PlatformClient, recorder: RunRecorder,
-                 kpi: KpiRecorder, owned: set[str] | None = None, send_commands: bool = True) -> None:
+                 kpi: KpiRecorder, owned: set[str] | None = None, send_commands: bool = True,
+                 broker=None) -> None:
         """``owned``: the meters this partition publishes (all when None); every partition simulates everything."""
         self.s, self.grid, self.meters, self.path = s, grid, meters, path
         self.utilities, self.substation, self.dia, self.controller = utilities, substation, dia, controller
@@ -55,6 +64,9 @@ class StepLoop:
         self.faults = FaultInjector(grid)
         self.owned = owned
         self.send_commands = send_commands
+        self.broker = broker  # the embedded broker, for broker outages
+        self._later: list[tuple[float, str, object]] = []  # (when, what, detail): restorations due
+        self.injected: list[dict] = []  # ground truth of every disturbance, for the summary
         self.counters = StepCounters()
         self.start = pd.Timestamp(s.clock.start).tz_convert("UTC")
         self.start_ms = int(self.start.value // 1_000_000)
@@ -71,6 +83,7 @@ class StepLoop:
         grid.now_s = t
         sags: list[dict] = []
         self._restore_links(t)
+        self._restore_due(t)
         while self._pending and self._pending[0].at <= t:
             sags += self._scenario_event(t, self._pending.pop(0))
         self.controller.apply_pending(t)
@@ -131,13 +144,7 @@ class StepLoop:
         if self.owned is None:
             return sample
         keep = np.array([d in self.owned for d in sample.devices], dtype=bool)
-        if keep.all():
-            return sample
-        idx = np.flatnonzero(keep)
-        return type(sample)(sample.ts_ms, [sample.devices[i] for i in idx], sample.seq[idx],
-                            {k: v[idx] for k, v in sample.quantities.items()}) if not hasattr(sample, "meter_ts_ms") \
-            else type(sample)(sample.ts_ms, [sample.devices[i] for i in idx], sample.seq[idx],
-                              {k: v[idx] for k, v in sample.quantities.items()}, np.asarray(sample.meter_ts_ms)[idx])
+        return sample if keep.all() else sample.subset(np.flatnonzero(keep))
 
     def _record(self, sample) -> None:
         mine = self._mine(sample)
@@ -161,7 +168,38 @@ class StepLoop:
             self.log.append(f"{t:g} link outage {event.link_outage.duration:g} s")
             self.path.gateway.link.set_down(True)
             self._link_up_at.append(t + event.link_outage.duration)
+            self.injected.append({"at_s": t, "kind": "link_outage", "duration_s": event.link_outage.duration})
+        elif isinstance(event, EquipmentOutageEvent):
+            o = event.outage
+            switch = self.grid.outage_switches[(o.element, o.index)]
+            self.log.append(f"{t:g} outage {o.element} {o.index}")
+            self.grid.set_switch(switch, False)
+            self._later.append((t + o.duration, "equipment_back", switch))
+            self.injected.append({"at_s": t, "kind": "equipment_outage", "element": o.element, "index": o.index,
+                                  "duration_s": o.duration})
+        elif isinstance(event, BrokerOutageEvent):
+            self.log.append(f"{t:g} broker outage {event.broker_outage.duration:g} s")
+            if self.broker is None:
+                raise ValueError("events: broker_outage needs the embedded broker (no --broker)")
+            self.broker.stop()
+            self._later.append((t + event.broker_outage.duration, "broker_back", None))
+            self.injected.append({"at_s": t, "kind": "broker_outage", "duration_s": event.broker_outage.duration})
+        elif isinstance(event, MeterFaultEvent):
+            f = event.meter_fault
+            self.log.append(f"{t:g} meter fault {f.meter} {f.kind}")
+            self.meters.fault(f.meter, f.kind, self.ts_ms(t), f.drift_ppm)
+            self.injected.append({"at_s": t, "kind": f.kind, "meter": f.meter,
+                                  **({"drift_ppm": f.drift_ppm} if f.kind == "clock_drift" else {})})
         return []
+
+    def _restore_due(self, t: float) -> None:
+        due = [x for x in self._later if x[0] <= t]
+        self._later = [x for x in self._later if x[0] > t]
+        for _, what, detail in due:
+            if what == "equipment_back":
+                self.grid.set_switch(detail, True)
+            elif what == "broker_back":
+                self.broker.start()
 
     def _restore_links(self, t: float) -> None:
         if self._link_up_at and min(self._link_up_at) <= t and self.path.gateway is not None:

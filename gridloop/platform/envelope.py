@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from typing import NamedTuple
 
@@ -82,6 +83,7 @@ def _payload_items(payload: bytes, key: str, decoded: Decoded) -> list | None:
 
 
 _FLOAT = {float}
+_new_reading = partial(tuple.__new__, Reading)  # Reading from a 4-tuple without a Python frame per reading
 _INT = {int}
 _SEQ_TYPES = {int, type(None)}
 
@@ -101,9 +103,9 @@ def _fast_readings(items: list, tenant: str, owner_of: OwnerLookup) -> list[Read
             or not set(map(type, seqs)) <= _SEQ_TYPES or set(map(type, qs)) != {dict} or not all(qs)
             or set(map(type, chain.from_iterable(map(dict.values, qs)))) != _FLOAT):
         return None
-    if any(owner_of(d) != tenant for d in set(devs)):
+    if set(map(owner_of, set(devs))) != {tenant}:
         return None
-    return list(map(Reading, devs, tss, seqs, qs))  # orjson floats are always finite
+    return list(map(_new_reading, zip(devs, tss, seqs, qs, strict=True)))  # orjson floats are always finite
 
 
 def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:

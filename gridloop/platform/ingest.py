@@ -78,6 +78,7 @@ class IngestWorker:
         self._client = connect(
             self.broker, f"gridloop-{self.group}-{self.worker_id}", clean_start=False,
             session_expiry_s=3600, manual_ack=True, username=user, password=password, on_message=self._on_message,
+            max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
         )
         self._client.on_connect = self._subscribe
         self._subscribe(self._client)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -112,6 +113,7 @@ def value_of(bucket: RollupBucket, agg: str) -> float:
     return float(getattr(bucket, agg))
 
 
+_DEV, _TS, _Q = itemgetter(0), itemgetter(1), itemgetter(3)  # Reading fields, read in C
 RollupRow = tuple[str, str, str, int, int, int, float, float, float, int, float, int, float]
 
 
@@ -122,9 +124,11 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
     serves every resolution, because coarser buckets are unions of consecutive finer ones. Readings of one
     bucket with different quantity sets give one row per set: the store's upsert folds rows of one key.
     """
+    shapes = list(map(tuple, map(_Q, readings)))  # C-level loops: no Python frame per reading
+    if len(set(shapes)) == 1:
+        return _shape_rows(tenant, shapes[0], readings)
     by_shape: dict[tuple[str, ...], list[Reading]] = {}
-    for r in readings:
-        shape = tuple(r.q)
+    for shape, r in zip(shapes, readings, strict=True):
         group = by_shape.get(shape)
         if group is None:
             by_shape[shape] = [r]
@@ -137,10 +141,12 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
 
 
 def _shape_rows(tenant: str, shape: tuple[str, ...], group: list[Reading]) -> list[RollupRow]:
-    dev_ids: dict[str, int] = {}
-    devs = np.fromiter((dev_ids.setdefault(r.dev, len(dev_ids)) for r in group), np.int64, len(group))
-    ts = np.fromiter((r.ts for r in group), np.int64, len(group))
-    values = np.array([list(r.q.values()) for r in group], dtype=np.float64).reshape(len(group), len(shape))
+    dev_names = list(map(_DEV, group))
+    dev_ids = {d: i for i, d in enumerate(dict.fromkeys(dev_names))}
+    devs = np.fromiter(map(dev_ids.__getitem__, dev_names), np.int64, len(group))
+    ts = np.fromiter(map(_TS, group), np.int64, len(group))
+    values = np.array(list(map(list, map(dict.values, map(_Q, group)))), dtype=np.float64)
+    values = values.reshape(len(group), len(shape))
     order = np.lexsort((ts, devs))
     devs, ts, values = devs[order], ts[order], values[order]
     names = np.array(list(dev_ids), dtype=object)

@@ -31,7 +31,8 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-EVENT_TAGS = ("command", "fault", "link_outage")  # pydantic puts the union's tag into the location
+# pydantic puts the union's tag into the location
+EVENT_TAGS = ("command", "fault", "link_outage", "outage", "broker_outage", "meter_fault")
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

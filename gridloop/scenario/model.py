@@ -197,16 +197,59 @@ class LinkOutageEvent(_Strict):
     link_outage: LinkOutage
 
 
+class EquipmentOutage(_Strict):
+    """A line or transformer out of service for a while (maintenance, a failure without a short circuit)."""
+
+    element: Literal["line", "trafo"]
+    index: int = Field(ge=0)
+    duration: Duration
+
+
+class EquipmentOutageEvent(_Strict):
+    at: Offset
+    outage: EquipmentOutage
+
+
+class BrokerOutage(_Strict):
+    """The embedded MQTT broker stops for a while (persistent sessions survive, as on a real restart)."""
+
+    duration: Duration
+
+
+class BrokerOutageEvent(_Strict):
+    at: Offset
+    broker_outage: BrokerOutage
+
+
+class MeterFault(_Strict):
+    """A faulty meter: its energy register sticks, or its clock drifts (ppm) from then on."""
+
+    meter: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["stuck_register", "clock_drift"]
+    drift_ppm: float = Field(500.0, description="clock_drift: how fast the meter's clock runs off")
+
+
+class MeterFaultEvent(_Strict):
+    at: Offset
+    meter_fault: MeterFault
+
+
+_EVENT_KEYS = {"fault": "fault", "link_outage": "link_outage", "outage": "outage",
+               "broker_outage": "broker_outage", "meter_fault": "meter_fault"}
+_EVENT_TYPES = {FaultEvent: "fault", LinkOutageEvent: "link_outage", EquipmentOutageEvent: "outage",
+                BrokerOutageEvent: "broker_outage", MeterFaultEvent: "meter_fault"}
+
+
 def _event_kind(data: object) -> str:
     if isinstance(data, dict):
-        return "fault" if "fault" in data else "link_outage" if "link_outage" in data else "command"
-    return "fault" if isinstance(data, FaultEvent) else "link_outage" if isinstance(data, LinkOutageEvent) \
-        else "command"
+        return next((tag for key, tag in _EVENT_KEYS.items() if key in data), "command")
+    return _EVENT_TYPES.get(type(data), "command")
 
 
 ScenarioEvent = Annotated[
     Annotated[CommandEvent, Tag("command")] | Annotated[FaultEvent, Tag("fault")]
-    | Annotated[LinkOutageEvent, Tag("link_outage")],
+    | Annotated[LinkOutageEvent, Tag("link_outage")] | Annotated[EquipmentOutageEvent, Tag("outage")]
+    | Annotated[BrokerOutageEvent, Tag("broker_outage")] | Annotated[MeterFaultEvent, Tag("meter_fault")],
     Discriminator(_event_kind),
 ]
 

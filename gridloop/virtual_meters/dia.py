@@ -7,6 +7,8 @@ announces itself on the retained status topic with a last will, and counts what 
 from __future__ import annotations
 
 import collections
+import socket
+import threading
 import time
 
 import orjson
@@ -16,6 +18,8 @@ from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import connect
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.meter_types import encode_envelopes_exact, split_finite
+
+RECONNECT_GRACE_S = 3.0
 
 
 class DeviceIntegrationAdapter:
@@ -38,13 +42,42 @@ class DeviceIntegrationAdapter:
         status = topic(tenant, "status", dia_id)
         user, password = credentials or (None, None)
         # paho holds QoS 1 messages while disconnected and re-sends them on reconnect: that is the buffer
+        self._broker = broker
+        self._closed = threading.Event()
         self._client = connect(broker, f"gridloop-{tenant}-{dia_id}", will=(status, b'"offline"'),
                                clean_start=False, session_expiry_s=3600, username=user, password=password,
-                               max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0)
+                               max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0,
+                               reconnect_on_failure=False)
+        self._client.on_disconnect = self._on_disconnect
         self._events_topic = topic(tenant, "events", dia_id)
         self._client.on_publish = self._on_publish
         self._client.publish(status, b'"online"', qos=1, retain=True)
         self._status_topic = status
+
+    def _on_disconnect(self, *args: object) -> None:
+        if not self._closed.is_set():
+            threading.Thread(target=self._come_back, name=f"dia-{self.dia_id}-reconnect", daemon=True).start()
+
+    def _come_back(self) -> None:
+        """Reconnect once the broker listens again, after a grace period.
+
+        MQTT v5 shared subscriptions queue nothing for a group with no member connected, so what the DIA
+        flushes before the platform's ingest has resubscribed would be dropped by the broker; the ingest
+        reconnects within a second, the DIA waits a few.
+        """
+        while not self._closed.is_set():
+            try:
+                socket.create_connection((self._broker.host, self._broker.port), timeout=0.5).close()
+            except OSError:
+                self._closed.wait(0.5)
+                continue
+            self._closed.wait(RECONNECT_GRACE_S)
+            try:
+                self._client.reconnect()
+                self._client.loop_start()
+                return
+            except OSError:
+                self._closed.wait(0.5)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, rc: object, props: object) -> None:
         self._acked.append(mid)  # resolved on the caller's thread: no lock shared with paho's
@@ -94,6 +127,7 @@ class DeviceIntegrationAdapter:
 
     def close(self) -> None:
         self.flush(5.0)
+        self._closed.set()
         self._client.publish(self._status_topic, b'"offline"', qos=1, retain=True).wait_for_publish(2)
         self._client.disconnect()
         self._client.loop_stop()

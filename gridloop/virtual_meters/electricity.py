@@ -22,6 +22,16 @@ class MeterSample:
     seq: np.ndarray  # (n,)
     quantities: dict[str, np.ndarray]  # name -> (n,) values
 
+    def subset(self, idx: np.ndarray) -> MeterSample:
+        """The readings of some of the meters (positions ``idx``), of the same kind of sample."""
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        fields.update(devices=[self.devices[i] for i in np.asarray(idx).tolist()], seq=self.seq[idx],
+                      quantities={k: v[idx] for k, v in self.quantities.items()})
+        meter_ts = fields.get("meter_ts_ms")
+        if meter_ts is not None:
+            fields["meter_ts_ms"] = np.asarray(meter_ts)[idx]
+        return type(self)(**fields)
+
 
 class ElectricityMeterBank:
     """Three-phase residential meters (the Hyllie set): energy registers, voltage and power per phase.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
-from gridloop.virtual_meters.meter_types import BlinkDetector, HomeMeter1Hz, SinglePhaseMeterBank
+from gridloop.virtual_meters.meter_types import BlinkDetector, ClockedSample, HomeMeter1Hz, SinglePhaseMeterBank
 
 
 class HomeMeterFleet:
@@ -41,6 +41,9 @@ class HomeMeterFleet:
         self.hz = HomeMeter1Hz([self.ids[i] for i in self._hz], rng, np.maximum(self.phase[self._hz], 0),
                                initial_import_wh=initial_wh[self._hz])
         self._seq = np.zeros(len(self.sampled), dtype=np.int64)
+        self.stuck = np.zeros(len(ids), dtype=bool)  # meter faults: registers that no longer count
+        self.drift_ppm = np.zeros(len(ids))  # meter faults: clocks running off since drift_from_ms
+        self.drift_from_ms = np.zeros(len(ids), dtype=np.int64)
         self.blink_homes = np.arange(min(blink_detectors, len(ids)))
         self.blink = BlinkDetector([f"bd{i + 1:04d}" for i in self.blink_homes])
 
@@ -75,7 +78,20 @@ class HomeMeterFleet:
             for q, values in s.quantities.items():
                 quantities[q][pos] = values
         self._seq += 1
+        if self.drift_ppm.any():  # a drifting meter stamps its readings with its own, wrong, clock
+            drift = self.drift_ppm[self.sampled]
+            since = np.maximum(ts_ms - self.drift_from_ms[self.sampled], 0)
+            meter_ts = ts_ms + np.round(since * drift * 1e-6).astype(np.int64)
+            return ClockedSample(ts_ms, self.sampled_ids, self._seq.copy(), quantities, meter_ts)
         return MeterSample(ts_ms, self.sampled_ids, self._seq.copy(), quantities)
+
+    def fault(self, meter: str, kind: str, ts_ms: int, drift_ppm: float = 0.0) -> None:
+        """Make a meter faulty from now on: ``stuck_register`` or ``clock_drift``."""
+        i = self.ids.index(meter)
+        if kind == "stuck_register":
+            self.stuck[i] = True
+        else:
+            self.drift_ppm[i], self.drift_from_ms[i] = drift_ppm, ts_ms
 
     def sample_1hz(self, ts0_ms: int, seconds: int, v_phase: np.ndarray, p_w: np.ndarray) -> list[MeterSample]:
         """One-second samples of the 1 Hz meters over a step, at that step's (constant) V and P."""
@@ -88,6 +104,7 @@ class HomeMeterFleet:
 
     def integrate(self, p_w: np.ndarray, dt_s: float, t0_ms: int = 0) -> None:
         """Registers of the interval meters over a step (1 Hz meters integrate inside their window); LED pulses."""
+        p_w = np.where(self.stuck, 0.0, p_w)  # a stuck register stops counting; the meter still reports
         self.three.integrate(p_w[self._three], dt_s)
         self.single.integrate(p_w[self._single], dt_s)
         if self.blink_homes.size:

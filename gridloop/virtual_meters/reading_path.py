@@ -93,10 +93,7 @@ class ReadingPath:
         for ts in np.unique(ts_ms):
             idx = out.meter[ts_ms == ts]
             src = self._held[int(ts)]
-            delivered.append(MeterSample(
-                int(ts), [src.devices[i] for i in idx.tolist()], src.seq[idx],
-                {k: v[idx] for k, v in src.quantities.items()},
-            ))
+            delivered.append(src.subset(idx))
         self._forget_settled()
         return delivered
 
