@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--ingest-workers", type=int, default=1)
     serve.add_argument("--ingest-group", default="ingest", help="MQTT v5 shared-subscription group of the workers")
+    serve.add_argument("--cache-max-age-s", type=float, default=5.0,
+                       help="hot aggregate answers are at most this old (0: no cache)")
     serve.add_argument("--mqtt-username", help="the platform's broker account (password in $GRIDLOOP_MQTT_PASSWORD)")
 
     tenant = sub.add_parser("tenant", help="tenants of the platform")
@@ -126,7 +128,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     credentials = (args.mqtt_username, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if args.mqtt_username else None
     service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
                               admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group,
-                              credentials=credentials)
+                              credentials=credentials, cache_max_age_s=args.cache_max_age_s)
     print(f"gridloop platform: API {service.url}, broker {args.broker}, store {args.store}", flush=True)
     service.serve_forever()
     return 0

@@ -67,6 +67,7 @@ class SimulatorController:
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._arrivals = 0
+        self._order = 0
         self._client = connect(broker, f"gridloop-controller-{tenant}-{uuid.uuid4().hex[:6]}",
                                subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command)
 
@@ -85,12 +86,17 @@ class SimulatorController:
         parsed = parse_topic(msg.topic)
         if parsed is None:
             return
-        device = parsed[2]
+        try:
+            self._take(parsed[2], msg.payload)
+        finally:  # counted only once it is queued or refused: a barrier on arrivals then sees it complete
+            with self._lock:
+                self._arrivals += 1
+
+    def _take(self, device: str, payload: bytes) -> None:
         with self._lock:
-            self._arrivals += 1
             self.counters.received += 1
         try:
-            doc = orjson.loads(msg.payload)
+            doc = orjson.loads(payload)
             cid, name, args = str(doc["id"]), str(doc["name"]), doc.get("args") or {}
             if not isinstance(args, dict):
                 raise TypeError
@@ -106,7 +112,8 @@ class SimulatorController:
             return
         self._respond(device, cid, "accepted", "applied at the next step")
         with self._lock:
-            self._pending.append(_Pending(self._arrivals, cid, device, name, args, int(doc.get("ts") or 0)))
+            self._order += 1
+            self._pending.append(_Pending(self._order, cid, device, name, args, int(doc.get("ts") or 0)))
 
     def _check(self, device: str, name: str, args: dict, expires: object) -> str | None:
         actuator = self.actuators.get(device)

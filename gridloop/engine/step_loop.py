@@ -64,6 +64,9 @@ class StepLoop:
         self.faults = FaultInjector(grid)
         self.owned = owned
         self.send_commands = send_commands
+        self._command_due = False
+        self._scenario_commands = 0
+        self._arrivals_before = controller.arrivals
         self.broker = broker  # the embedded broker, for broker outages
         self._later: list[tuple[float, str, object]] = []  # (when, what, detail): restorations due
         self.injected: list[dict] = []  # ground truth of every disturbance, for the summary
@@ -86,7 +89,11 @@ class StepLoop:
         self._restore_due(t)
         while self._pending and self._pending[0].at <= t:
             sags += self._scenario_event(t, self._pending.pop(0))
-        self.controller.apply_pending(t)
+        if self.send_commands or self._command_due:
+            # a follower partition applies commands only at the scenario's command steps, so that its grid
+            # changes at exactly the step the lead's does, however early the command reached it
+            self.controller.apply_pending(t)
+        self._command_due = False
         state = grid.solve(t)
         if self.faults.faults and self.faults.retrip(t, state.bus_energized):
             state = grid.solve_again()
@@ -154,11 +161,14 @@ class StepLoop:
     def _scenario_event(self, t: float, event) -> list[dict]:
         if isinstance(event, CommandEvent):
             self.log.append(f"{t:g} command {event.command} {event.device}")
-            before = self.controller.arrivals
+            self._scenario_commands += 1
             if self.send_commands:  # the lead partition sends; every partition's controller applies it
                 self.api.send_command(event.device, event.command, dict(event.args))
-            # it goes through the platform like anyone's; wait so that it always lands on this step
-            wait_for(lambda: self.controller.arrivals > before, timeout_s=10)
+            # it goes through the platform like anyone's; wait until it is here (it may be already), so that it
+            # lands on this very step in every partition
+            wait_for(lambda: self.controller.arrivals >= self._arrivals_before + self._scenario_commands,
+                     timeout_s=10 if self.send_commands else 120)
+            self._command_due = True
             return []
         if isinstance(event, FaultEvent):
             self.log.append(f"{t:g} fault line {event.fault.line}")

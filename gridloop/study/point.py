@@ -115,7 +115,8 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
     row["readings_per_commit"] = round(stored / max(row["ingest_commits"], 1), 1)
     per_sim_s = m["readings_sampled"] / max(sim_s, 1e-9)
     row["db_bytes"] = db_bytes
-    row["bytes_per_reading"] = round(grown / max(stored, 1), 1)
+    # a tiny run can shrink the file (its WAL checkpointed away); then the whole file is the better estimate
+    row["bytes_per_reading"] = round((grown if grown > 0 else db_bytes) / max(stored, 1), 1)
     row["db_gb_per_day"] = round(row["bytes_per_reading"] * per_sim_s * 86400 / 1e9, 3)
     row["readings_per_day"] = round(per_sim_s * 86400)
     row.update(queries)

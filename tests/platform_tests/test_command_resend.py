@@ -61,7 +61,7 @@ def test_open_commands_are_resent_when_the_device_comes_back_online(platform, br
         assert wait_for(lambda: _status(api, lost) == "sent", 5)
         dev.status("offline")
         assert wait_for(lambda: api.get("/api/v1/devices/sw1").json()["status"] == "offline", 5)
-        time.sleep(0.2)  # the dispatcher has seen it too (same broker, same order)
+        assert wait_for(lambda: platform.dispatcher._status.get(("resend", "sw1")) == "offline", 5)
         held = api.post("/api/v1/devices/sw1/commands", json={"name": "switch.close"}).json()["id"]
         expiring = api.post("/api/v1/devices/sw1/commands",
                             json={"name": "load.release", "expires_in_s": 0.3}).json()["id"]
