@@ -1,5 +1,5 @@
 """Disturbances injected from the scenario, each listed as ground truth: equipment outage, broker outage,
-link outage, stuck register and clock drift."""
+link outage and degradation, stuck register and clock drift."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def test_disturbances_have_their_effect_and_are_ground_truth(tmp_path):
             {"at": "5min", "outage": {"element": "line", "index": 11, "duration": "20min"}},
             {"at": "10min", "broker_outage": {"duration": "5min"}},
             {"at": "12min", "link_outage": {"duration": "10min"}},
+            {"at": "25min", "link_degradation": {"extra_loss": 0.4, "duration": "10min"}},
             {"at": "15min", "meter_fault": {"meter": "m00002", "kind": "stuck_register"}},
             {"at": "15min", "meter_fault": {"meter": "m00003", "kind": "clock_drift", "drift_ppm": 100000}},
         ],
@@ -29,7 +30,7 @@ def test_disturbances_have_their_effect_and_are_ground_truth(tmp_path):
     }, "test")
     summary = run_scenario(scenario, RunOptions(out=tmp_path))
     assert [e["kind"] for e in summary["injected"]] == ["equipment_outage", "broker_outage", "link_outage",
-                                                         "stuck_register", "clock_drift"]
+                                                         "stuck_register", "clock_drift", "link_degradation"]
     m = summary["messages"]
     assert m["readings_lost"] == 0  # the gateways and the DIA buffered through the link and broker outages
     vm = pd.read_parquet(tmp_path / "grid_bus_vm_pu.parquet")

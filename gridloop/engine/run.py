@@ -46,7 +46,7 @@ from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import ReadingPath, build_link
+from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +342,7 @@ def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
                       np.random.default_rng([s.seed, 2]))
     if link is None:
         return ReadingPath(None)
+    link = DegradableLink(link, np.random.default_rng([s.seed, 8]))
     gateway = Gateway(link, link_cfg.buffer_readings, buffering=link_cfg.buffering,
                       bytes_per_reading=link_cfg.bytes_per_reading, rng=np.random.default_rng([s.seed, 3]))
     return ReadingPath(gateway, link_cfg.bytes_per_reading)

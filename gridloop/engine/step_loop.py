@@ -28,6 +28,7 @@ from gridloop.scenario.model import (
     CommandEvent,
     EquipmentOutageEvent,
     FaultEvent,
+    LinkDegradationEvent,
     LinkOutageEvent,
     MeterFaultEvent,
     Scenario,
@@ -179,6 +180,13 @@ class StepLoop:
             self.path.gateway.link.set_down(True)
             self._link_up_at.append(t + event.link_outage.duration)
             self.injected.append({"at_s": t, "kind": "link_outage", "duration_s": event.link_outage.duration})
+        elif isinstance(event, LinkDegradationEvent) and self.path.gateway is not None:
+            d = event.link_degradation
+            self.log.append(f"{t:g} link degradation {d.extra_loss:g}")
+            self.path.gateway.link.extra_loss = d.extra_loss
+            self._later.append((t + d.duration, "link_healed", None))
+            self.injected.append({"at_s": t, "kind": "link_degradation", "extra_loss": d.extra_loss,
+                                  "duration_s": d.duration})
         elif isinstance(event, EquipmentOutageEvent):
             o = event.outage
             switch = self.grid.outage_switches[(o.element, o.index)]
@@ -208,6 +216,8 @@ class StepLoop:
         for _, what, detail in due:
             if what == "equipment_back":
                 self.grid.set_switch(detail, True)
+            elif what == "link_healed":
+                self.path.gateway.link.extra_loss = 0.0
             elif what == "broker_back":
                 self.broker.start()
 

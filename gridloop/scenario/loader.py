@@ -32,7 +32,7 @@ class ScenarioError(Exception):
 
 
 # pydantic puts the union's tag into the location
-EVENT_TAGS = ("command", "fault", "link_outage", "outage", "broker_outage", "meter_fault")
+EVENT_TAGS = ("command", "fault", "link_outage", "link_degradation", "outage", "broker_outage", "meter_fault")
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

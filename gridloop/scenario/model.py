@@ -197,6 +197,18 @@ class LinkOutageEvent(_Strict):
     link_outage: LinkOutage
 
 
+class LinkDegradation(_Strict):
+    """The meters' link loses an extra share of what it carried, for a while (interference, a bad antenna)."""
+
+    extra_loss: float = Field(gt=0, le=1)
+    duration: Duration
+
+
+class LinkDegradationEvent(_Strict):
+    at: Offset
+    link_degradation: LinkDegradation
+
+
 class EquipmentOutage(_Strict):
     """A line or transformer out of service for a while (maintenance, a failure without a short circuit)."""
 
@@ -234,9 +246,11 @@ class MeterFaultEvent(_Strict):
     meter_fault: MeterFault
 
 
-_EVENT_KEYS = {"fault": "fault", "link_outage": "link_outage", "outage": "outage",
+_EVENT_KEYS = {"fault": "fault", "link_outage": "link_outage", "link_degradation": "link_degradation",
+               "outage": "outage",
                "broker_outage": "broker_outage", "meter_fault": "meter_fault"}
-_EVENT_TYPES = {FaultEvent: "fault", LinkOutageEvent: "link_outage", EquipmentOutageEvent: "outage",
+_EVENT_TYPES = {FaultEvent: "fault", LinkOutageEvent: "link_outage", LinkDegradationEvent: "link_degradation",
+                EquipmentOutageEvent: "outage",
                 BrokerOutageEvent: "broker_outage", MeterFaultEvent: "meter_fault"}
 
 
@@ -248,7 +262,8 @@ def _event_kind(data: object) -> str:
 
 ScenarioEvent = Annotated[
     Annotated[CommandEvent, Tag("command")] | Annotated[FaultEvent, Tag("fault")]
-    | Annotated[LinkOutageEvent, Tag("link_outage")] | Annotated[EquipmentOutageEvent, Tag("outage")]
+    | Annotated[LinkOutageEvent, Tag("link_outage")] | Annotated[LinkDegradationEvent, Tag("link_degradation")]
+    | Annotated[EquipmentOutageEvent, Tag("outage")]
     | Annotated[BrokerOutageEvent, Tag("broker_outage")] | Annotated[MeterFaultEvent, Tag("meter_fault")],
     Discriminator(_event_kind),
 ]

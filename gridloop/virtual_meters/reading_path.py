@@ -7,7 +7,7 @@ measurement instant, until their reading is delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -54,6 +54,26 @@ def build_link(technology: Technology, n_meters: int, gateways: int, profile: st
     if technology == "wmbus":
         return WMBusLink(WMBusParams(), n_meters, rng, cells)
     raise ValueError(f"unknown link technology {technology!r}")
+
+
+class DegradableLink:
+    """A link whose delivered messages can be lost at an extra rate for a while (interference, a failing
+    antenna); everything else is the wrapped link's."""
+
+    def __init__(self, link: Link, rng: np.random.Generator) -> None:
+        self.link = link
+        self.extra_loss = 0.0
+        self._rng = rng
+
+    def __getattr__(self, name: str):
+        return getattr(self.link, name)
+
+    def transmit(self, *args, **kwargs):
+        d = self.link.transmit(*args, **kwargs)
+        if self.extra_loss <= 0:
+            return d
+        extra = self._rng.binomial(d.delivered, self.extra_loss)
+        return replace(d, delivered=d.delivered - extra, lost=d.lost + extra)
 
 
 @dataclass
