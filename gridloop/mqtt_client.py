@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -14,6 +15,15 @@ from paho.mqtt.properties import Properties
 from gridloop.contract import BrokerAddress
 
 V5_ATTEMPT_S = 3.0
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for mqtts://: the CA that signed the broker's certificate, and the client's own pair."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
 
 
 def connect(
@@ -32,6 +42,7 @@ def connect(
     max_queued_messages: int = 0,
     reconnect_on_failure: bool = True,
     max_reconnect_delay_s: int = 10,
+    tls: TlsFiles | None = None,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
@@ -41,7 +52,7 @@ def connect(
     deadline = time.monotonic() + timeout_s
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
         client = _client(broker, client_id, protocol, will, clean_start, manual_ack, username, password,
-                         reconnect_on_failure)
+                         reconnect_on_failure, tls)
         client.reconnect_delay_set(min_delay=1, max_delay=max_reconnect_delay_s)
         client.on_message = on_message
         client.max_queued_messages_set(max_queued_messages)  # 0: unbounded
@@ -62,7 +73,8 @@ def is_v5(client: mqtt.Client) -> bool:
 
 
 def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[str, bytes] | None, clean_start: bool,
-            manual_ack: bool, username: str | None, password: str | None, reconnect_on_failure: bool) -> mqtt.Client:
+            manual_ack: bool, username: str | None, password: str | None, reconnect_on_failure: bool,
+            tls: TlsFiles | None = None) -> mqtt.Client:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack,
         clean_session=None if protocol == mqtt.MQTTv5 else clean_start, reconnect_on_failure=reconnect_on_failure,
@@ -70,8 +82,9 @@ def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[st
     client.max_inflight_messages_set(1000)
     if username:
         client.username_pw_set(username, password)
-    if broker.tls:
-        client.tls_set()
+    if broker.tls:  # mqtts://: the broker's CA, and a client certificate for mutual authentication if given
+        tls = tls or TlsFiles()
+        client.tls_set(ca_certs=tls.ca, certfile=tls.cert, keyfile=tls.key)
     if will:
         client.will_set(will[0], will[1], qos=1, retain=True)
     return client

@@ -17,7 +17,7 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from gridloop.contract import BrokerAddress, parse_topic, topic
-from gridloop.mqtt_client import connect
+from gridloop.mqtt_client import TlsFiles, connect
 
 # Applies one command to the grid; raises ValueError with the reason if it cannot.
 Action = Callable[[dict], str]
@@ -57,7 +57,8 @@ class ControllerCounters:
 class SimulatorController:
     """Subscribes to ``gridloop/v1/{tenant}/commands/+`` and applies commands to actuators."""
 
-    def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator], respond: bool = True) -> None:
+    def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator], respond: bool = True,
+                 tls: TlsFiles | None = None, credentials: tuple[str, str] | None = None) -> None:
         """``respond=False``: a follower partition applies commands to its copy of the grid but stays silent."""
         self.tenant = tenant
         self.respond = respond
@@ -69,7 +70,9 @@ class SimulatorController:
         self._arrivals = 0
         self._order = 0
         self._client = connect(broker, f"gridloop-controller-{tenant}-{uuid.uuid4().hex[:6]}",
-                               subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command)
+                               subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command,
+                               tls=tls, username=(credentials or (None, None))[0],
+                               password=(credentials or (None, None))[1])
 
     @property
     def arrivals(self) -> int:

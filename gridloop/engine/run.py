@@ -41,6 +41,7 @@ from gridloop.engine.stages import (
 from gridloop.engine.step_loop import StepLoop
 from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
+from gridloop.mqtt_client import TlsFiles
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.gateway import Gateway
@@ -174,9 +175,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         api = services_ctx.api
         _provision(api, s, meters, grid, actuators, utilities, substation)
         broker = BrokerAddress.parse(services_ctx.broker_uri)
-        dia = DeviceIntegrationAdapter(broker, s.platform.tenant, s.platform.dia_id, s.meters.dia_batch,
-                                       buffer_readings=s.meters.dia_buffer_readings)
-        controller = SimulatorController(broker, s.platform.tenant, actuators, respond=lead)
+        p = s.platform
+        tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
+        creds = (p.mqtt_username, p.mqtt_password or "") if p.mqtt_username else None
+        dia = DeviceIntegrationAdapter(broker, p.tenant, p.dia_id, s.meters.dia_batch,
+                                       buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls)
+        controller = SimulatorController(broker, p.tenant, actuators, respond=lead, tls=tls, credentials=creds)
         services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, services_uri(services_ctx),
                                    s.platform.tenant, run_dir) for svc in s.services if lead]
         for service in services:

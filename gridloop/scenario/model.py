@@ -147,6 +147,11 @@ class Platform(_Strict):
     api_url: str | None = None
     api_key: str | None = None
     dia_id: str = Field("dia-1", pattern=NAME_PATTERN)
+    mqtt_username: str | None = Field(None, description="the tenant's MQTT account (gridloop tenant create)")
+    mqtt_password: str | None = None
+    tls_ca: str | None = Field(None, description="mqtts://: CA file that signed the broker's certificate")
+    tls_cert: str | None = Field(None, description="mqtts://: client certificate for mutual authentication")
+    tls_key: str | None = None
 
     @model_validator(mode="after")
     def _external_api(self) -> Platform:

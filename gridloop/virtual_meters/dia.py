@@ -15,7 +15,7 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from gridloop.contract import BrokerAddress, topic
-from gridloop.mqtt_client import connect
+from gridloop.mqtt_client import TlsFiles, connect
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.meter_types import encode_envelopes_exact, split_finite
 
@@ -26,7 +26,8 @@ class DeviceIntegrationAdapter:
     """Publishes readings of many meters to ``gridloop/v1/{tenant}/telemetry/{dia}``."""
 
     def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
-                 buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None) -> None:
+                 buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None,
+                 tls: TlsFiles | None = None) -> None:
         """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away)."""
         self.tenant = tenant
         self.dia_id = dia_id
@@ -47,7 +48,7 @@ class DeviceIntegrationAdapter:
         self._client = connect(broker, f"gridloop-{tenant}-{dia_id}", will=(status, b'"offline"'),
                                clean_start=False, session_expiry_s=3600, username=user, password=password,
                                max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0,
-                               reconnect_on_failure=False)
+                               reconnect_on_failure=False, tls=tls)
         self._client.on_disconnect = self._on_disconnect
         self._events_topic = topic(tenant, "events", dia_id)
         self._client.on_publish = self._on_publish
