@@ -48,6 +48,8 @@ def test_demand_response_keeps_the_transformer_under_its_limit(tmp_path):
     assert k["peak_reduction_kw"] > 0
     assert k["energy_curtailed_kwh"] > 0
     assert summary["commands"]["executed"] > 0 and summary["commands"]["rejected"] == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## Where the limit could not be kept" in report  # and says where, or that it held everywhere
 
 
 @pytest.mark.slow

@@ -81,6 +81,15 @@ def write_report(df: pd.DataFrame, kpis: dict, run_dir: Path, title: str) -> lis
     plt.close(fig)
     lines = [f"# {title}", "", "| KPI | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in kpis.items()]
+    if "limit_kw" in kpis:
+        over = df.trafo_kw > kpis["limit_kw"]
+        starts = df.index[over & ~over.shift(1, fill_value=False)]
+        ends = df.index[over & ~over.shift(-1, fill_value=False)]
+        lines += ["", "## Where the limit could not be kept", ""]
+        lines += [f"- {a:%H:%M} – {b:%H:%M}: up to {df.trafo_kw[a:b].max():.1f} kW" for a, b in zip(starts, ends,
+                                                                                                strict=True)]
+        if not len(starts):
+            lines.append("- nowhere: the transformer stayed under its limit all run")
     lines += ["", "![transformer power](transformer_power.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
     return ["report.md", "transformer_power.png"]
