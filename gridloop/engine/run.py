@@ -21,7 +21,7 @@ import simpy.rt
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gridloop.broker import EmbeddedBroker
-from gridloop.contract import BrokerAddress
+from gridloop.contract import BrokerAddress, topic
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.embedded import EmbeddedPlatform
 from gridloop.engine.fault_kpis import fault_location_kpis
@@ -41,7 +41,7 @@ from gridloop.engine.stages import (
 from gridloop.engine.step_loop import StepLoop
 from gridloop.engine.topology import radial_tree
 from gridloop.engine.utility_stage import UtilityMeterStage
-from gridloop.mqtt_client import TlsFiles
+from gridloop.mqtt_client import TlsFiles, connect, wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.gateway import Gateway
@@ -178,9 +178,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         p = s.platform
         tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
         creds = (p.mqtt_username, p.mqtt_password or "") if p.mqtt_username else None
+        controller = SimulatorController(broker, p.tenant, actuators, respond=lead, tls=tls, credentials=creds)
+        # the DIA announces itself only once this partition's controller listens for commands
         dia = DeviceIntegrationAdapter(broker, p.tenant, p.dia_id, s.meters.dia_batch,
                                        buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls)
-        controller = SimulatorController(broker, p.tenant, actuators, respond=lead, tls=tls, credentials=creds)
+        if lead and parts > 1:  # every partition must hear the scenario's commands: wait for all their DIAs
+            _wait_partitions_online(broker, p.tenant, p.dia_id, parts, tls, creds)
         services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, services_uri(services_ctx),
                                    s.platform.tenant, run_dir) for svc in s.services if lead]
         for service in services:
@@ -317,6 +320,28 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _wait_partitions_online(broker: BrokerAddress, tenant: str, lead_dia: str, parts: int, tls: TlsFiles,
+                            creds: tuple[str, str] | None, timeout_s: float = 180.0) -> None:
+    """The lead waits until every partition's DIA is online (retained status), i.e. its controller listens."""
+    prefix = lead_dia.rsplit("-", 1)[0]
+    wanted = {f"{prefix}-{k + 1}" for k in range(parts)}
+    online: set[str] = set()
+
+    def on_status(client, userdata, msg) -> None:
+        if msg.payload.strip(b'"') == b"online":
+            online.add(msg.topic.rsplit("/", 1)[-1])
+
+    watcher = connect(broker, f"gridloop-partitions-{tenant}-{time.monotonic_ns()}", tls=tls,
+                      username=(creds or (None, None))[0], password=(creds or (None, None))[1],
+                      subscriptions=[(topic(tenant, "status", "+"), 1)], on_message=on_status)
+    try:
+        if not wait_for(lambda: wanted <= online, timeout_s):
+            raise RuntimeError(f"partitions not online after {timeout_s:.0f} s: {sorted(wanted - online)}")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
 
 
 def services_uri(services_ctx: _Services) -> str:

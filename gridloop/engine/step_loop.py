@@ -168,7 +168,7 @@ class StepLoop:
             # it goes through the platform like anyone's; wait until it is here (it may be already), so that it
             # lands on this very step in every partition
             wait_for(lambda: self.controller.arrivals >= self._arrivals_before + self._scenario_commands,
-                     timeout_s=10 if self.send_commands else 120)
+                     timeout_s=120)
             self._command_due = True
             return []
         if isinstance(event, FaultEvent):
