@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from gridloop.sdk import PlatformSession
 
@@ -36,3 +39,17 @@ def stop_event() -> threading.Event:
 def run_until_stopped(run_for: float | None) -> None:
     """Block until SIGTERM/SIGINT or the optional time limit."""
     stop_event().wait(run_for)
+
+
+def serve_readings(args: argparse.Namespace, build: Callable[[PlatformSession], Any],
+                   banner: Callable[[Any], str]) -> int:
+    """Run a service that reacts to readings until stopped, then write its decision log (``--log``)."""
+    with session(args) as platform:
+        service = build(platform)
+        platform.on_readings(service.on_reading)
+        print(banner(service), flush=True)
+        run_until_stopped(args.run_for)
+    if args.log:
+        with open(args.log, "w") as fh:
+            json.dump(service.log, fh, indent=1)
+    return 0

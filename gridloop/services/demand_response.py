@@ -11,12 +11,10 @@ commands over REST.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
-import time
 
 from gridloop.sdk import CommandFailed, PlatformSession
-from gridloop.services.common import connection_arguments, run_until_stopped, session
+from gridloop.services.common import connection_arguments, serve_readings
 from gridloop.services.topology import Topology
 
 POWER = "electricity.power.active.total"
@@ -100,16 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-s", type=int, default=4 * 3600, help="safety end of a curtailment if never released")
     parser.add_argument("--log", help="write the decisions here as JSON at exit")
     args = parser.parse_args(argv)
-    with session(args) as platform:
-        service = DemandResponse(platform, args.substation_meter, args.limit_kw, args.cap_kw, args.hold_s)
-        platform.on_readings(service.on_reading)
-        print(f"demand response: {len(service.homes)} homes, limit {args.limit_kw} kW", flush=True)
-        run_until_stopped(args.run_for)
-        time.sleep(0.1)
-    if args.log:
-        with open(args.log, "w") as fh:
-            json.dump(service.log, fh, indent=1)
-    return 0
+    return serve_readings(
+        args, lambda p: DemandResponse(p, args.substation_meter, args.limit_kw, args.cap_kw, args.hold_s),
+        lambda svc: f"demand response: {len(svc.homes)} homes, limit {args.limit_kw} kW")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ battery through the platform's REST API whenever the wanted setpoint moves by mo
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 
 from gridloop.sdk import CommandFailed, PlatformSession
-from gridloop.services.common import connection_arguments, run_until_stopped, session
+from gridloop.services.common import connection_arguments, serve_readings
 
 POWER = "electricity.power.active.total"
 
@@ -68,16 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recharge-kw", type=float, default=None, help="default: a third of --p-max-kw")
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    with session(args) as platform:
-        service = PeakShaving(platform, args.substation_meter, args.battery, args.threshold_kw,
-                              args.recharge_below_kw, args.p_max_kw, args.recharge_kw or args.p_max_kw / 3)
-        platform.on_readings(service.on_reading)
-        print(f"peak shaving: {args.battery} above {args.threshold_kw} kW", flush=True)
-        run_until_stopped(args.run_for)
-    if args.log:
-        with open(args.log, "w") as fh:
-            json.dump(service.log, fh, indent=1)
-    return 0
+    return serve_readings(
+        args, lambda p: PeakShaving(p, args.substation_meter, args.battery, args.threshold_kw,
+                                    args.recharge_below_kw, args.p_max_kw, args.recharge_kw or args.p_max_kw / 3),
+        lambda svc: f"peak shaving: {args.battery} above {args.threshold_kw} kW")
 
 
 if __name__ == "__main__":
