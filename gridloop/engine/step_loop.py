@@ -100,9 +100,9 @@ class StepLoop:
             state = grid.solve_again()
         if sags or (self.faults.faults and self.counters.meters_dead_after_fault < 0):
             self.counters.meters_dead_after_fault = int((~state.bus_energized[self.meters.bus_index]).sum())
-        self._power_quality(t, state, sags)
+        v3 = grid.bus_v_phase(state)[self.meters.bus_index]  # every home's phase voltages, once per step
+        self._power_quality(t, v3, state, sags)
         p_w = state.load_p_mw[grid.household_index] * 1e6
-        v3 = grid.bus_v_phase(state)[self.meters.bus_index]
         sample = None
         if self.meters.due(t):
             p3, q3 = grid.served_home_phase_power(state)
@@ -238,10 +238,10 @@ class StepLoop:
                                  "duration_ms": round(float(min(duration_s, 60.0)) * 1000)}})
         return out
 
-    def _power_quality(self, t: float, state, extra: list[dict]) -> None:
+    def _power_quality(self, t: float, v3: np.ndarray, state, extra: list[dict]) -> None:
         if not self.s.meters.events:
             return
-        v = np.round(self.grid.bus_v_phase(state)[self.meters.bus_index], 1)
+        v = np.round(v3, 1)
         single = self.meters.phase >= 0  # a single-phase meter sees only its own phase
         v[single] = np.where(np.eye(3, dtype=bool)[self.meters.phase[single]], v[single], np.nan)
         found, self._pq = detect(v, self._pq, 230.0, state.bus_energized[self.meters.bus_index])
