@@ -45,3 +45,54 @@ def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
         assert summary["commands"]["executed"] == 1  # answered once, by the lead partition
     # the switch opened in every partition's grid: meters behind it read 0 V in all of them alike
     assert any(b'"electricity.voltage.l1":0.0' in row[3] for row in stored[4])
+
+
+SUBSTATIONS = """\
+name: substations
+seed: 9
+clock: {start: "2026-01-15T06:00:00+01:00", duration: 20min, step: 1min}
+grid: {network: 1-LV-urban6--0-sw, substations: 4}
+meters: {interval: 5min, utility: {water_meters: 3, water_interval: 5min}}
+outputs: {progress: false, plots: false, series: false}
+"""
+
+
+@pytest.mark.slow
+def test_substation_partitions_split_the_work_and_store_identical_readings(tmp_path):
+    path = tmp_path / "substations.yaml"
+    path.write_text(SUBSTATIONS)
+    scenario = load_scenario(path)
+    stored, summaries = {}, {}
+    for n in (1, 2, 4):
+        summaries[n] = run_workers(path, scenario, RunOptions(out=tmp_path / f"n{n}", progress=False), n)
+        stored[n] = _stored(tmp_path / f"n{n}")
+    per_substation = (102 + 1 + 3) * 4  # homes, substation meter and water meters, every 5 minutes
+    assert len(stored[1]) == 4 * per_substation
+    assert stored[1] == stored[2] == stored[4]
+    # each substation has its own namespace and its own seed: the same meter reads differently in each
+    devs = {row[0] for row in stored[1]}
+    assert {d.split("-")[0] for d in devs} == {"s001", "s002", "s003", "s004"}
+    first = {row[0]: row[3] for row in stored[1] if row[0].endswith("-m00001")}
+    assert len(set(first.values())) == 4
+    for n, summary in summaries.items():
+        assert summary["messages"]["readings_stored"] == len(stored[1]), n
+        assert summary["meters"] == 4 * (102 + 1 + 3)
+        # the partitions split the substations between them: each runs only its own
+        ran = [p["substations"] for p in summary["partitions"]]
+        assert sorted(sum(ran, [])) == ["s001", "s002", "s003", "s004"]
+        assert all(len(r) == 4 // n for r in ran)
+        assert [p["readings_sampled"] for p in summary["partitions"]] == [len(stored[1]) // n] * n
+
+
+def test_more_partitions_than_substations_is_refused(tmp_path):
+    path = tmp_path / "substations.yaml"
+    path.write_text(SUBSTATIONS)
+    with pytest.raises(ValueError, match="5 partitions for 4 substations"):
+        run_workers(path, load_scenario(path), RunOptions(out=tmp_path / "x", progress=False), 5)
+
+
+def test_substations_refuse_events_with_the_field_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(SUBSTATIONS + "events: [{at: 5min, command: switch.open, device: sw1}]\n")
+    with pytest.raises(Exception, match="leave events empty when grid.substations is more than 1"):
+        load_scenario(path)

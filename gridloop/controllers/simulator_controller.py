@@ -58,10 +58,17 @@ class SimulatorController:
     """Subscribes to ``gridloop/v1/{tenant}/commands/+`` and applies commands to actuators."""
 
     def __init__(self, broker: BrokerAddress, tenant: str, actuators: list[Actuator], respond: bool = True,
-                 tls: TlsFiles | None = None, credentials: tuple[str, str] | None = None) -> None:
-        """``respond=False``: a follower partition applies commands to its copy of the grid but stays silent."""
+                 tls: TlsFiles | None = None, credentials: tuple[str, str] | None = None,
+                 device_prefix: str = "") -> None:
+        """``respond=False``: a follower partition applies commands to its copy of the grid but stays silent.
+
+        ``device_prefix``: this controller's substation; it takes the commands to ``{prefix}{actuator}`` only
+        (another substation's controller answers the rest).
+        """
         self.tenant = tenant
         self.respond = respond
+        self.device_prefix = device_prefix
+        self._answers: dict[str, tuple[str, str, str]] = {}  # command id -> (device, status, detail) last sent
         self.actuators = {a.device: a for a in actuators}
         self.counters = ControllerCounters()
         self.log: list[dict] = []  # what was applied when, for the run directory
@@ -80,17 +87,24 @@ class SimulatorController:
         return self._arrivals
 
     def _respond(self, device: str, command_id: str, status: str, detail: str = "") -> None:
+        self._answers[command_id] = (device, status, detail)
         if not self.respond:
             return
         payload = {"v": 1, "id": command_id, "ts": time.time_ns() // 1_000_000, "status": status, "detail": detail}
-        self._client.publish(topic(self.tenant, "responses", device), orjson.dumps(payload), qos=1)
+        self._client.publish(topic(self.tenant, "responses", self.device_prefix + device), orjson.dumps(payload),
+                             qos=1)
 
     def _on_command(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parsed = parse_topic(msg.topic)
         if parsed is None:
             return
+        device = parsed[2]
+        if self.device_prefix:
+            if not device.startswith(self.device_prefix):
+                return  # another substation's device
+            device = device[len(self.device_prefix):]
         try:
-            self._take(parsed[2], msg.payload)
+            self._take(device, msg.payload)
         finally:  # counted only once it is queued or refused: a barrier on arrivals then sees it complete
             with self._lock:
                 self._arrivals += 1
@@ -107,6 +121,17 @@ class SimulatorController:
             with self._lock:
                 self.counters.rejected += 1
             return  # no id to answer to
+        with self._lock:
+            last = self._answers.get(cid)
+            if last is not None:  # QoS 1 redelivery or the platform's re-send: answer again, never apply twice
+                self.counters.received -= 1
+            else:
+                self._answers[cid] = (device, "pending", "")
+        if last is not None:
+            answered_device, status, detail = last
+            if status != "pending":
+                self._respond(answered_device, cid, status, detail)
+            return
         reason = self._check(device, name, args, doc.get("expires"))
         if reason:
             with self._lock:

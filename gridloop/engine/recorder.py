@@ -55,6 +55,7 @@ class RunRecorder:
 
     def write(self, out: Path) -> list[str]:
         """Write every series to ``out``; returns the file names written."""
+        out.mkdir(parents=True, exist_ok=True)
         files = {
             "grid_bus_vm_pu.parquet": self.bus_voltages(),
             "grid_line_loading_percent.parquet": self.line_loading(),

@@ -7,6 +7,7 @@ scenario commands, the final count of stored readings).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -25,29 +26,19 @@ from gridloop.contract import BrokerAddress, topic
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.embedded import EmbeddedPlatform
 from gridloop.engine.fault_kpis import fault_location_kpis
-from gridloop.engine.kpis import KpiRecorder, write_report
+from gridloop.engine.kpis import write_report
 from gridloop.engine.pacing import LagMeter
 from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.plots import plot_feeder_voltages
-from gridloop.engine.recorder import RunRecorder
+from gridloop.engine.provisioning import provision
 from gridloop.engine.services import ServiceProcess
-from gridloop.engine.stages import (
-    GridStage,
-    battery_actuators,
-    flexible_load_actuators,
-    switch_actuators,
-    transformer_actuators,
-)
 from gridloop.engine.step_loop import StepLoop
-from gridloop.engine.topology import radial_tree
+from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
 from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import TlsFiles, connect, wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.gateway import Gateway
-from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +82,7 @@ def _resolve(scenario: Scenario, options: RunOptions) -> Scenario:
     if options.partition is not None and options.partition[1] > 1:
         if s.platform.broker is None or s.platform.api_url is None:
             raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
-        if s.platform.dia_id == "dia-1":
+        if s.platform.dia_id == "dia-1" and s.grid.substations == 1:  # several substations: a DIA each
             s.platform.dia_id = f"dia-{options.partition[0] + 1}"
     return s
 
@@ -147,42 +138,39 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     (run_dir / "scenario.json").write_text(s.model_dump_json(indent=2))
     wall0 = time.monotonic()
 
-    grid = GridStage.build(s)
-    n_steps = int(round(s.clock.duration / s.clock.step))
-    rng = np.random.default_rng([s.seed, 1])
-    meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
-    meters = HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(),
-                            _one_hz_homes(grid, s.meters.home_1hz), s.meters.interval,
-                            np.random.default_rng([s.seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)),
-                            blink_detectors=s.meters.blink_detectors)
-    actuators = (switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
-                 + transformer_actuators(grid))
-    path = _reading_path(s, len(meters.sampled))
-    utilities = UtilityMeterStage(s)
-    substation = _substation_meters(grid, s.meters.interval, s.seed)
-    kpi = KpiRecorder(s.clock.step)
-
     part, parts = (options.partition if options and options.partition else (0, 1))
-    lead = part == 0  # the lead partition answers commands and runs the substation, utility meters and services
-    owned = {m for i, m in enumerate(meter_ids) if i % parts == part}
-    if lead:
-        owned |= set(substation.ids) | {dev for dev, _, _ in utilities.devices()} | set(meters.blink.ids)
-    else:
-        utilities = UtilityMeterStage(s.model_copy(update={"meters": s.meters.model_copy(
-            update={"utility": type(s.meters.utility)()})}))
+    count = s.grid.substations
+    units = [build_unit(s, i) for i in substations_of_partition(count, part, parts)]
+    n_steps = int(round(s.clock.duration / s.clock.step))
+    # one substation split by meters: every partition simulates it all and publishes its share; the lead
+    # answers commands and runs the substation, utility meters and services
+    split_meters = count == 1 and parts > 1
+    lead = part == 0 or count > 1
+    owned = None
+    if split_meters:
+        u = units[0]
+        owned = {m for i, m in enumerate(u.meters.ids) if i % parts == part}
+        if lead:
+            owned |= set(u.substation.ids) | {dev for dev, _, _ in u.utilities.devices()} | set(u.meters.blink.ids)
+        else:
+            u.utilities = UtilityMeterStage(u.s.model_copy(update={"meters": s.meters.model_copy(
+                update={"utility": type(s.meters.utility)()})}))
 
     with _Services(s, run_dir) as services_ctx:
         api = services_ctx.api
-        _provision(api, s, meters, grid, actuators, utilities, substation)
+        for u in units:
+            provision(api, u, s.platform.dia_id)
         broker = BrokerAddress.parse(services_ctx.broker_uri)
         p = s.platform
         tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
         creds = (p.mqtt_username, p.mqtt_password or "") if p.mqtt_username else None
-        controller = SimulatorController(broker, p.tenant, actuators, respond=lead, tls=tls, credentials=creds)
-        # the DIA announces itself only once this partition's controller listens for commands
-        dia = DeviceIntegrationAdapter(broker, p.tenant, p.dia_id, s.meters.dia_batch,
-                                       buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls)
-        if lead and parts > 1:  # every partition must hear the scenario's commands: wait for all their DIAs
+        controllers = [SimulatorController(broker, p.tenant, u.actuators, respond=lead, tls=tls, credentials=creds,
+                                           device_prefix=u.prefix) for u in units]
+        # a DIA announces itself only once its substation's controller listens for commands
+        dias = [DeviceIntegrationAdapter(broker, p.tenant, u.prefix + p.dia_id, s.meters.dia_batch,
+                                         buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls,
+                                         device_prefix=u.prefix) for u in units]
+        if split_meters and lead:  # every partition must hear the scenario's commands: wait for all their DIAs
             _wait_partitions_online(broker, p.tenant, p.dia_id, parts, tls, creds)
         services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, services_uri(services_ctx),
                                    s.platform.tenant, run_dir) for svc in s.services if lead]
@@ -191,23 +179,25 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             services_ctx.callback(service.stop)
         for service in services:
             service.wait_ready()
-        recorder = RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names)
         lag = LagMeter(speed=s.clock.speed)
         env = (simpy.rt.RealtimeEnvironment(factor=1.0 / s.clock.speed, strict=False)
                if s.clock.realtime else simpy.Environment())
         if not lead:
-            substation = SubstationMeterBank([], s.meters.interval, rng)
-        loop = StepLoop(s, grid, meters, path, utilities, substation, dia, controller, api, recorder, kpi,
-                        owned=owned if parts > 1 else None, send_commands=lead, broker=services_ctx.broker)
+            units[0].substation = SubstationMeterBank([], s.meters.interval, np.random.default_rng([s.seed, 1]))
+        loops = [StepLoop(u.s, u.grid, u.meters, u.path, u.utilities, u.substation, dia, controller, api,
+                          u.recorder, u.kpi, owned=owned, send_commands=lead, broker=services_ctx.broker)
+                 for u, dia, controller in zip(units, dias, controllers, strict=True)]
         if s.clock.realtime and options and options.wall_start:  # partitions share one wall-clock epoch
             time.sleep(max(0.0, options.wall_start - time.time()))
-        start, start_ms = loop.start, loop.start_ms
+        start, start_ms = loops[0].start, loops[0].start_ms
+        loop_wall0 = time.monotonic()
 
         def clock(progress_tick):
             for k in range(n_steps):
                 if s.clock.realtime:
                     lag.step_started(env.now)
-                loop.step(env.now)
+                for loop in loops:
+                    loop.step(env.now)
                 progress_tick()
                 if k < n_steps - 1:
                     yield env.timeout(s.clock.step)
@@ -215,30 +205,129 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         with _progress(s.outputs.progress, n_steps, s.name) as tick:
             env.process(clock(tick))
             env.run()
-        loop.drain(n_steps * s.clock.step)
+        for loop in loops:
+            loop.drain(n_steps * s.clock.step)
 
         for service in services:
             service.stop()
-        published_ok = dia.flush(timeout_s=60)
-        published = dia.readings_acknowledged
+        published_ok = all([dia.flush(timeout_s=60) for dia in dias])
+        loop_wall_s = time.monotonic() - loop_wall0  # stepping until the broker has every reading
+        published = sum(dia.readings_acknowledged for dia in dias)
         end_ms = start_ms + int(round(n_steps * s.clock.step * 1000))
         stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         metrics = api.metrics()
         completeness = _completeness_per_day(api, start_ms, end_ms)
-        dia.close()
-        controller.close()
+        for dia in dias:
+            dia.close()
+        for controller in controllers:
+            controller.close()
         if not published_ok:
-            log.warning("broker did not acknowledge %d readings", dia.readings_offered - published)
+            log.warning("broker did not acknowledge %d readings",
+                        sum(dia.readings_offered - dia.readings_acknowledged for dia in dias))
 
-    vm = recorder.bus_voltages()
-    loading = recorder.line_loading()
-    outputs = recorder.write(run_dir) if s.outputs.series else []
+    outputs = _write_series(units, run_dir, s)
+    (run_dir / "commands.json").write_text(json.dumps(
+        [{**entry, "device": u.prefix + entry["device"]} for u, c in zip(units, controllers, strict=True)
+         for entry in c.log], indent=1))
+    kpis: dict = {}
+    faults: list = []
+    if count == 1:
+        kpis, report = _kpis(units[0], loops[0], controllers[0], s, run_dir, n_steps)
+        outputs += report
+        faults = loops[0].faults.ground_truth()
+    grid_summary = _grid_summary(units)
+    summary = {
+        "scenario": s.name,
+        "seed": s.seed,
+        "sim_start": start.isoformat(),
+        "sim_end": (start + pd.Timedelta(seconds=n_steps * s.clock.step)).isoformat(),
+        "steps": n_steps,
+        "wall_s": round(time.monotonic() - wall0, 3),
+        "loop_wall_s": round(loop_wall_s, 3),
+        "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
+                     "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
+        "meters": sum(u.meter_count for u in units),
+        "substations": [u.name for u in units],
+        "messages": {
+            "readings_sampled": sum(loop.counters.sampled for loop in loops),
+            "readings_published": published,
+            "readings_stored": stored,
+            "readings_lost": sum(loop.counters.sampled for loop in loops) - stored,
+            "rejected": int(metrics.get("rejected", 0)),
+        },
+        "grid": {"network": s.grid.network, "backend": units[0].grid.backend, **grid_summary},
+        "links": {
+            "technology": s.meters.link.technology,
+            "gateways": s.meters.link.gateways * sum(u.path.gateway is not None for u in units),
+            "buffering": s.meters.link.buffering,
+            "lost_in_link": sum(u.path.counters.lost_in_link for u in units),
+            "dropped_gateway_overflow": sum(u.path.counters.dropped_overflow for u in units),
+            "buffered_at_end": sum(u.path.buffered for u in units),
+            "dia_dropped": sum(dia.readings_dropped for dia in dias),
+        },
+        "demand": {
+            "source": s.households.source,
+            "energy_not_served_kwh": round(sum(float(u.grid.demand.energy_not_served_wh().sum())
+                                               for u in units) / 1000, 4),
+        },
+        "batteries": {
+            u.prefix + dev: {"soc": round(float(u.grid.batteries.soc_frac[i]), 4),
+                             "p_kw_last": round(float(u.grid.batteries.p_mw[i] * 1000), 3)}
+            for u in units if u.grid.batteries is not None for i, dev in enumerate(u.grid.battery_ids)
+        },
+        "events": {"published": sum(dia.events_published for dia in dias),
+                   "by_type": dict(sorted(sum((collections.Counter(loop.counters.events) for loop in loops),
+                                              collections.Counter()).items()))},
+        "faults": faults,
+        "injected": loops[0].injected if count == 1 else [],
+        "customer_minutes_lost": round(sum(loop.counters.outage_meter_steps for loop in loops)
+                                       * s.clock.step / 60, 2),
+        "completeness": completeness,
+        "commands": {
+            "received": sum(c.counters.received for c in controllers),
+            "executed": sum(c.counters.executed for c in controllers),
+            "rejected": sum(c.counters.rejected for c in controllers),
+            "failed": sum(c.counters.failed for c in controllers),
+        },
+        "kpis": kpis,
+        "outputs": outputs,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _write_series(units: list[SubstationUnit], run_dir: Path, s: Scenario) -> list[str]:
+    """Each substation's recorded series (in its own folder when there are several) and the feeder plot."""
+    outputs: list[str] = []
+    if s.outputs.series:
+        for u in units:
+            sub = "" if len(units) == 1 and not u.prefix else u.name
+            outputs += [f"{sub}/{name}" if sub else name for name in u.recorder.write(run_dir / sub)]
     if s.outputs.plots:
+        u = units[0]
         local = s.clock.start.tzinfo
-        plot_feeder_voltages(vm.tz_convert(local), loading.tz_convert(local), run_dir / "feeder_voltages.png",
-                             f"{s.name}: {s.grid.network}, {len(meter_ids)} meters")
+        title = f"{s.name}: {s.grid.network}, {len(u.meters)} meters" + (f" ({u.name})" if u.prefix else "")
+        plot_feeder_voltages(u.recorder.bus_voltages().tz_convert(local), u.recorder.line_loading().tz_convert(local),
+                             run_dir / "feeder_voltages.png", title)
         outputs.append("feeder_voltages.png")
-    (run_dir / "commands.json").write_text(json.dumps(controller.log, indent=1))
+    return outputs
+
+
+def _grid_summary(units: list[SubstationUnit]) -> dict:
+    vms = [u.recorder.bus_voltages().to_numpy() for u in units]
+    energized = np.concatenate([np.where(vm > 0, vm, np.nan).ravel() for vm in vms])
+    return {
+        "v_min_pu": round(float(np.nanmin(energized)), 6),
+        "v_max_pu": round(float(np.nanmax(energized)), 6),
+        "max_line_loading_percent": round(max(float(u.recorder.line_loading().to_numpy().max()) for u in units), 4),
+        "deenergized_bus_steps": int(sum((vm <= 0).sum() for vm in vms)),
+    }
+
+
+def _kpis(u: SubstationUnit, loop: StepLoop, controller: SimulatorController, s: Scenario, run_dir: Path,
+          n_steps: int) -> tuple[dict, list[str]]:
+    """The closed-loop KPIs of a one-substation run and, when it has services, batteries or a limit, its report."""
+    grid, kpi = u.grid, u.kpi
     battery_kwh = sum(b.capacity_kwh for b in s.grid.batteries) or None
     kpis = kpi.kpis(s.kpis.transformer_limit_kw, battery_kwh)
     if grid.batteries is not None:  # what went in minus what came out minus what is still stored
@@ -256,70 +345,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             grid.net, loop.faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,
             s.clock.step, loop.counters.outage_meter_steps, loop.counters.meters_dead_after_fault,
             n_steps * s.clock.step)
+    report: list[str] = []
     if kpi.times and (s.services or s.grid.batteries or s.kpis.transformer_limit_kw):
         frame = kpi.frame()
         frame.to_parquet(run_dir / "kpi_series.parquet")
-        outputs += write_report(frame.tz_convert(s.clock.start.tzinfo), kpis, run_dir, f"{s.name}: KPIs")
-    energized_vm = vm.where(vm > 0)
-    summary = {
-        "scenario": s.name,
-        "seed": s.seed,
-        "sim_start": start.isoformat(),
-        "sim_end": (start + pd.Timedelta(seconds=n_steps * s.clock.step)).isoformat(),
-        "steps": n_steps,
-        "wall_s": round(time.monotonic() - wall0, 3),
-        "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
-                     "max_lag_s": round(lag.max_lag_s, 4), "late_steps": lag.late_steps},
-        "meters": len(meter_ids) + utilities.count + len(substation) + len(meters.blink_homes),
-        "messages": {
-            "readings_sampled": loop.counters.sampled,
-            "readings_published": published,
-            "readings_stored": stored,
-            "readings_lost": loop.counters.sampled - stored,
-            "rejected": int(metrics.get("rejected", 0)),
-        },
-        "grid": {
-            "network": s.grid.network,
-            "backend": grid.backend,
-            "v_min_pu": round(float(np.nanmin(energized_vm.to_numpy())), 6),
-            "v_max_pu": round(float(np.nanmax(energized_vm.to_numpy())), 6),
-            "max_line_loading_percent": round(float(loading.to_numpy().max()), 4),
-            "deenergized_bus_steps": int((vm.to_numpy() <= 0).sum()),
-        },
-        "links": {
-            "technology": s.meters.link.technology,
-            "gateways": s.meters.link.gateways if path.gateway is not None else 0,
-            "buffering": s.meters.link.buffering,
-            "lost_in_link": path.counters.lost_in_link,
-            "dropped_gateway_overflow": path.counters.dropped_overflow,
-            "buffered_at_end": path.buffered,
-            "dia_dropped": dia.readings_dropped,
-        },
-        "demand": {
-            "source": s.households.source,
-            "energy_not_served_kwh": round(float(grid.demand.energy_not_served_wh().sum()) / 1000, 4),
-        },
-        "batteries": {
-            dev: {"soc": round(float(grid.batteries.soc_frac[i]), 4),
-                  "p_kw_last": round(float(grid.batteries.p_mw[i] * 1000), 3)}
-            for i, dev in enumerate(grid.battery_ids)
-        } if grid.batteries is not None else {},
-        "events": {"published": dia.events_published, "by_type": dict(sorted(loop.counters.events.items()))},
-        "faults": loop.faults.ground_truth(),
-        "injected": loop.injected,
-        "customer_minutes_lost": round(loop.counters.outage_meter_steps * s.clock.step / 60, 2),
-        "completeness": completeness,
-        "commands": {
-            "received": controller.counters.received,
-            "executed": controller.counters.executed,
-            "rejected": controller.counters.rejected,
-            "failed": controller.counters.failed,
-        },
-        "kpis": kpis,
-        "outputs": outputs,
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        report = write_report(frame.tz_convert(s.clock.start.tzinfo), kpis, run_dir, f"{s.name}: KPIs")
+    return kpis, report
 
 
 def _wait_partitions_online(broker: BrokerAddress, tenant: str, lead_dia: str, parts: int, tls: TlsFiles,
@@ -348,35 +379,6 @@ def services_uri(services_ctx: _Services) -> str:
     return services_ctx.broker_uri
 
 
-def _one_hz_homes(grid: GridStage, count: int | None) -> np.ndarray:
-    """Which homes carry a 1 Hz disaggregation meter: the grid's own (a ``sampling_s`` of 1) or the first N."""
-    n = len(grid.household_index)
-    if count is not None:
-        return np.arange(n) < count
-    if "sampling_s" in grid.net.load.columns:
-        return (grid.net.load.sampling_s.to_numpy(dtype=float)[grid.household_index] == 1.0)
-    return np.zeros(n, dtype=bool)
-
-
-def _substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
-    """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
-    ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
-    rng = np.random.default_rng([seed, 6])
-    return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
-
-
-def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
-    link_cfg = s.meters.link
-    link = build_link(link_cfg.technology, n_meters, link_cfg.gateways, link_cfg.profile,
-                      np.random.default_rng([s.seed, 2]))
-    if link is None:
-        return ReadingPath(None)
-    link = DegradableLink(link, np.random.default_rng([s.seed, 8]))
-    gateway = Gateway(link, link_cfg.buffer_readings, buffering=link_cfg.buffering,
-                      bytes_per_reading=link_cfg.bytes_per_reading, rng=np.random.default_rng([s.seed, 3]))
-    return ReadingPath(gateway, link_cfg.bytes_per_reading)
-
-
 def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> dict:
     """Expected vs stored readings per meter per simulated day, as the platform reports them."""
     days, per_meter = [], {}
@@ -391,52 +393,6 @@ def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> di
             per_meter.setdefault(d["device"], []).append(
                 {"expected": d["expected"], "received": d["received"]})
     return {"per_day": days, "per_meter": per_meter}
-
-
-def _provision(api: PlatformClient, s: Scenario, meters: HomeMeterFleet, grid: GridStage,
-               actuators: list, utilities: UtilityMeterStage, substation: SubstationMeterBank) -> None:
-    """Register every device of the scenario under its tenant, as a head-end's provisioning would."""
-    api.create_asset({"id": "substation-1", "kind": "substation", "name": s.grid.network})
-    tree = radial_tree(grid.net)
-    for bus, (parent, line) in tree.items():  # parents first: the tree is in breadth-first order
-        api.create_asset({"id": f"bus-{bus}", "kind": "location", "name": f"line {line}" if line >= 0 else "",
-                          "parent": f"bus-{parent}" if parent >= 0 else "substation-1"})
-    bus_labels = grid.net.bus.index.to_numpy()
-    devices = [{"id": s.platform.dia_id, "type": "dia", "asset": "substation-1"}]
-    devices += [
-        {"id": dev, "type": "home_meter" if hz else "electricity_meter", "phases": 3 if phase < 0 else 1,
-         "gateway": s.platform.dia_id,
-         "asset": f"bus-{bus_labels[int(b)]}" if int(bus_labels[int(b)]) in tree else "substation-1",
-         "meta": {"interval_s": 1.0 if hz else s.meters.interval, "bus": str(grid.bus_names[int(b)]),
-                  "phase": ["l1", "l2", "l3"][phase] if phase >= 0 else "l1l2l3"}}
-        for dev, b, phase, hz in zip(meters.ids, meters.bus_index, meters.phase.tolist(), meters.one_hz.tolist(),
-                                     strict=True)
-    ]
-    switches = [a.device for a in actuators if a.kind == "switch"]
-    devices += [{"id": a.device, "type": "transformer", "asset": "substation-1"}
-                for a in actuators if a.kind == "transformer"]
-    lv_buses = set(grid.net.trafo.lv_bus.tolist())
-    sw_table = grid.net.switch
-    devices += [{"id": sw, "type": "switch", "asset": "substation-1", "meta": {
-        "bus": int(sw_table.bus.at[int(sw[2:])]),
-        "line": int(sw_table.element.at[int(sw[2:])]) if sw_table.et.at[int(sw[2:])] == "l" else None,
-        "protective": bool(sw_table.et.at[int(sw[2:])] == "l" and sw_table.bus.at[int(sw[2:])] in lv_buses)}}
-        for sw in switches]
-    lv_labels = grid.net.trafo.lv_bus.to_numpy()
-    devices += [{"id": dev, "type": "substation_meter", "phases": 3, "gateway": s.platform.dia_id,
-                 "asset": f"bus-{lv_labels[i]}" if int(lv_labels[i]) in tree else "substation-1",
-                 "meta": {"interval_s": substation.interval_s,
-                                                   "trafo": str(grid.trafo_names[i])}}
-                for i, dev in enumerate(substation.ids)]
-    devices += [{"id": dev, "type": kind, "gateway": s.platform.dia_id, "meta": {"interval_s": interval}}
-                for dev, kind, interval in utilities.devices()]
-    devices += [{"id": dev, "type": "blink_detector", "gateway": s.platform.dia_id,
-                 "asset": devices[1 + int(home)]["asset"],
-                 "meta": {"interval_s": s.meters.interval, "host_meter": meters.ids[int(home)]}}
-                for dev, home in zip(meters.blink.ids, meters.blink_homes, strict=True)]
-    devices += [{"id": b.id, "type": "battery", "asset": "substation-1",
-                 "meta": {"p_max_kw": b.p_max_kw, "capacity_kwh": b.capacity_kwh}} for b in s.grid.batteries]
-    api.provision(devices)
 
 
 CLOCK_SLACK_MS = 6 * 3600 * 1000  # meters with drifting clocks stamp readings outside the simulated span

@@ -1,7 +1,8 @@
 """`gridloop run --workers N`: N local partitions of one scenario, sharing one broker, platform and clock.
 
 The parent starts the broker and platform (embedded unless given), then N child processes
-``gridloop run --partition K/N``; each simulates the whole grid and publishes its share of the meters.
+``gridloop run --partition K/N``. With ``grid.substations`` > 1 each child runs its share of the substations
+(the work divides); with one substation each simulates the whole grid and publishes its share of the meters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridloop.engine.run import RunOptions, _resolve, _Services, _wait_stored
+from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.scenario.model import Scenario
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start
@@ -23,6 +25,7 @@ START_MARGIN_S = 15.0  # time for the children to load the grid before a shared 
 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> dict:
     s = _resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
+    substations_of_partition(s.grid.substations, 0, workers)  # more partitions than substations: say so now
     run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
     run_dir.mkdir(parents=True, exist_ok=True)
     wall0 = time.monotonic()
@@ -54,19 +57,27 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         published = sum(p["messages"]["readings_published"] for p in parts)
         stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         rejected = int(api.metrics().get("rejected", 0))
+    by_substation = s.grid.substations > 1  # the partitions' grids are disjoint: add them up
+    grids = [p["grid"] for p in parts]
+    grid = {**grids[0], "v_min_pu": min(g["v_min_pu"] for g in grids), "v_max_pu": max(g["v_max_pu"] for g in grids),
+            "max_line_loading_percent": max(g["max_line_loading_percent"] for g in grids),
+            "deenergized_bus_steps": sum(g["deenergized_bus_steps"] for g in grids)} if by_substation else grids[0]
+    commands = ({k: sum(p["commands"][k] for p in parts) for k in parts[0]["commands"]} if by_substation
+                else parts[0]["commands"])
     summary = {
         "scenario": s.name, "seed": s.seed, "sim_start": parts[0]["sim_start"], "sim_end": parts[0]["sim_end"],
         "steps": parts[0]["steps"], "wall_s": round(time.monotonic() - wall0, 3),
         "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
                      "max_lag_s": max(p["realtime"]["max_lag_s"] for p in parts),
                      "late_steps": sum(p["realtime"]["late_steps"] for p in parts)},
-        "meters": parts[0]["meters"],
+        "meters": sum(p["meters"] for p in parts) if by_substation else parts[0]["meters"],
         "messages": {"readings_sampled": sampled, "readings_published": published, "readings_stored": stored,
                      "readings_lost": sampled - stored, "rejected": rejected},
-        "grid": parts[0]["grid"],
-        "commands": parts[0]["commands"],
-        "partitions": [{"partition": f"{k}/{workers}", "wall_s": p["wall_s"], **p["messages"]}
-                       for k, p in enumerate(parts)],
+        "grid": grid,
+        "commands": commands,
+        "partitions": [{"partition": f"{k}/{workers}", "wall_s": p["wall_s"], "loop_wall_s": p["loop_wall_s"],
+                        "substations": p["substations"],
+                        **p["messages"]} for k, p in enumerate(parts)],
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

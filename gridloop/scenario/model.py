@@ -83,6 +83,9 @@ class Grid(_Strict):
     backend: Literal["pandapower", "pgm"] = "pgm"
     per_phase: bool = Field(False, description="unbalanced (per-phase) power flow: meters read L1/L2/L3 apart")
     batteries: list[Battery] = Field(default_factory=list)
+    substations: int = Field(1, ge=1, le=9999, description=(
+        "independent copies of the network, each with its own seed, homes and device ids (s001-...); "
+        "partitions split a run by substation"))
 
 
 class Households(_Strict):
@@ -325,6 +328,11 @@ class Scenario(_Strict):
                 raise ValueError(f"{name} must be a whole number of clock.step")
         if self.services and not self.clock.realtime:
             raise ValueError("services react to the platform in real time: set clock.realtime: true (any speed)")
+        if self.grid.substations > 1:
+            for name, value in (("events", self.events), ("services", self.services)):
+                if value:
+                    raise ValueError(f"{name} act on one grid's devices: leave {name} empty when "
+                                     "grid.substations is more than 1 (a scale-out run of independent substations)")
         for i, event in enumerate(self.events):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")

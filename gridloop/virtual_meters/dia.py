@@ -27,9 +27,14 @@ class DeviceIntegrationAdapter:
 
     def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
                  buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None,
-                 tls: TlsFiles | None = None) -> None:
-        """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away)."""
+                 tls: TlsFiles | None = None, device_prefix: str = "") -> None:
+        """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away).
+
+        ``device_prefix`` namespaces the meters' local ids (``m00001`` → ``s002-m00001``), as a head-end maps
+        a site's meter numbers to the platform's device ids.
+        """
         self.tenant = tenant
+        self.device_prefix = device_prefix
         self.dia_id = dia_id
         self.batch = batch
         self.buffering = buffer_readings > 0
@@ -93,6 +98,8 @@ class DeviceIntegrationAdapter:
         Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, about twice as
         fast); readings carry their meter's own clock time when the meters have clocks.
         """
+        if self.device_prefix:
+            sample = sample.renamed([self.device_prefix + d for d in sample.devices])
         for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
             n = len(group.devices)
             sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
@@ -112,6 +119,8 @@ class DeviceIntegrationAdapter:
         """Send meter events (outages, sags, last gasps) in one event envelope."""
         if not events:
             return
+        if self.device_prefix:
+            events = [{**e, "dev": self.device_prefix + e["dev"]} for e in events]
         self._client.publish(self._events_topic, orjson.dumps({"v": 1, "events": events}), qos=1)
         self.events_published += len(events)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,10 @@ class MeterSample:
         if meter_ts is not None:
             fields["meter_ts_ms"] = np.asarray(meter_ts)[idx]
         return type(self)(**fields)
+
+    def renamed(self, devices: list[str]) -> MeterSample:
+        """The same readings under other device ids (same order)."""
+        return dataclasses.replace(self, devices=devices)
 
 
 class ElectricityMeterBank:
