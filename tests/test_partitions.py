@@ -27,15 +27,21 @@ def _stored(run_dir: Path) -> list[tuple]:
         return db.execute("SELECT dev, ts, seq, q FROM readings ORDER BY dev, ts").fetchall()
 
 
-@pytest.mark.slow
-def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
-    path = tmp_path / "partitions.yaml"
-    path.write_text(SCENARIO)
+def _run_with_1_2_4_workers(tmp_path: Path, text: str) -> tuple[dict, dict]:
+    """The scenario run with 1, 2 and 4 local partitions: the readings each stored, and each summary."""
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
     scenario = load_scenario(path)
     stored, summaries = {}, {}
     for n in (1, 2, 4):
         summaries[n] = run_workers(path, scenario, RunOptions(out=tmp_path / f"n{n}", progress=False), n)
         stored[n] = _stored(tmp_path / f"n{n}")
+    return stored, summaries
+
+
+@pytest.mark.slow
+def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
+    stored, summaries = _run_with_1_2_4_workers(tmp_path, SCENARIO)
     assert len(stored[1]) == (102 + 1) * 40 + 2 * 8  # homes and substation every minute, heat every 5 min
     assert stored[1] == stored[2] == stored[4]
     for n, summary in summaries.items():
@@ -59,13 +65,7 @@ outputs: {progress: false, plots: false, series: false}
 
 @pytest.mark.slow
 def test_substation_partitions_split_the_work_and_store_identical_readings(tmp_path):
-    path = tmp_path / "substations.yaml"
-    path.write_text(SUBSTATIONS)
-    scenario = load_scenario(path)
-    stored, summaries = {}, {}
-    for n in (1, 2, 4):
-        summaries[n] = run_workers(path, scenario, RunOptions(out=tmp_path / f"n{n}", progress=False), n)
-        stored[n] = _stored(tmp_path / f"n{n}")
+    stored, summaries = _run_with_1_2_4_workers(tmp_path, SUBSTATIONS)
     per_substation = (102 + 1 + 3) * 4  # homes, substation meter and water meters, every 5 minutes
     assert len(stored[1]) == 4 * per_substation
     assert stored[1] == stored[2] == stored[4]
@@ -79,7 +79,7 @@ def test_substation_partitions_split_the_work_and_store_identical_readings(tmp_p
         assert summary["meters"] == 4 * (102 + 1 + 3)
         # the partitions split the substations between them: each runs only its own
         ran = [p["substations"] for p in summary["partitions"]]
-        assert sorted(sum(ran, [])) == ["s001", "s002", "s003", "s004"]
+        assert sorted(s for r in ran for s in r) == ["s001", "s002", "s003", "s004"]
         assert all(len(r) == 4 // n for r in ran)
         assert [p["readings_sampled"] for p in summary["partitions"]] == [len(stored[1]) // n] * n
 
@@ -94,5 +94,5 @@ def test_more_partitions_than_substations_is_refused(tmp_path):
 def test_substations_refuse_events_with_the_field_named(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(SUBSTATIONS + "events: [{at: 5min, command: switch.open, device: sw1}]\n")
-    with pytest.raises(Exception, match="leave events empty when grid.substations is more than 1"):
+    with pytest.raises(Exception, match=r"bad\.yaml.*leave events empty when grid\.substations is more than 1"):
         load_scenario(path)
