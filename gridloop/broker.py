@@ -19,6 +19,17 @@ from pathlib import Path
 from gridloop.contract import BrokerAddress
 
 
+def stop_child(proc: subprocess.Popen | None, timeout_s: float = 5.0) -> None:
+    """Stop a child process politely (SIGTERM), and for good if it does not go within ``timeout_s``."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -101,13 +112,7 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
         self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gridloop.broker import free_port
+from gridloop.broker import free_port, stop_child
 
 
 class EmbeddedPlatform:
@@ -45,11 +45,5 @@ class EmbeddedPlatform:
             return ""
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc, timeout_s=15)
         self._proc = None

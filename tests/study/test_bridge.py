@@ -22,7 +22,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from gridloop.broker import EmbeddedBroker, find_mosquitto, free_port, wait_port
+from gridloop.broker import EmbeddedBroker, find_mosquitto, free_port, stop_child, wait_port
 from gridloop.contract import BrokerAddress, shared, topic
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.mqtt_client import connect, wait_for
@@ -90,13 +90,7 @@ class EdgeBroker:
         return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
 
 
 @pytest.fixture
