@@ -108,6 +108,10 @@ class PQEvents:
         return int(self.meter.size)
 
 
+_NO_EVENTS = PQEvents(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.intp),
+                      np.zeros(0))
+
+
 def detect(
     voltage_v: np.ndarray,
     prev: PQState,
@@ -120,7 +124,7 @@ def detect(
     un = np.asarray(un_v, dtype=float)
     pu = v / (un[:, None] if un.ndim == 1 else un)
     present = ~np.isnan(pu)
-    alive = (present & (np.nan_to_num(pu) >= INTERRUPTION_LIMIT)).any(axis=1)
+    alive = (pu >= INTERRUPTION_LIMIT).any(axis=1)  # a missing phase (NaN) compares False
     supplied = alive if energised is None else alive & np.asarray(energised, dtype=bool)
     lost = prev.supplied & ~supplied
     restored = ~prev.supplied & supplied
@@ -136,6 +140,11 @@ def detect(
     new[below | stays_sag] = PhaseState.SAG
     new[~supplied] = PhaseState.NORMAL
 
+    tamper_now = prev.tamper if tamper is None else np.asarray(tamper, dtype=bool)
+    if not lost.any() and not restored.any() and np.array_equal(new, old) and np.array_equal(tamper_now,
+                                                                                                prev.tamper):
+        return _NO_EVENTS, PQState(phase=new, supplied=supplied, tamper=tamper_now.copy())  # the usual sample
+
     was_sag, is_sag = old == PhaseState.SAG, new == PhaseState.SAG
     was_swell, is_swell = old == PhaseState.SWELL, new == PhaseState.SWELL
     edges = {
@@ -144,7 +153,6 @@ def detect(
         EventCode.VOLTAGE_SWELL: is_swell & ~was_swell,
         EventCode.VOLTAGE_SWELL_END: was_swell & ~is_swell,
     }
-    tamper_now = prev.tamper if tamper is None else np.asarray(tamper, dtype=bool)
 
     meters, codes, phases, values = [], [], [], []
 
