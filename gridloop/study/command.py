@@ -20,7 +20,9 @@ def add_arguments(study: argparse.ArgumentParser) -> None:
     study.add_argument("--realtime", action="store_true", help="pace each point so meters offer readings at their rate")
     study.add_argument("--speed", type=float, help="with --realtime: simulated seconds per wall second")
     study.add_argument("--max-wall", type=float, default=3600.0, help="start no new point after this many seconds")
-    study.add_argument("--docs-img", type=Path, help="also write the plots here as study-*.png")
+    study.add_argument("--docs-img", type=Path, help="also write the plots here, named PREFIX*.png")
+    study.add_argument("--docs-prefix", default="study-", metavar="PREFIX",
+                       help="file name prefix of the plots --docs-img writes (default study-)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     if args.docs_img:
         args.docs_img.mkdir(parents=True, exist_ok=True)
-        write_plots(rows, args.docs_img)
+        write_plots(rows, args.docs_img, args.docs_prefix)
     write_capacity(rows, args.out)
     best = largest_without_loss(rows)
     print(f"table: {args.out / 'table.md'}")

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 
 from gridloop.engine.run import RunOptions, run_scenario
+from gridloop.study.history import fill_history, plan_history, queried_meter
 from gridloop.study.monitor import Monitor
 from gridloop.study.probe import LatencyProbe
 from gridloop.study.services import PROBE_DEVICE, StudyServices
@@ -18,6 +19,7 @@ from gridloop.study.sweep import Point
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+DAY_MS = 86_400_000
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -29,15 +31,23 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def time_queries(api_url: str, api_key: str, device: str, quantity: str, start_ms: int, end_ms: int,
-                 repeats: int = 5) -> dict[str, float]:
-    """Median wall time of one meter's raw-readings and 15-min-aggregates REST queries over the run's window."""
+                 repeats: int = 5, history_day: tuple[int, int] | None = None) -> dict[str, float]:
+    """Median wall time of REST queries: one meter's raw readings and 15-min means over the run's window, the
+    completeness report over it, the tenant's metrics (which count its stored readings); with ``history_day`` (a
+    day of restored history), that meter's raw readings and 15-min means of that day too."""
+    agg = {"quantity": quantity, "interval": "15m", "agg": "mean"}
+    run = {"start": start_ms, "end": end_ms}
+    queries = [("query_readings_ms", f"/api/v1/devices/{device}/readings", run),
+               ("query_aggregates_ms", f"/api/v1/devices/{device}/aggregates", {**run, **agg}),
+               ("query_completeness_ms", "/api/v1/completeness", run),
+               ("query_metrics_ms", "/api/v1/metrics", {})]
+    if history_day is not None:
+        day = {"start": history_day[0], "end": history_day[1]}
+        queries += [("query_history_readings_ms", f"/api/v1/devices/{device}/readings", day),
+                    ("query_history_aggregates_ms", f"/api/v1/devices/{device}/aggregates", {**day, **agg})]
     out: dict[str, float] = {}
-    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as http:
-        for name, path, params in (
-            ("query_readings_ms", f"/api/v1/devices/{device}/readings", {"start": start_ms, "end": end_ms}),
-            ("query_aggregates_ms", f"/api/v1/devices/{device}/aggregates",
-             {"start": start_ms, "end": end_ms, "quantity": quantity, "interval": "15m", "agg": "mean"}),
-        ):
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=120) as http:
+        for name, path, params in queries:
             times = []
             for _ in range(repeats):
                 t = time.perf_counter()
@@ -48,17 +58,22 @@ def time_queries(api_url: str, api_key: str, device: str, quantity: str, start_m
 
 
 def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float | None = None) -> dict:
-    """Run the point's scenario against freshly started services; return its measured row."""
+    """Run the point's scenario against freshly started services (the store first restored with the point's
+    history, if any); return its measured row."""
     s = point.scenario
     if realtime:  # set on the scenario itself, so that the row reports the pace the run had
         s = s.model_copy(update={"clock": s.clock.model_copy(
             update={"realtime": True, "speed": speed if speed is not None else s.clock.speed})})
-    with StudyServices(out_dir, s.platform.tenant, point.ingest_workers) as svc:
+    plan = plan_history(s, point.history_s) if point.history_s > 0 else None
+    restore = (lambda path: fill_history(path, s.platform.tenant, plan)) if plan is not None else None
+    with StudyServices(out_dir, s.platform.tenant, point.ingest_workers, restore) as svc:
+        if plan is not None:
+            log.info("history %s: %s", point.label, svc.restored)
         platform = s.platform.model_copy(update={"broker": svc.broker_uri, "api_url": svc.api_url,
                                                  "api_key": svc.api_key, "store": None})
         s = s.model_copy(update={"platform": platform})
         bytes0 = svc.store_bytes()
-        monitor = Monitor(svc.pids, svc.api_url, svc.api_key)
+        monitor = Monitor(svc.pids, svc.api_url, svc.monitor_key)
         monitor.start()
         probe = LatencyProbe(svc.broker_uri, s.platform.tenant, PROBE_DEVICE, svc.store_path).start()
         t0 = time.time()
@@ -70,11 +85,14 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
             usage = monitor.stop()
         start_ms = int(s.clock.start.timestamp() * 1000)
         end_ms = start_ms + int(summary["steps"] * s.clock.step * 1000)
-        device, quantity = (("m00001", "electricity.energy.active.import") if s.households.count != 0
-                            else ("wm0001", "water.volume"))
-        queries = time_queries(svc.api_url, svc.api_key, device, quantity, start_ms, end_ms)
+        device, quantity = queried_meter(s)
+        day = (plan.end_ms - DAY_MS, plan.end_ms) if plan is not None and plan.days >= 1 else None
+        queries = time_queries(svc.api_url, svc.api_key, device, quantity, start_ms, end_ms, history_day=day)
     db_bytes = svc.store_bytes()  # after the platform stopped: the WAL is checkpointed into the file
-    return _row(point, s, summary, realtime, t1 - t0, usage, monitor, probe, queries, db_bytes - bytes0, db_bytes)
+    row = _row(point, s, summary, realtime, t1 - t0, usage, monitor, probe, queries, db_bytes - bytes0, db_bytes)
+    if plan is not None:
+        row.update({**svc.restored, "history_raw_meters": plan.raw_meters})
+    return row
 
 
 def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: dict, monitor: Monitor,
@@ -92,6 +110,7 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
     if len(lat) < 5:
         lat = [ms for _, ms in probe.samples]
     row: dict = {"point": point.label, **{f"sweep_{k}": v for k, v in point.values.items()},
+                 "history_days": round(point.history_s / 86400, 3),
                  "meters": summary["meters"], "interval_s": s.meters.interval, "step_s": s.clock.step,
                  "sim_s": sim_s, "mode": f"realtime x{s.clock.speed:g}" if realtime else "fast",
                  "ingest_workers": point.ingest_workers, "wall_s": round(span_s, 2),
@@ -115,6 +134,7 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
     row["readings_per_commit"] = round(stored / max(row["ingest_commits"], 1), 1)
     per_sim_s = m["readings_sampled"] / max(sim_s, 1e-9)
     row["db_bytes"] = db_bytes
+    row["db_mb"] = round(db_bytes / 1e6, 1)
     # a tiny run can shrink the file (its WAL checkpointed away); then the whole file is the better estimate
     row["bytes_per_reading"] = round((grown if grown > 0 else db_bytes) / max(stored, 1), 1)
     row["db_gb_per_day"] = round(row["bytes_per_reading"] * per_sim_s * 86400 / 1e9, 3)

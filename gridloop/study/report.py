@@ -19,6 +19,12 @@ MD_COLUMNS = [
     ("db_gb_per_day", "DB GB/day"), ("query_readings_ms", "query raw ms"), ("query_aggregates_ms", "query agg ms"),
     ("kept_up", "kept up"),
 ]
+# added when a point restored history (gridloop.study.history): how big the store was and what it answered
+HISTORY_COLUMNS = [
+    ("history_days", "history d"), ("db_mb", "DB MB"), ("history_fill_s", "fill s"),
+    ("query_history_readings_ms", "query day raw ms"), ("query_history_aggregates_ms", "query day agg ms"),
+    ("query_completeness_ms", "completeness ms"), ("query_metrics_ms", "metrics ms"),
+]
 
 
 def write_table(rows: list[dict], out: Path) -> tuple[Path, Path]:
@@ -36,13 +42,18 @@ def write_table(rows: list[dict], out: Path) -> tuple[Path, Path]:
     return csv_path, md_path
 
 
+def _has_history(rows: list[dict]) -> bool:
+    return any((r.get("history_days") or 0) > 0 for r in rows)
+
+
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(h for _, h in MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
+    columns = MD_COLUMNS + (HISTORY_COLUMNS if _has_history(rows) else [])
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['point']} | failed: {r['error']} |" + " |" * (len(MD_COLUMNS) - 2))
+            lines.append(f"| {r['point']} | failed: {r['error']} |" + " |" * (len(columns) - 2))
             continue
-        lines.append("| " + " | ".join(_cell(r.get(k)) for k, _ in MD_COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(r.get(k)) for k, _ in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -65,7 +76,8 @@ def largest_without_loss(rows: list[dict], key: str = "no_loss") -> dict | None:
 
 
 def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Path]:
-    """Throughput and loss, latency percentiles, CPU per component, query latency vs database size."""
+    """Throughput and loss, latency percentiles, CPU per component, query latency vs database size; with history
+    points, ingest latency, rate and cost vs database size too."""
     rows = sorted((r for r in rows if "error" not in r), key=lambda r: r["offered_per_s"])
     if not rows:
         return []
@@ -101,13 +113,53 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     ax.legend()
     paths.append(_save(fig, out / f"{prefix}cpu.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    size = [r["db_bytes"] / 1e6 for r in rows]
-    ax.plot(size, [r["query_readings_ms"] for r in rows], "o", label="raw readings, one meter")
-    ax.plot(size, [r["query_aggregates_ms"] for r in rows], "s", label="15-min aggregates, one meter")
-    ax.set(xlabel="database size (MB)", ylabel="query time (ms, median of 5)", title="query latency vs DB size")
-    ax.legend()
+    by_size = sorted(rows, key=lambda r: r["db_bytes"])
+    size = [r["db_bytes"] / 1e6 for r in by_size]
+    wide = max(size) > 20 * max(min(size), 1e-3)  # a store grown by history: sizes over decades
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, style, label in (
+        ("query_readings_ms", "o-", "raw readings, one meter, the run's window"),
+        ("query_aggregates_ms", "s-", "15-min means, one meter, the run's window"),
+        ("query_history_readings_ms", "o--", "raw readings, one meter, a day of history"),
+        ("query_history_aggregates_ms", "s--", "15-min means, one meter, a day of history"),
+        ("query_completeness_ms", "^:", "completeness report, all meters, the run's window"),
+        ("query_metrics_ms", "v:", "/api/v1/metrics of the tenant (counts its readings)"),
+    ):
+        ys = [r.get(key) for r in by_size]
+        if any(y is not None for y in ys):
+            ax.plot(size, [float("nan") if y is None else y for y in ys], style, label=label)
+    for r, x in zip(by_size, size, strict=True):
+        if r.get("history_days"):
+            ax.annotate(f"{r['history_days']:g} d", (x, r["query_readings_ms"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+    ax.set(xlabel="database size (MB)", ylabel="query time (ms, median of 5)", title="query latency vs DB size",
+           xscale="log" if wide else "linear", yscale="log" if wide else "linear")
+    ax.legend(fontsize=7)
     paths.append(_save(fig, out / f"{prefix}query.png"))
+
+    if _has_history(rows):  # ingest as the store grows: the same load against ever larger stores
+        scale = "log" if wide else "linear"
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        for k, style in (("latency_p50_ms", "o-"), ("latency_p95_ms", "s--"), ("latency_p99_ms", "^:")):
+            ax.plot(size, [r.get(k) or float("nan") for r in by_size], style, label=k.split("_")[1])
+        for r, x in zip(by_size, size, strict=True):
+            ax.annotate(f"{r.get('history_days') or 0:g} d", (x, r.get("latency_p95_ms") or 0),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel="database size (MB)", ylabel="publish → stored (ms)", title="ingest latency (probe) vs DB size",
+               xscale=scale)
+        ax.legend(fontsize=7)
+        ax2.plot(size, [r["offered_per_s"] for r in by_size], "k:", label="offered/s")
+        ax2.plot(size, [r["stored_per_s"] for r in by_size], "o-", label="stored/s")
+        ax2.set(xlabel="database size (MB)", ylabel="readings / s", title="ingest rate and cost vs DB size",
+                xscale=scale, ylim=(0, None))
+        cost = ax2.twinx()
+        cost.plot(size, [r.get("platform_us_per_reading") or float("nan") for r in by_size], "s--",
+                  color="tab:red", label="platform CPU µs / reading")
+        cost.set(ylabel="platform CPU µs / reading", ylim=(0, None))
+        lines = ax2.get_legend_handles_labels()
+        more = cost.get_legend_handles_labels()
+        ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left")
+        paths.append(_save(fig, out / f"{prefix}growth.png"))
     return paths
 
 

@@ -35,6 +35,9 @@ def run_study(points: list[Point], out: Path, *, realtime: bool = False, speed: 
             log.exception("point %s failed", point.label)
             row = {"point": point.label, "error": f"{type(exc).__name__}: {exc}"[:200]}
         rows.append(row)
+        if "error" not in row and "history_fill_s" in row:
+            echo(f"    history restored: {row['history_raw_rows']:,} raw readings and {row['history_rollup_rows']:,}"
+                 f" rollup rows in {row['history_fill_s']:.0f} s; store {row['db_mb']:,.0f} MB after the point")
         if "error" not in row:
             echo(f"    offered {row['offered_per_s']:,.0f}/s, stored {row['stored_per_s']:,.0f}/s, "
                  f"lost {row['readings_lost']}, p95 {row['latency_p95_ms']} ms")

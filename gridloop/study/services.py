@@ -8,18 +8,23 @@ import secrets
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from gridloop.broker import find_mosquitto, free_port, wait_port
 from gridloop.engine.platform_client import PlatformClient
 
 PROBE_DEVICE = "study-probe"
+MONITOR_TENANT = "study-monitor"  # an empty tenant: the monitor's metrics polls count no readings
 
 
 class StudyServices(contextlib.ExitStack):
     """Mosquitto and `gridloop platform serve` (SQLite store in the point's directory) as child processes."""
 
-    def __init__(self, workdir: Path, tenant: str, ingest_workers: int = 1) -> None:
+    def __init__(self, workdir: Path, tenant: str, ingest_workers: int = 1,
+                 restore: Callable[[Path], dict] | None = None) -> None:
+        """``restore(store_path)`` fills the new store file before the platform opens it (a database restore,
+        e.g. gridloop.study.history); what it returns is kept as ``restored``."""
         super().__init__()
         self.workdir = workdir
         self.tenant = tenant
@@ -31,13 +36,18 @@ class StudyServices(contextlib.ExitStack):
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
         self.api_key = ""
+        self.monitor_key = ""
         self.pids: dict[str, int] = {}
+        self.restore = restore
+        self.restored: dict = {}
 
     def __enter__(self) -> StudyServices:
         super().__enter__()
         self.workdir.mkdir(parents=True, exist_ok=True)
         for old in self.workdir.glob("store.db*"):
             old.unlink()
+        if self.restore is not None:  # before any process of the point runs: the harness restores a database
+            self.restored = self.restore(self.store_path)
         mosquitto = find_mosquitto()
         if mosquitto is None:
             raise RuntimeError("a study measures the real broker: install Mosquitto (mosquitto binary not found)")
@@ -63,6 +73,8 @@ class StudyServices(contextlib.ExitStack):
         try:
             admin.wait_healthy(60)
             self.api_key = admin.create_tenant(self.tenant, self.admin_key)
+            self.monitor_key = (admin.create_tenant(MONITOR_TENANT, self.admin_key) if self.tenant != MONITOR_TENANT
+                                else self.api_key)
         finally:
             admin.close()
         client = PlatformClient(self.api_url, self.api_key)

@@ -10,6 +10,7 @@ from functools import cache
 
 from gridloop.scenario.loader import ScenarioError, parse_scenario
 from gridloop.scenario.model import Scenario, parse_duration
+from gridloop.study.history import check_plan, parse_history, plan_history
 
 
 class StudyError(ValueError):
@@ -52,6 +53,8 @@ KEYS: dict[str, SweepKey] = {k.name: k for k in (
     SweepKey("dia_batch", _positive_int, "meters.dia_batch", "readings per telemetry envelope"),
     SweepKey("network", str, "grid.network", "SimBench code or built-in network name"),
     SweepKey("ingest_workers", _positive_int, "study", "platform serve --ingest-workers"),
+    SweepKey("history", parse_history, "study",
+             "days of past data restored into the store before the point, e.g. 0d, 7d, 30d (default 0)"),
 )}
 
 
@@ -62,6 +65,7 @@ class Point:
     values: dict[str, str]
     scenario: Scenario
     ingest_workers: int = 1
+    history_s: float = 0.0  # past data restored into the store before the load (gridloop.study.history)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -121,11 +125,13 @@ def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Po
     """The scenario of one point: base data with each swept value set, then validated by the scenario model."""
     data = study_base(base)
     parsed = {k: KEYS[k].parse(v) for k, v in values.items()}
-    workers = 1
+    workers, history_s = 1, 0.0
     for key, value in parsed.items():
         target = KEYS[key].target
         if key == "ingest_workers":
             workers = int(value)  # type: ignore[arg-type]
+        elif key == "history":
+            history_s = float(value)  # type: ignore[arg-type]
         elif key != "meters":
             _set(data, target, value)
     if "interval" in parsed and "step" not in parsed:  # a meter samples at most once per step
@@ -138,12 +144,17 @@ def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Po
         _set(data, "households.count", homes)
         _set(data, "meters.utility.water_meters", total - homes)
         _set(data, "meters.utility.water_interval", data.get("meters", {}).get("interval", 900.0))
+    label = ",".join(f"{k}={v}" for k, v in values.items())
     try:
         scenario = parse_scenario(data, file)
     except ScenarioError as exc:
-        label = ",".join(f"{k}={v}" for k, v in values.items())
         raise StudyError(f"point {label} is not a valid scenario:\n{exc}") from None
-    return Point(dict(values), scenario, workers)
+    if history_s > 0:
+        try:
+            check_plan(plan_history(scenario, history_s))
+        except ValueError as exc:
+            raise StudyError(f"point {label}: {exc}") from None
+    return Point(dict(values), scenario, workers, history_s)
 
 
 def expand(base: dict, sweeps: dict[str, list[str]], file: str = "<study>") -> list[Point]:
