@@ -64,7 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--ingest-workers", type=int, default=1)
-    serve.add_argument("--ingest-group", default="ingest", help="MQTT v5 shared-subscription group of the workers")
+    serve.add_argument("--ingest-group", default="ingest",
+                       help="MQTT v5 shared-subscription group of the workers of every replica")
+    serve.add_argument("--instance", default=os.environ.get("GRIDLOOP_INSTANCE") or None,
+                       help="this replica's name, unique among the replicas, in its MQTT client ids "
+                            "($GRIDLOOP_INSTANCE; default <hostname>-<pid>). A stable name (a StatefulSet pod's) "
+                            "lets a crashed replica resume its broker sessions when it comes back")
+    serve.add_argument("--session-expiry-s", type=int,
+                       help="how long the broker keeps a crashed replica's sessions (default 3600 with --instance, "
+                            "else 300)")
+    serve.add_argument("--keep-session", action="store_true",
+                       help="on a graceful stop keep the sessions subscribed, so the broker queues this replica's "
+                            "share until it is back under the same --instance (one replica); by default a stop "
+                            "hands the share to the other replicas")
     serve.add_argument("--cache-max-age-s", type=float, default=5.0,
                        help="hot aggregate answers are at most this old (0: no cache)")
     serve.add_argument("--mqtt-username", help="the platform's broker account (password in $GRIDLOOP_MQTT_PASSWORD)")
@@ -128,10 +140,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     credentials = (args.mqtt_username, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if args.mqtt_username else None
-    service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
-                              admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group,
-                              credentials=credentials, cache_max_age_s=args.cache_max_age_s)
-    print(f"gridloop platform: API {service.url}, broker {args.broker}, store {args.store}", flush=True)
+    try:
+        service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
+                                  admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group,
+                                  credentials=credentials, cache_max_age_s=args.cache_max_age_s,
+                                  instance=args.instance, session_expiry_s=args.session_expiry_s,
+                                  keep_session=args.keep_session)
+    except ValueError as exc:
+        print(f"gridloop platform serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"gridloop platform {service.instance}: API {service.url}, broker {args.broker}, store {args.store}",
+          flush=True)
     service.serve_forever()
     return 0
 

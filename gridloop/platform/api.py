@@ -59,10 +59,13 @@ def create_app(
     ingest_counters: Callable[[], list[IngestCounters]] = list,
     admin_key: str | None = None,
     cache_max_age_s: float = 0.0,
+    instance: str | None = None,
 ) -> FastAPI:
     """Build the API around a store; the dispatcher is None for a read-only API.
 
-    ``cache_max_age_s`` > 0 answers aggregate queries from a cache never older than that (QueryCache).
+    Stateless but for two per-process things, so any replica answers alike: ``cache_max_age_s`` > 0 answers
+    aggregate queries from a cache never older than that (QueryCache; the answer's ``as_of`` says how old),
+    and /metrics reports this process's own ingest counters (labelled with ``instance``, this replica's name).
     """
     cache: QueryCache[list[RollupBucket]] = QueryCache(cache_max_age_s)
     app = FastAPI(
@@ -84,6 +87,12 @@ def create_app(
         return name
 
     Tenant = Annotated[str, Depends(tenant)]
+
+    def command_counters() -> dict[str, int]:
+        if dispatcher is None:
+            return {}
+        return {"responses": dispatcher.responses, "resent": dispatcher.resent, "leader": int(dispatcher.leader),
+                "disconnects": dispatcher.disconnects}
 
     def own_device(t: str, device: str) -> DeviceRecord:
         record = store.get_device(t, device)
@@ -111,9 +120,9 @@ def create_app(
         extra = {
             "query_cache_hits": cache.counters.hits, "query_cache_misses": cache.counters.misses,
             "query_cache_refreshes": cache.counters.refreshes, "query_cache_entries": cache.counters.entries,
-            "commands_resent": dispatcher.resent if dispatcher is not None else 0,
+            **{f"commands_{k}": v for k, v in command_counters().items()},
         }
-        text = prometheus_text(t, store.count_readings(t), store.count_rejected(t), workers, extra)
+        text = prometheus_text(t, store.count_readings(t), store.count_rejected(t), workers, extra, instance)
         return PlainTextResponse(text, media_type=PROMETHEUS_TYPE)
 
     @app.get("/api/v1/metrics", response_model=schemas.Metrics, tags=["platform"],
@@ -127,7 +136,8 @@ def create_app(
             for k, v in asdict(counters).items():
                 totals[k] = totals.get(k, 0) + v
         return schemas.Metrics(
-            tenant=t, readings_stored=store.count_readings(t), rejected=store.count_rejected(t), ingest=totals
+            tenant=t, readings_stored=store.count_readings(t), rejected=store.count_rejected(t), ingest=totals,
+            instance=instance, commands=command_counters(),
         )
 
     @app.get("/metrics", tags=["platform"], response_class=PlainTextResponse,
@@ -329,9 +339,12 @@ def create_app(
 
 
 def prometheus_text(tenant: str, readings: int, rejected: int, workers: list[dict[str, int]],
-                    extra: dict[str, int]) -> str:
+                    extra: dict[str, int], instance: str | None = None) -> str:
     """Prometheus text exposition: per-worker ingest counters, the tenant's totals, cache and command counters."""
     lines: list[str] = []
+    if instance:  # an info metric, not a label: Prometheus sets its own `instance` label (the scraped target)
+        lines += ["# HELP gridloop_platform_info the platform replica that answered",
+                  "# TYPE gridloop_platform_info gauge", f'gridloop_platform_info{{replica="{instance}"}} 1']
     for name in workers[0] if workers else ():
         metric = f"gridloop_ingest_{name}" + ("" if name in GAUGES else "_total")
         kind = "gauge" if name in GAUGES else "counter"
@@ -343,7 +356,7 @@ def prometheus_text(tenant: str, readings: int, rejected: int, workers: list[dic
         lines += [f"# HELP gridloop_{name} {what}", f"# TYPE gridloop_{name} gauge",
                   f'gridloop_{name}{{tenant="{tenant}"}} {value}']
     for name, value in extra.items():
-        kind = "gauge" if name.endswith("entries") else "counter"
+        kind = "gauge" if name.endswith(("entries", "leader")) else "counter"
         metric = f"gridloop_{name}" + ("_total" if kind == "counter" else "")
         lines += [f"# HELP {metric} {name.replace('_', ' ')}", f"# TYPE {metric} {kind}", f"{metric} {value}"]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,12 @@
 A bounded queue sits between the MQTT receive thread and the writer; when it is full the
 receive thread blocks, so the broker holds the backlog (back-pressure, not unbounded memory).
 A message is acknowledged (PUBACK) only after its readings are committed: QoS 1 end to end.
+
+Client ids are ``gridloop-<group>-<instance>-<n>``: unique per platform replica (``instance``), the same
+across restarts of one replica when its instance name is. The session is persistent, so a worker that
+crashed and comes back under the same id gets what it never acknowledged and what the broker queued for it
+meanwhile. A graceful stop with ``release_on_stop`` hands the worker's share to the other group members
+instead: unsubscribe, drain and acknowledge, end the session (docs/scale-out/platform.md).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import time
 from dataclasses import dataclass, replace
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gridloop.contract import BrokerAddress, parse_topic, shared
 from gridloop.mqtt_client import connect, is_v5
@@ -21,6 +29,7 @@ from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
+RELEASE_QUIET_S = 0.5  # after unsubscribing: drained once nothing more arrived for this long
 
 
 @dataclass
@@ -35,6 +44,7 @@ class IngestCounters:
     rejected: int = 0
     queue_full_waits: int = 0
     write_batches: int = 0
+    disconnects: int = 0  # lost broker connections (a broker restart; another client taking over this client id)
     queue_depth: int = 0  # messages waiting for the writer (a gauge, filled in by IngestWorker.snapshot)
 
 
@@ -59,8 +69,16 @@ class IngestWorker:
         batch_messages: int = 200,
         credentials: tuple[str, str] | None = None,
         group: str = "ingest",
+        instance: str | None = None,
+        session_expiry_s: int = 3600,
+        release_on_stop: bool = False,
     ) -> None:
-        self.group = group  # the shared-subscription group: the workers of one platform split its stream
+        """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
+        self.group = group  # the shared-subscription group: the workers of all replicas split its stream
+        self.instance = instance
+        self.client_id = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        self.session_expiry_s = session_expiry_s
+        self.release_on_stop = release_on_stop
         self.store = store
         self.broker = broker
         self.worker_id = worker_id
@@ -71,27 +89,44 @@ class IngestWorker:
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"ingest-writer-{worker_id}", daemon=True)
         self._client: mqtt.Client | None = None
+        self._released = False
+        self._last_message = 0.0  # time.monotonic() of the last message received
 
     def start(self) -> None:
         user, password = self._credentials or (None, None)
         self._writer.start()  # consume before the persistent session replays what it queued
         self._client = connect(
-            self.broker, f"gridloop-{self.group}-{self.worker_id}", clean_start=False,
-            session_expiry_s=3600, manual_ack=True, username=user, password=password, on_message=self._on_message,
+            self.broker, self.client_id, clean_start=False,
+            session_expiry_s=self.session_expiry_s, manual_ack=True, username=user, password=password,
+            on_message=self._on_message,
             max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
         )
         self._client.on_connect = self._subscribe
+        self._client.on_disconnect = self._on_disconnect
         self._subscribe(self._client)
 
-    def _subscribe(self, client: mqtt.Client, *_: object) -> None:
+    def _on_disconnect(self, *_: object) -> None:
+        if not self._stop.is_set() and not self._released:
+            self.counters.disconnects += 1
+            log.warning("ingest worker %s lost its broker connection", self.client_id)
+
+    def _topics(self, client: mqtt.Client) -> list[str]:
+        topics = []
         if is_v5(client):
-            client.subscribe([(shared("telemetry", self.group), 1), (shared("events", self.group), 1)])
+            topics += [shared("telemetry", self.group), shared("events", self.group)]
         elif self.worker_id == 0:  # an MQTT 3.1.1 broker has no shared subscriptions: one worker takes all
-            client.subscribe([("gridloop/v1/+/telemetry/+", 1), ("gridloop/v1/+/events/+", 1)])
+            topics += ["gridloop/v1/+/telemetry/+", "gridloop/v1/+/events/+"]
         if self.worker_id == 0:  # retained status is not delivered on shared subscriptions
-            client.subscribe("gridloop/v1/+/status/+", 1)
+            # every replica's worker 0 gets every status message and stores it: the same value, so harmless
+            topics.append("gridloop/v1/+/status/+")
+        return topics
+
+    def _subscribe(self, client: mqtt.Client, *_: object) -> None:
+        if not self._released and (topics := self._topics(client)):
+            client.subscribe([(t, 1) for t in topics])
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._last_message = time.monotonic()
         item = _Message(msg.topic, msg.payload, msg.mid, msg.qos)
         try:
             self._queue.put_nowait(item)
@@ -166,8 +201,24 @@ class IngestWorker:
         """A copy of the counters with the current queue depth, for /api/v1/metrics."""
         return replace(self.counters, queue_depth=self._queue.qsize())
 
+    def _release(self, client: mqtt.Client, timeout_s: float = 5.0) -> None:
+        """Leave the shared subscriptions (the broker then sends the group's messages to the other members)
+        and wait until what was already on its way to this worker has arrived."""
+        self._released = True
+        done = threading.Event()
+        client.on_unsubscribe = lambda *_: done.set()
+        rc, _ = client.unsubscribe(self._topics(client))
+        if rc != mqtt.MQTT_ERR_SUCCESS or not done.wait(timeout_s):
+            log.warning("ingest worker %s: no UNSUBACK; stopping anyway", self.client_id)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and time.monotonic() - self._last_message < RELEASE_QUIET_S:
+            time.sleep(0.05)
+
     def stop(self) -> None:
-        """Drain what is queued, then disconnect."""
+        """Drain what is queued, then disconnect (with ``release_on_stop``: leave the group, end the session)."""
+        release = self.release_on_stop and self._client is not None and is_v5(self._client)
+        if release:
+            self._release(self._client)
         deadline = time.monotonic() + 10
         while not self._queue.empty() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -175,5 +226,10 @@ class IngestWorker:
         if self._writer.is_alive():
             self._writer.join(timeout=5)
         if self._client is not None:
-            self._client.disconnect()
+            if release:  # everything received is acknowledged: nothing is left for this session to hold
+                props = Properties(PacketTypes.DISCONNECT)
+                props.SessionExpiryInterval = 0
+                self._client.disconnect(properties=props)
+            else:
+                self._client.disconnect()
             self._client.loop_stop()

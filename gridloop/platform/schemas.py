@@ -131,7 +131,13 @@ class Metrics(BaseModel):
     tenant: str
     readings_stored: int
     rejected: int
-    ingest: dict[str, int] = Field(description="counters of this platform's ingest workers, all tenants")
+    ingest: dict[str, int] = Field(description="counters of this replica's ingest workers, all tenants")
+    instance: str | None = Field(None, description="the platform replica that answered (its ingest counters)")
+    commands: dict[str, int] = Field(
+        default_factory=dict,
+        description="this replica's command dispatch: responses handled, commands (re)sent on reconnect, "
+                    "leader (1 if it holds the lease to re-send sent commands and expire stale ones), "
+                    "disconnects from the broker")
 
 
 class AggregateBucket(BaseModel):

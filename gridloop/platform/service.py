@@ -1,9 +1,14 @@
-"""The platform as one running service: store + ingest workers + command dispatch + REST API."""
+"""The platform as one running service: store + ingest workers + command dispatch + REST API.
+
+Several services (replicas, each its own ``instance`` name) may run on one broker and one store; see
+docs/scale-out/platform.md for what they share and what each keeps to itself.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 
@@ -11,13 +16,22 @@ import uvicorn
 
 from gridloop.contract import BrokerAddress
 from gridloop.platform.api import create_app
-from gridloop.platform.commands import CommandDispatcher
+from gridloop.platform.commands import CommandDispatcher, default_instance
 from gridloop.platform.ingest import IngestWorker
 from gridloop.platform.retention import RetentionPolicy, RetentionTask
 from gridloop.platform.store import open_store
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE_MAX_AGE_S = 5.0
+INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # part of MQTT client ids: no '/', '+', '#'
+STABLE_SESSION_EXPIRY_S = 3600  # a named instance: a crashed replica restarted under its name resumes its sessions
+DERIVED_SESSION_EXPIRY_S = 300  # <hostname>-<pid>: nobody resumes it after a crash; outlive a broker restart only
+
+
+def check_instance(name: str) -> str:
+    if not INSTANCE.match(name):
+        raise ValueError(f"instance name {name!r}: 1 to 63 letters, digits, '_', '.', '-'; first a letter or digit")
+    return name
 
 
 class PlatformService:
@@ -36,24 +50,41 @@ class PlatformService:
         cache_max_age_s: float | None = None,
         retention: list[RetentionPolicy] | None = None,
         retention_period_s: float = 3600.0,
+        instance: str | None = None,
+        session_expiry_s: int | None = None,
+        keep_session: bool = False,
     ) -> None:
-        """``ingest_group`` names the MQTT v5 shared subscription; a restarted worker resumes its session.
+        """``ingest_group`` names the MQTT v5 shared subscriptions of all replicas: telemetry, events and command
+        responses (``$share/<group>/gridloop/v1/+/responses/+``, so each response is handled by one replica).
 
+        ``instance``: this replica's name, unique among the replicas, in its MQTT client ids
+        (``gridloop-<group>-<instance>-<n>``). A stable name (e.g. a StatefulSet pod's) lets a replica that
+        crashed resume its persistent sessions when it comes back, with what the broker queued for it
+        meanwhile; None: ``<hostname>-<pid>``, new at every start. ``session_expiry_s``: how long the broker
+        keeps a crashed replica's sessions (default 3600 s for a named instance, 300 s otherwise).
+        ``keep_session``: a graceful stop keeps the sessions subscribed (one replica restarted under its name
+        then misses nothing); by default a graceful stop hands its share to the other replicas and ends them.
         ``cache_max_age_s``: bound on the age of cached aggregate answers (0 disables; default
         $GRIDLOOP_CACHE_MAX_AGE_S or 5 s). ``retention``: per-tenant policies applied every ``retention_period_s``.
         """
         if cache_max_age_s is None:
             cache_max_age_s = float(os.environ.get("GRIDLOOP_CACHE_MAX_AGE_S", DEFAULT_CACHE_MAX_AGE_S))
+        self.instance = check_instance(instance) if instance else default_instance()
+        if session_expiry_s is None:
+            session_expiry_s = STABLE_SESSION_EXPIRY_S if instance else DERIVED_SESSION_EXPIRY_S
         self.broker = BrokerAddress.parse(broker_uri)
         self.store = open_store(store_uri)
         self.workers = [
-            IngestWorker(self.store, self.broker, i, credentials=credentials, group=ingest_group)
+            IngestWorker(self.store, self.broker, i, credentials=credentials, group=ingest_group,
+                         instance=self.instance, session_expiry_s=session_expiry_s, release_on_stop=not keep_session)
             for i in range(ingest_workers)
         ]
         self.retention = RetentionTask(self.store, retention, retention_period_s) if retention else None
-        self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials)
+        self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials, instance=self.instance,
+                                            group=ingest_group, session_expiry_s=session_expiry_s,
+                                            release_on_stop=not keep_session)
         self.app = create_app(self.store, self.dispatcher, lambda: [w.snapshot() for w in self.workers], admin_key,
-                              cache_max_age_s=cache_max_age_s)
+                              cache_max_age_s=cache_max_age_s, instance=self.instance)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="platform-api", daemon=True)
@@ -79,8 +110,12 @@ class PlatformService:
         self.dispatcher.stop()
         if self.retention is not None:
             self.retention.stop()
-        for worker in self.workers:
-            worker.stop()
+        # all workers at once: each leaves its groups, drains and acknowledges (a graceful stop loses nothing)
+        stopping = [threading.Thread(target=w.stop, name=f"stop-{w.client_id}") for w in self.workers]
+        for t in stopping:
+            t.start()
+        for t in stopping:
+            t.join()
         self.store.close()
 
     def __enter__(self) -> PlatformService:

@@ -125,6 +125,40 @@ def test_ingest_group_is_the_contracts_shared_subscription() -> None:
         assert int(_option(argv, "--ingest-workers") or 1) >= 1
 
 
+def test_platform_replicas_have_their_own_instance_names() -> None:
+    """Several replicas, each with its own MQTT client ids (instance name), the same group, broker and store."""
+    from gridloop.platform.service import check_instance
+
+    compose = _compose()["services"]
+    serving = {name: svc for name, svc in compose.items()
+               if svc["image"].startswith("gridloop") and list(svc["command"][:2]) == ["platform", "serve"]}
+    assert len(serving) >= 2
+    assert len({tuple(svc["command"]) for svc in serving.values()}) == 1  # one group, broker, store, port
+    assert all("--instance" not in svc["command"] for svc in serving.values())
+    names = [svc["environment"]["GRIDLOOP_INSTANCE"] for svc in serving.values()]
+    assert len(set(names)) == len(names) and all(check_instance(n) for n in names)
+    for name, svc in serving.items():  # every replica answers to `platform` (the simulators' api_url)
+        assert name == "platform" or "platform" in svc["networks"]["default"]["aliases"], name
+        assert name == "platform" or "ports" not in svc, f"{name}: only one replica takes the host's port"
+        assert svc["environment"]["GRIDLOOP_ADMIN_KEY"] == compose["platform"]["environment"]["GRIDLOOP_ADMIN_KEY"]
+
+    docs = _k8s_docs()
+    workloads = [d for d, c in _k8s_containers() if c.get("args", [])[:2] == ["platform", "serve"]]
+    assert len(workloads) == 1
+    sts = workloads[0]
+    assert sts["kind"] == "StatefulSet" and sts["spec"]["replicas"] >= 2  # stable pod names, several replicas
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    assert "--instance" not in container["args"]  # the same for every pod: the name comes from the pod
+    env = {e["name"]: e for e in container["env"]}
+    assert env["GRIDLOOP_INSTANCE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert check_instance(f"{sts['metadata']['name']}-{sts['spec']['replicas'] - 1}")  # pod names are valid
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    governing = services[sts["spec"]["serviceName"]]
+    assert governing["spec"]["clusterIP"] == "None" and governing["spec"]["selector"] == labels
+    assert services["platform"]["spec"]["selector"] == labels  # the API Service spreads over every replica
+
+
 def test_k8s_copies_match_the_files() -> None:
     maps = {d["metadata"]["name"]: d["data"] for d in _k8s_docs() if d["kind"] == "ConfigMap"}
     assert _conf_lines(maps["mosquitto-conf"]["mosquitto.conf"]) == _conf_lines(
@@ -145,3 +179,37 @@ def test_partitions_cover_all_workers() -> None:
     assert k == "$(JOB_COMPLETION_INDEX)"
     assert job["spec"]["completionMode"] == "Indexed"
     assert int(total) == job["spec"]["completions"] == job["spec"]["parallelism"]
+
+
+def test_edge_bridge_topics_follow_the_contract() -> None:
+    """deploy/mosquitto-edge-bridge.conf bridges every contract topic kind once, the right way, at QoS 1, and its
+    patterns match exactly the topics gridloop.contract builds (tests/study/test_bridge.py runs the file)."""
+    from paho.mqtt.client import topic_matches_sub
+
+    from gridloop.contract import KINDS, PREFIX, parse_topic, topic
+
+    conf = _conf_lines((DEPLOY / "mosquitto-edge-bridge.conf").read_text())
+    bridged = {}
+    for line in conf:
+        if line.startswith("topic "):
+            pattern, direction, qos = line.split()[1:]  # no prefix remapping: the same topics on edge and core
+            kind = pattern.split("/")[3]
+            assert kind not in bridged, f"{kind} bridged twice"
+            bridged[kind] = (pattern, direction, int(qos))
+    assert set(bridged) == set(KINDS)
+    for kind, (pattern, direction, qos) in bridged.items():
+        assert pattern == f"{PREFIX}/+/{kind}/+", pattern
+        assert (direction, qos) == ("in" if kind == "commands" else "out", 1), kind
+        published = topic("tenant-1", kind, "dia_7")
+        assert parse_topic(published) == ("tenant-1", kind, "dia_7")
+        assert topic_matches_sub(pattern, published)
+        assert not any(topic_matches_sub(pattern, topic("t", other, "d")) for other in KINDS if other != kind)
+    # what the core's ingest subscribes to is what the edge sends out
+    for kind in ("telemetry", "events"):
+        assert shared(kind, "ingest").removeprefix("$share/ingest/") == bridged[kind][0]
+    settings = {ln.split()[0]: ln.split(None, 1)[1] for ln in conf if not ln.startswith("topic ")}
+    core_port = int(next(ln.split()[1] for ln in _conf_lines((DEPLOY / "mosquitto.conf").read_text())
+                         if ln.startswith("listener")))
+    assert settings["address"] == f"core:{core_port}"  # the placeholder the test substitutes
+    assert settings["cleansession"] == "false" and settings["bridge_protocol_version"] == "mqttv311"  # v5: session lost
+    assert settings["max_queued_messages"] == "0"  # the bridge's backlog is not capped at Mosquitto's 1000

@@ -20,6 +20,31 @@ def new_api_key() -> str:
     return "glk_" + secrets.token_urlsafe(24)
 
 
+# A command's status only moves forward (contracts.md §4): status -> the statuses it may follow. Several
+# platform replicas (and a late or repeated response) may try any update in any order; the store applies
+# only forward steps, atomically, so a late 'accepted' never overwrites 'executed' and a final status stays.
+COMMAND_STEPS: dict[str, frozenset[str]] = {
+    "pending": frozenset(),
+    "sent": frozenset({"pending"}),
+    "accepted": frozenset({"pending", "sent"}),
+    "executed": frozenset({"pending", "sent", "accepted"}),
+    "rejected": frozenset({"pending", "sent", "accepted"}),
+    "failed": frozenset({"pending", "sent", "accepted"}),
+    "expired": frozenset({"pending", "sent"}),  # once the device accepted it, its outcome is the device's to tell
+}
+FINAL = frozenset({"executed", "rejected", "failed", "expired"})
+
+
+def command_step_allowed(current: str, new: str, same: bool = False) -> bool:
+    """Whether a command in ``current`` may move to ``new``; ``same``: re-recording a non-final status too."""
+    return current in COMMAND_STEPS.get(new, ()) or (same and current == new and current not in FINAL)
+
+
+# device -> tenant look-ups are cached per process (ingest asks for every reading); a registry change made
+# through another replica is seen here after at most this long. Writes check ownership in the store itself.
+OWNER_CACHE_S = 5.0
+
+
 @dataclass
 class DeviceRecord:
     """A provisioned device of one tenant."""
@@ -120,7 +145,25 @@ class Store(Protocol):
     # commands
     def put_command(self, command: CommandRecord) -> None: ...
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None: ...
-    def update_command(self, tenant: str, command_id: str, status: str, detail: str, ts: int) -> bool: ...
+    def update_command(
+        self, tenant: str, command_id: str, status: str, detail: str, ts: int, *, expect_updated: int | None = None
+    ) -> bool:
+        """Move the command to ``status`` if that is a forward step (COMMAND_STEPS), atomically; True if it moved.
+
+        ``expect_updated``: a compare-and-set, only if the command's ``updated`` is still that value (then
+        re-recording the same status, a re-send, is allowed; ``updated`` becomes more than ``expect_updated``).
+        """
+        ...
+
     def open_commands(self) -> list[CommandRecord]: ...
+
+    # coordination between platform replicas
+    def acquire_lease(self, name: str, holder: str, ttl_ms: int, now: int | None = None) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until now + ttl_ms, unless another holder's is unexpired."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up at once if ``holder`` has it (a graceful stop: another replica takes over)."""
+        ...
 
     def close(self) -> None: ...

@@ -2,13 +2,24 @@
 
 Written for what FerretDB v1 supports: no time-series or TTL collections, no nested arrays, no '.'
 or '$' in field names (quantities are stored as lists of {k, v}), plain upserts with $inc/$min/$max.
+
+Several platform replicas may share one database. MongoDB applies each update to one document atomically
+(filter and change together), which is all the conditional writes here need: a reading bucket guarded by
+``k: {$nin: ...}``, a command's status step, a lease. FerretDB v1 does not: it reads the matching documents,
+then writes them back, so two processes updating one document can lose one update. On FerretDB the store
+therefore also serialises its read-modify-write steps across processes with a lock document
+(``locks._id: "writer"``, inserted to take it: an insert of an existing _id fails atomically there too).
+On MongoDB, upserts of readings and rollups also filter on the shard key {tenant, dev} (deploy/mongo-shard.js).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -19,10 +30,13 @@ from pymongo.errors import DuplicateKeyError
 from gridloop.platform.envelope import Event, Reading
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, compute_rollups
 from gridloop.platform.store.base import (
+    COMMAND_STEPS,
+    OWNER_CACHE_S,
     AssetRecord,
     CommandRecord,
     DeviceRecord,
     StoredReading,
+    command_step_allowed,
     hash_key,
     new_api_key,
 )
@@ -33,6 +47,9 @@ DUPLICATE_KEY = 11000
 MAX_RETRIES = 20
 UPDATE_CHUNK = 50
 DAY_MS = 86_400_000  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
+WRITE_LOCK_TTL_MS = 3_000  # FerretDB only: a crashed holder's lock is taken over after this long
+WRITE_LOCK_RENEW_S = 1.0  # a holder in a long write renews it this often (between update chunks)
+WRITE_LOCK_WAIT_S = 60.0
 
 
 def encode_field(name: str) -> str:
@@ -51,8 +68,61 @@ class MongoStore:
         self._client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
         self.db = self._client.get_default_database()
         self._lock = threading.RLock()  # one writer at a time per process: keeps read-then-write cheap
-        self._owners: dict[str, str] = {}
+        self._owners: dict[str, tuple[str, float]] = {}  # device -> (tenant, time.monotonic() looked up)
+        # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
+        # shard either, and a filter on more than _id makes its updates much slower (no push-down)
+        self._ferretdb = "ferretdbVersion" in self._client.admin.command("buildInfo")
+        self._serialise = self._ferretdb
+        self._token = uuid.uuid4().hex
+        self._depth = 0  # nesting of _writing() in the thread holding self._lock
+        self._locked_at = 0.0
         self._create_indexes()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A read-modify-write step: one at a time in this process, and on FerretDB in all processes."""
+        with self._lock:
+            if self._serialise and self._depth == 0:
+                self._take_write_lock()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._serialise and self._depth == 0:
+                    self.db.locks.delete_one({"_id": "writer", "holder": self._token})
+
+    def _by_id(self, doc_id: str, tenant: str, dev: str) -> dict[str, Any]:
+        """Filter on a document's _id, with the shard key (tenant, dev): a sharded cluster needs it for an upsert."""
+        return {"_id": doc_id} if self._ferretdb else {"_id": doc_id, "tenant": tenant, "dev": dev}
+
+    def _shard_key_on_insert(self, tenant: str, dev: str) -> dict[str, str]:
+        """What an upsert must set besides its filter's fields (with the shard key in the filter, nothing)."""
+        return {"tenant": tenant, "dev": dev} if self._ferretdb else {}
+
+    def _take_write_lock(self) -> None:
+        deadline = time.monotonic() + WRITE_LOCK_WAIT_S
+        while True:
+            now = time.time_ns() // 1_000_000
+            try:
+                self.db.locks.insert_one({"_id": "writer", "holder": self._token, "until": now + WRITE_LOCK_TTL_MS})
+                self._locked_at = time.monotonic()
+                return
+            except DuplicateKeyError:
+                held = self.db.locks.find_one({"_id": "writer"})
+                if held is not None and held.get("until", 0) < now:  # its holder died: take it over
+                    self.db.locks.delete_one({"_id": "writer", "holder": held["holder"]})
+                    continue
+            if time.monotonic() > deadline:
+                raise RuntimeError("the store's write lock stayed taken for 60 s")
+            time.sleep(0.002)
+
+    def _keep_write_lock(self) -> None:
+        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one."""
+        if self._serialise and self._depth and time.monotonic() - self._locked_at > WRITE_LOCK_RENEW_S:
+            self.db.locks.update_one({"_id": "writer", "holder": self._token},
+                                     {"$set": {"until": time.time_ns() // 1_000_000 + WRITE_LOCK_TTL_MS}})
+            self._locked_at = time.monotonic()
 
     def _create_indexes(self) -> None:
         db = self.db
@@ -84,9 +154,11 @@ class MongoStore:
     # -- registry
     def put_devices(self, devices: list[DeviceRecord]) -> None:
         """New devices are inserted in bulk (cheap on FerretDB); known ones are updated, keeping their status."""
-        with self._lock:
-            owners = {d.id: self.owner_of(d.id) for d in devices}
-            taken = [d.id for d in devices if owners[d.id] not in (None, d.tenant)]
+        with self._writing():
+            # ownership from the store, not the cache: another replica may have deleted or created the id
+            owners = {doc["_id"]: doc["tenant"] for doc in
+                      self.db.devices.find({"_id": {"$in": [d.id for d in devices]}}, {"tenant": 1})}
+            taken = [d.id for d in devices if owners.get(d.id) not in (None, d.tenant)]
             if taken:
                 raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
             fields = [
@@ -94,15 +166,22 @@ class MongoStore:
                      "meta": orjson.dumps(d.meta).decode()})
                 for d in devices
             ]
-            fresh = {d.id: {"_id": d.id, **f, "status": d.status} for d, f in fields if owners[d.id] is None}
+            fresh = {d.id: {"_id": d.id, **f, "status": d.status} for d, f in fields if d.id not in owners}
             if fresh:
                 self._insert("devices", list(fresh.values()))
-            updates = [{"q": {"_id": d.id}, "u": {"$set": f}, "upsert": True} for d, f in fields
-                       if owners[d.id] is not None]
-            if updates:
-                self._update("devices", updates)
+            # the tenant in the filter: an id another replica just gave to another tenant fails on its _id
+            known = [(d, f) for d, f in fields if d.id in owners]
+            failed = self._update("devices", [{"q": {"_id": d.id, "tenant": d.tenant}, "u": {"$set": f},
+                                               "upsert": True} for d, f in known]) if known else set()
+            lost = [known[i][0].id for i in sorted(failed)]
+            if fresh:  # an insert that met an existing _id was skipped: whose is it now?
+                lost += [doc["_id"] for doc in self.db.devices.find({"_id": {"$in": list(fresh)}}, {"tenant": 1})
+                         if doc["tenant"] != fresh[doc["_id"]]["tenant"]]
+            if lost:
+                raise ValueError(f"device id(s) already used by another tenant: {', '.join(lost[:5])}")
+            now = time.monotonic()
             for d in devices:
-                self._owners[d.id] = d.tenant
+                self._owners[d.id] = (d.tenant, now)
 
     @staticmethod
     def _device(doc: dict) -> DeviceRecord:
@@ -125,22 +204,30 @@ class MongoStore:
         return n > 0
 
     def owner_of(self, device: str) -> str | None:
-        owner = self._owners.get(device)
-        if owner is None:
-            doc = self.db.devices.find_one({"_id": device}, {"tenant": 1})
-            if doc:
-                owner = self._owners[device] = doc["tenant"]
-        return owner
+        """The device's tenant; cached at most OWNER_CACHE_S (a change through another replica shows by then)."""
+        cached = self._owners.get(device)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < OWNER_CACHE_S:
+            return cached[0]
+        doc = self.db.devices.find_one({"_id": device}, {"tenant": 1})
+        if doc is None:
+            self._owners.pop(device, None)
+            return None
+        self._owners[device] = (doc["tenant"], now)
+        return doc["tenant"]
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None:
-        self.db.devices.update_one({"_id": device, "tenant": tenant}, {"$set": {"status": status}})
+        with self._writing():
+            self.db.devices.update_one({"_id": device, "tenant": tenant}, {"$set": {"status": status}})
 
     def put_asset(self, asset: AssetRecord) -> None:
-        self.db.assets.replace_one(
-            {"_id": f"{asset.tenant}|{asset.id}"},
-            {"tenant": asset.tenant, "id": asset.id, "kind": asset.kind, "name": asset.name, "parent": asset.parent},
-            upsert=True,
-        )
+        with self._writing():
+            self.db.assets.replace_one(
+                {"_id": f"{asset.tenant}|{asset.id}"},
+                {"tenant": asset.tenant, "id": asset.id, "kind": asset.kind, "name": asset.name,
+                 "parent": asset.parent},
+                upsert=True,
+            )
 
     @staticmethod
     def _asset(doc: dict) -> AssetRecord:
@@ -158,6 +245,7 @@ class MongoStore:
         """Run updates unordered; the indexes of those that failed on a duplicate key (others raise)."""
         failed: set[int] = set()
         for off in range(0, len(updates), UPDATE_CHUNK):
+            self._keep_write_lock()
             chunk = updates[off:off + UPDATE_CHUNK]
             reply = self.db.command({"update": collection, "updates": chunk, "ordered": False})
             for err in reply.get("writeErrors", []):
@@ -170,6 +258,7 @@ class MongoStore:
         """Insert unordered, skipping documents whose _id exists; the number inserted."""
         inserted = 0
         for off in range(0, len(docs), 500):
+            self._keep_write_lock()
             chunk = docs[off:off + 500]
             reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False})
             dupes = 0
@@ -187,7 +276,7 @@ class MongoStore:
         for r in readings:
             by_bucket[(r.dev, r.ts - r.ts % BUCKET_MS)].setdefault(r.ts, r)
         new_readings: list[Reading] = []
-        with self._lock:
+        with self._writing():
             pending = dict(by_bucket)
             for _ in range(MAX_RETRIES):
                 if not pending:
@@ -207,7 +296,9 @@ class MongoStore:
         ids = {_reading_bucket_id(tenant, dev, hour): (dev, hour) for dev, hour in buckets}
         existing = {
             doc["_id"]: set(doc.get("k", ()))
-            for doc in self.db.readings.find({"_id": {"$in": list(ids)}}, {"k": 1})
+            for doc in self.db.readings.find(  # tenant and dev: on a sharded cluster, only their shards are asked
+                {"tenant": tenant, "dev": {"$in": sorted({dev for dev, _ in buckets})}, "_id": {"$in": list(ids)}},
+                {"k": 1})
         }
         updates, planned = [], []
         for bid, (dev, hour) in ids.items():
@@ -220,9 +311,9 @@ class MongoStore:
                 f"s.{r.ts}": {"seq": r.seq, "q": [{"k": k, "v": v} for k, v in r.q.items()]} for r in new
             }
             updates.append({
-                "q": {"_id": bid, "k": {"$nin": keys}},
+                "q": {**self._by_id(bid, tenant, dev), "k": {"$nin": keys}},
                 "u": {"$set": samples, "$push": {"k": {"$each": keys}}, "$inc": {"n": len(keys)},
-                      "$setOnInsert": {"tenant": tenant, "dev": dev, "h": hour}},
+                      "$setOnInsert": {"h": hour, **self._shard_key_on_insert(tenant, dev)}},
                 "upsert": True,
             })
             planned.append(((dev, hour), new))
@@ -254,8 +345,8 @@ class MongoStore:
             ops["$max"][f + ".l"] = {"t": b.last_ts, "v": b.last}
         updates = []
         for (dev, res, start), ops in docs.items():
-            ops["$setOnInsert"] = {"tenant": tenant, "dev": dev, "res": res, "b": start}
-            updates.append({"q": {"_id": f"{tenant}|{dev}|{res}|{start}"}, "u": ops, "upsert": True})
+            ops["$setOnInsert"] = {"res": res, "b": start, **self._shard_key_on_insert(tenant, dev)}
+            updates.append({"q": self._by_id(f"{tenant}|{dev}|{res}|{start}", tenant, dev), "u": ops, "upsert": True})
         for _ in range(MAX_RETRIES):  # a duplicate key means a concurrent insert won: retry as an update
             failed = self._update("rollups", updates)
             if not failed:
@@ -405,15 +496,53 @@ class MongoStore:
         doc = self.db.commands.find_one({"_id": f"{tenant}|{command_id}"})
         return self._command(doc) if doc else None
 
-    def update_command(self, tenant: str, command_id: str, status: str, detail: str, ts: int) -> bool:
-        res = self.db.commands.update_one(
-            {"_id": f"{tenant}|{command_id}"},
-            {"$set": {"status": status, "detail": detail, "updated": ts}, "$push": {"history": {"s": status, "t": ts}}},
-        )
-        return res.matched_count > 0
+    def update_command(
+        self, tenant: str, command_id: str, status: str, detail: str, ts: int, *, expect_updated: int | None = None
+    ) -> bool:
+        """One conditional update_one (atomic per document): only from a status ``status`` may follow."""
+        if status not in COMMAND_STEPS:
+            raise ValueError(f"unknown command status {status!r}")
+        same = expect_updated is not None
+        prior = [s for s in (*COMMAND_STEPS, status) if command_step_allowed(s, status, same)]
+        if not prior:
+            return False
+        flt: dict[str, Any] = {"_id": f"{tenant}|{command_id}", "status": {"$in": sorted(set(prior))}}
+        if expect_updated is not None:
+            flt["updated"] = expect_updated
+            ts = max(ts, expect_updated + 1)
+        with self._writing():
+            res = self.db.commands.update_one(
+                flt, {"$set": {"status": status, "detail": detail, "updated": ts},
+                      "$push": {"history": {"s": status, "t": ts}}},
+            )
+        return res.matched_count > 0  # the filter holds the condition: matched means moved
 
     def open_commands(self) -> list[CommandRecord]:
         return [self._command(d) for d in self.db.commands.find({"status": {"$in": OPEN_STATUSES}}).sort("ts", 1)]
+
+    # -- leases
+    def acquire_lease(self, name: str, holder: str, ttl_ms: int, now: int | None = None) -> bool:
+        now = now if now is not None else time.time_ns() // 1_000_000
+        until = now + ttl_ms
+        with self._writing():
+            return self._acquire_lease(name, holder, until, now)
+
+    def _acquire_lease(self, name: str, holder: str, until: int, now: int) -> bool:
+        try:
+            if self.db.leases.update_one({"_id": name, "holder": holder}, {"$set": {"until": until}}).matched_count:
+                return True  # renewed
+            res = self.db.leases.update_one({"_id": name, "until": {"$lt": now}},
+                                            {"$set": {"holder": holder, "until": until}})
+            if res.matched_count:
+                return True  # taken over an expired one
+            self.db.leases.insert_one({"_id": name, "holder": holder, "until": until})
+            return True  # the first holder
+        except DuplicateKeyError:
+            return False  # someone else holds it, unexpired
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._writing():
+            self.db.leases.delete_one({"_id": name, "holder": holder})
 
     def close(self) -> None:
         self._client.close()

@@ -1,4 +1,9 @@
-"""Embedded store on SQLite: one file, WAL journal, every write batched and committed before it is acknowledged."""
+"""Embedded store on SQLite: one file, WAL journal, every write batched and committed before it is acknowledged.
+
+Several processes (platform replicas on one host or a shared volume) may open the same file: every write
+transaction starts with BEGIN IMMEDIATE (it waits for the write lock instead of failing on a stale read
+snapshot), and read-check-write steps (command status, device ownership, leases) run inside one.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,13 @@ import orjson
 from gridloop.platform.envelope import Event, Reading
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, rollup_rows
 from gridloop.platform.store.base import (
+    COMMAND_STEPS,
+    OWNER_CACHE_S,
     AssetRecord,
     CommandRecord,
     DeviceRecord,
     StoredReading,
+    command_step_allowed,
     hash_key,
     new_api_key,
 )
@@ -50,6 +58,7 @@ CREATE TABLE IF NOT EXISTS rollups (
     n INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
     fts INTEGER NOT NULL, fv REAL NOT NULL, lts INTEGER NOT NULL, lv REAL NOT NULL,
     PRIMARY KEY (tenant, dev, q, res, b)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS batch_k (dev TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (dev, ts)) WITHOUT ROWID;
 """
 
@@ -83,7 +92,7 @@ class SqliteStore:
         self._db.execute("PRAGMA temp_store=MEMORY")  # the per-batch staging tables never touch the disk
         self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: rollup upserts touch many pages
         self._db.executescript(SCHEMA)
-        self._owners: dict[str, str] = {}
+        self._owners: dict[str, tuple[str, float]] = {}  # device -> (tenant, time.monotonic() looked up)
 
     # -- tenants
     def create_tenant(self, name: str) -> str:
@@ -111,28 +120,31 @@ class SqliteStore:
             for d in devices
         ]
         with self._lock:
-            taken = self._taken_by_other_tenant(devices)
-            if taken:
-                raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")  # the ownership check and the insert are one step for all replicas
             try:
+                taken = self._taken_by_other_tenant(devices)
+                if taken:
+                    raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
                 self._db.executemany(
                     "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET type=excluded.type,"
-                    " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta",
+                    " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta"
+                    " WHERE devices.tenant=excluded.tenant",
                     rows,
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")  # a failed batch must not leave the shared connection in a transaction
                 raise
+            now = time.monotonic()
             for d in devices:
-                self._owners[d.id] = d.tenant
+                self._owners[d.id] = (d.tenant, now)
 
     def _taken_by_other_tenant(self, devices: list[DeviceRecord]) -> list[str]:
+        """Ids owned by another tenant, read from the store (not the cache: another replica may have changed it)."""
         taken = []
         for d in devices:
-            owner = self.owner_of(d.id)
-            if owner is not None and owner != d.tenant:
+            row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (d.id,)).fetchone()
+            if row is not None and row[0] != d.tenant:
                 taken.append(d.id)
         return taken
 
@@ -160,13 +172,18 @@ class SqliteStore:
         return n > 0
 
     def owner_of(self, device: str) -> str | None:
-        owner = self._owners.get(device)
-        if owner is None:
-            with self._lock:
-                row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (device,)).fetchone()
-            if row:
-                owner = self._owners[device] = row[0]
-        return owner
+        """The device's tenant; cached at most OWNER_CACHE_S (a change through another replica shows by then)."""
+        cached = self._owners.get(device)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < OWNER_CACHE_S:
+            return cached[0]
+        with self._lock:
+            row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (device,)).fetchone()
+        if row is None:
+            self._owners.pop(device, None)
+            return None
+        self._owners[device] = (row[0], now)
+        return row[0]
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None:
         with self._lock:
@@ -201,7 +218,7 @@ class SqliteStore:
         dumps = orjson.dumps
         db = self._db
         with self._lock:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")
             try:
                 before = db.total_changes
                 # sorted by key: consecutive inserts land on the same B-tree pages (fewer dirty pages to commit)
@@ -211,7 +228,7 @@ class SqliteStore:
                 db.executemany(INSERT_READING_SQL, rows)
                 if db.total_changes - before != len(readings):
                     db.execute("ROLLBACK")
-                    db.execute("BEGIN")
+                    db.execute("BEGIN IMMEDIATE")  # _new_only reads before it writes: hold the write lock first
                     readings = self._new_only(tenant, readings)
                     db.executemany(INSERT_READING_SQL, [(tenant, r.dev, r.ts, r.seq, dumps(r.q)) for r in readings])
                 if readings:
@@ -242,7 +259,7 @@ class SqliteStore:
         rows = [(tenant, e.dev, e.ts, e.type, e.severity, orjson.dumps(e.data)) for e in events]
         with self._lock:
             before = self._db.total_changes
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?)", rows)
                 self._db.execute("COMMIT")
@@ -355,7 +372,7 @@ class SqliteStore:
         total = 0
         while True:
             with self._lock:
-                self._db.execute("BEGIN")
+                self._db.execute("BEGIN IMMEDIATE")
                 try:
                     n = self._db.execute(sql, (*args, batch)).rowcount
                     self._db.execute("COMMIT")
@@ -390,17 +407,30 @@ class SqliteStore:
             ).fetchone()
         return self._command(row) if row else None
 
-    def update_command(self, tenant: str, command_id: str, status: str, detail: str, ts: int) -> bool:
+    def update_command(
+        self, tenant: str, command_id: str, status: str, detail: str, ts: int, *, expect_updated: int | None = None
+    ) -> bool:
+        if status not in COMMAND_STEPS:
+            raise ValueError(f"unknown command status {status!r}")
         with self._lock:
-            current = self.get_command(tenant, command_id)
-            if current is None:
-                return False
-            history = [*current.history, [status, ts]]
-            self._db.execute(
-                "UPDATE commands SET status=?, detail=?, updated=?, history=? WHERE tenant=? AND id=?",
-                (status, detail, ts, orjson.dumps(history), tenant, command_id),
-            )
-        return True
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")  # read, check and write as one step, whichever replica writes
+            try:
+                row = db.execute("SELECT status, updated, history FROM commands WHERE tenant=? AND id=?",
+                                 (tenant, command_id)).fetchone()
+                moved = row is not None and command_step_allowed(row[0], status, same=expect_updated is not None)
+                if moved and expect_updated is not None:
+                    moved = row[1] == expect_updated
+                    ts = max(ts, expect_updated + 1)
+                if moved:
+                    history = [*orjson.loads(row[2]), [status, ts]]
+                    db.execute("UPDATE commands SET status=?, detail=?, updated=?, history=? WHERE tenant=? AND id=?",
+                               (status, detail, ts, orjson.dumps(history), tenant, command_id))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return moved
 
     def open_commands(self) -> list[CommandRecord]:
         with self._lock:
@@ -408,6 +438,20 @@ class SqliteStore:
                 "SELECT * FROM commands WHERE status IN (?,?,?) ORDER BY ts", OPEN_STATUSES
             ).fetchall()
         return [self._command(r) for r in rows]
+
+    # -- leases
+    def acquire_lease(self, name: str, holder: str, ttl_ms: int, now: int | None = None) -> bool:
+        now = now if now is not None else time.time_ns() // 1_000_000
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET holder=excluded.holder,"
+                " until=excluded.until WHERE leases.holder=excluded.holder OR leases.until<?",
+                (name, holder, now + ttl_ms, now))
+            return cur.rowcount > 0
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM leases WHERE name=? AND holder=?", (name, holder))
 
     def close(self) -> None:
         with self._lock:

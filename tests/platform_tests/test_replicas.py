@@ -1,0 +1,480 @@
+"""Two platform replicas (`gridloop platform serve --instance a|b`, separate processes) on one broker and one
+store, SQLite (one shared WAL file) and MongoDB: ingest shared between them and surviving a SIGKILLed replica,
+commands executed once whichever replica took them, the registry the same through both, re-sends once.
+
+The store-level rules the replicas rely on (forward-only command steps, compare-and-set claims, one lease
+holder, ownership checked in the store) are checked first, with two store handles as two replicas.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pymongo
+import pytest
+
+from gridloop.broker import free_port
+from gridloop.contract import BrokerAddress, topic
+from gridloop.controllers.simulator_controller import Actuator, SimulatorController
+from gridloop.mqtt_client import connect, wait_for
+from gridloop.platform.store import open_store
+from gridloop.platform.store.base import CommandRecord, DeviceRecord
+from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
+from gridloop.virtual_meters.electricity import MeterSample
+
+T0 = 1_767_225_600_000
+METERS, INSTANTS = 10, 60  # 600 readings in 60 envelopes of 10, published over about 1.2 s
+LATER = 50  # instants published while a replica stops gracefully
+QUANTITY = "electricity.energy.active.import"
+
+
+def _unique_mongo(mongo_uri: str) -> tuple[str, str]:
+    base, _, query = mongo_uri.partition("?")
+    name = "gl_rep_" + secrets.token_hex(5)
+    return base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else ""), name
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store_uri(request, tmp_path):
+    """A fresh store URI of each kind that several handles (or processes) can open."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    uri, name = _unique_mongo(request.getfixturevalue("mongo_uri"))
+    yield uri
+    with pymongo.MongoClient(uri) as client:
+        client.drop_database(name)
+
+
+@pytest.fixture
+def two_handles(store_uri):
+    """Two store handles on one store: what two replicas have."""
+    a, b = open_store(store_uri), open_store(store_uri)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _command(cid: str, ts: int = T0) -> CommandRecord:
+    return CommandRecord(tenant="t", id=cid, device="sw1", name="switch.open", args={}, ts=ts, expires=None,
+                         updated=ts, history=[["pending", ts]])
+
+
+def test_command_status_only_moves_forward(two_handles):
+    a, b = two_handles
+    a.put_command(_command("c1"))
+    assert a.update_command("t", "c1", "sent", "", T0 + 1)
+    assert b.update_command("t", "c1", "accepted", "", T0 + 2)
+    assert not a.update_command("t", "c1", "sent", "", T0 + 3)  # a late 'sent' after the device answered
+    assert b.update_command("t", "c1", "executed", "done", T0 + 4)
+    for late in ("accepted", "sent", "failed", "expired", "executed"):  # replicas, redelivery, the expirer
+        assert not a.update_command("t", "c1", late, "late", T0 + 5), late
+    got = b.get_command("t", "c1")
+    assert (got.status, got.detail, got.updated) == ("executed", "done", T0 + 4)
+    assert [s for s, _ in got.history] == ["pending", "sent", "accepted", "executed"]
+    a.put_command(_command("c2"))
+    assert a.update_command("t", "c2", "accepted", "", T0 + 1)
+    assert not b.update_command("t", "c2", "expired", "", T0 + 2)  # accepted: its outcome is the device's
+    assert not a.update_command("t", "nope", "sent", "", T0)
+    assert [c.id for c in b.open_commands()] == ["c2"]
+
+
+def test_one_of_many_replicas_claims_a_command(two_handles):
+    a, b = two_handles
+    a.put_command(_command("c1"))
+    wins: list[str] = []
+
+    def claim(who: str, handle) -> None:
+        for _ in range(5):
+            if handle.update_command("t", "c1", "sent", "", T0, expect_updated=T0):  # same instant for all
+                wins.append(who)
+
+    threads = [threading.Thread(target=claim, args=(f"{n}{i}", h)) for i in range(4) for n, h in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1  # pending -> sent once, though 8 threads on 2 handles tried 5 times each
+    got = b.get_command("t", "c1")
+    assert got.status == "sent" and got.updated > T0  # updated moved on: a claim on the old value fails
+    assert b.update_command("t", "c1", "sent", "", T0, expect_updated=got.updated)  # a re-send is a new claim
+    assert not a.update_command("t", "c1", "sent", "", T0, expect_updated=got.updated)
+    assert [s for s, _ in a.get_command("t", "c1").history] == ["pending", "sent", "sent"]
+
+
+def test_the_lease_has_one_holder_at_a_time(two_handles):
+    a, b = two_handles
+    assert a.acquire_lease("commands", "a", 10_000, now=T0)
+    assert not b.acquire_lease("commands", "b", 10_000, now=T0 + 1)
+    assert a.acquire_lease("commands", "a", 10_000, now=T0 + 5_000)  # renewed until T0 + 15 s
+    assert not b.acquire_lease("commands", "b", 10_000, now=T0 + 14_000)
+    assert b.acquire_lease("commands", "b", 10_000, now=T0 + 15_001)  # a stopped renewing: b takes over
+    assert not a.acquire_lease("commands", "a", 10_000, now=T0 + 15_002)
+    b.release_lease("commands", "a")  # only the holder can release
+    assert not a.acquire_lease("commands", "a", 10_000, now=T0 + 15_003)
+    b.release_lease("commands", "b")
+    assert a.acquire_lease("commands", "a", 10_000, now=T0 + 15_004)
+
+
+def test_device_ownership_is_checked_in_the_store_not_a_replicas_cache(two_handles):
+    a, b = two_handles
+    a.put_devices([DeviceRecord(tenant="t1", id="m1", type="electricity_meter")])
+    assert b.owner_of("m1") == "t1"  # b caches it now
+    assert a.delete_device("t1", "m1")
+    b.put_devices([DeviceRecord(tenant="t2", id="m1", type="electricity_meter")])  # free again, whatever b cached
+    with pytest.raises(ValueError, match="another tenant"):
+        a.put_devices([DeviceRecord(tenant="t1", id="m1", type="water_meter")])
+    assert a.get_device("t1", "m1") is None and a.get_device("t2", "m1").type == "electricity_meter"
+    assert a.owner_of("m1") == "t2"
+
+
+def test_mongodb_upserts_name_the_shard_key(mongo_uri):
+    """On MongoDB (not FerretDB, which the tests run) reading and rollup upserts filter on tenant and dev too, as a
+    sharded cluster requires: forced here, they store and deduplicate exactly as the _id-only ones."""
+    from gridloop.platform.envelope import Reading
+
+    uri, name = _unique_mongo(mongo_uri)
+    store = open_store(uri)
+    try:
+        store._ferretdb = False  # the MongoDB branch of the filters (the write lock stays: FerretDB needs it)
+        assert store._by_id("t|m1|0", "t", "m1") == {"_id": "t|m1|0", "tenant": "t", "dev": "m1"}
+        store.put_devices([DeviceRecord(tenant="t", id=f"m{i}", type="electricity_meter") for i in range(2)])
+        batch = [Reading(f"m{i}", T0 + 1000 * k, k, {QUANTITY: float(k)}) for k in range(90) for i in range(2)]
+        assert store.insert_readings("t", batch[:100]) == 100
+        assert store.insert_readings("t", batch) == 80  # redelivered and new together
+        assert store.count_readings("t") == 180
+        assert [r.seq for r in store.query_readings("t", "m1", None, None, 1000)] == list(range(90))
+        buckets = store.query_rollups("t", ["m0", "m1"], QUANTITY, "1m", T0, T0 + 120_000)
+        assert [(b.dev, b.start, b.n, b.sum) for b in buckets] == [
+            (d, T0 + 60_000 * j, 60 if j == 0 else 30, float(sum(range(60 * j, min(60 * j + 60, 90)))))
+            for d in ("m0", "m1") for j in range(2)]
+    finally:
+        store.close()
+        with pymongo.MongoClient(uri) as client:
+            client.drop_database(name)
+
+
+def test_instance_names(monkeypatch):
+    from gridloop.cli import _parser
+    from gridloop.platform.service import check_instance
+
+    monkeypatch.delenv("GRIDLOOP_INSTANCE", raising=False)
+    assert _parser().parse_args(["platform", "serve"]).instance is None  # then <hostname>-<pid>
+    monkeypatch.setenv("GRIDLOOP_INSTANCE", "platform-1")  # a StatefulSet pod's name
+    assert _parser().parse_args(["platform", "serve"]).instance == "platform-1"
+    assert _parser().parse_args(["platform", "serve", "--instance", "b"]).instance == "b"
+    for bad in ("", "-a", "a/b", "a+", "a#", "x" * 64):  # they would break MQTT client ids or topic filters
+        with pytest.raises(ValueError):
+            check_instance(bad)
+
+
+# -- two replicas as processes
+
+
+class Replica:
+    """`gridloop platform serve --instance NAME` as a child process."""
+
+    def __init__(self, name: str, broker_uri: str, store_uri: str, group: str, admin_key: str, logs: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [sys.executable, "-m", "gridloop", "platform", "serve", "--broker", broker_uri, "--store",
+                    store_uri, "--host", "127.0.0.1", "--port", str(self.port), "--instance", name,
+                    "--ingest-group", group, "--ingest-workers", "2", "--cache-max-age-s", "0"]
+        self.env = {**os.environ, "GRIDLOOP_ADMIN_KEY": admin_key}
+        self.log = logs / f"platform-{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Replica:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=self.env)
+        return self
+
+    def wait_healthy(self, timeout_s: float = 30.0) -> None:
+        def healthy() -> bool:
+            assert self.proc.poll() is None, f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(healthy, timeout_s, poll_s=0.05), f"replica {self.name} not healthy"
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the broker, no drain, messages in flight unacknowledged."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _client(replica: Replica, key: str) -> httpx.Client:
+    return httpx.Client(base_url=replica.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+def _tenant(replica: Replica, admin_key: str, name: str) -> str:
+    r = httpx.post(f"{replica.url}/api/v1/tenants", json={"name": name},
+                   headers={"Authorization": f"Bearer {admin_key}"}, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()["api_key"]
+
+
+def _forget_sessions(broker_uri: str, group: str, names: list[str], workers: int) -> None:
+    """End whatever sessions the replicas left on the shared test broker (a replica that died in a failed test)."""
+    broker = BrokerAddress.parse(broker_uri)
+    ids = [f"gridloop-{group}-{n}-{i}" for n in names for i in range(workers)]
+    ids += [f"gridloop-{group}-{n}-commands" for n in names]
+    for cid in ids:
+        client = connect(broker, cid, clean_start=True)
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.fixture
+def replicas(broker_uri, store_uri, tmp_path):
+    admin = "adm_" + secrets.token_hex(8)
+    group = f"rep-{secrets.token_hex(3)}"
+    a, b = (Replica(n, broker_uri, store_uri, group, admin, tmp_path) for n in ("a", "b"))
+    a.start(), b.start()
+    try:
+        a.wait_healthy()
+        b.wait_healthy()
+        yield a, b, admin
+    finally:
+        a.stop()
+        b.stop()
+        _forget_sessions(broker_uri, group, ["a", "b"], 2)
+
+
+def _metrics(api: httpx.Client) -> dict:
+    r = api.get("/api/v1/metrics")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.slow
+def test_two_replicas_share_ingest_commands_and_registry(replicas, broker_uri, store_uri):
+    a, b, admin = replicas
+    tenant = f"rep{secrets.token_hex(3)}"
+    key = _tenant(a, admin, tenant)
+    api_a, api_b = _client(a, key), _client(b, key)
+    assert (_metrics(api_a)["instance"], _metrics(api_b)["instance"]) == ("a", "b")
+    _registry_changes_show_through_the_other_replica(a, b, api_a, api_b, admin)
+    _readings_are_stored_once_across_a_killed_replica(a, api_a, api_b, broker_uri, tenant)
+    _commands_execute_once_whichever_replica_took_them(api_a, api_b, broker_uri, tenant)
+    _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant)
+    for api in (api_a, api_b):  # no replica took over another's MQTT client ids (the broker would drop one)
+        m = _metrics(api)
+        assert (m["ingest"]["disconnects"], m["commands"]["disconnects"]) == (0, 0), m
+    if store_uri.startswith("sqlite"):  # MQTT sessions, whatever the store: once is enough (FerretDB is slow)
+        _a_stopped_replica_hands_its_share_to_the_other(a, api_a, api_b, broker_uri, tenant)
+
+
+def _registry_changes_show_through_the_other_replica(a, b, api_a, api_b, admin) -> None:
+    """(c) The registry is the store's: a change through A answers the same through B at once."""
+    meters = [{"id": f"m{i}", "type": "electricity_meter", "phases": 3, "meta": {"interval_s": 1}}
+              for i in range(METERS)]
+    assert api_a.post("/api/v1/devices", json=[*meters, {"id": "sw1", "type": "switch"},
+                                              {"id": "sw2", "type": "switch"}]).status_code == 201
+    assert [d["id"] for d in api_b.get("/api/v1/devices").json()] == sorted(
+        [m["id"] for m in meters] + ["sw1", "sw2"])
+    assert api_b.post("/api/v1/assets", json={"id": "house-1", "kind": "house"}).status_code == 201
+    assert api_b.patch("/api/v1/devices/m0", json={"asset": "house-1", "meta": {"interval_s": 1, "floor": 2}}
+                       ).status_code == 200
+    assert api_a.get("/api/v1/devices/m0").json()["asset"] == "house-1"
+    assert api_a.get("/api/v1/assets/house-1").json()["devices"] == ["m0"]
+    assert api_a.post("/api/v1/devices", json={"id": "tmp-1", "type": "water_meter"}).status_code == 201
+    assert api_b.get("/api/v1/devices/tmp-1").status_code == 200  # B looked it up (and may cache its owner)
+    assert api_a.delete("/api/v1/devices/tmp-1").status_code == 204
+    assert api_b.get("/api/v1/devices/tmp-1").status_code == 404
+    other = _client(b, _tenant(b, admin, f"oth{secrets.token_hex(3)}"))
+    assert other.post("/api/v1/devices", json={"id": "tmp-1", "type": "gas_meter"}).status_code == 201  # via B
+    assert api_a.post("/api/v1/devices", json={"id": "tmp-1", "type": "water_meter"}).status_code == 409
+    assert api_b.get("/api/v1/devices/tmp-1").status_code == 404  # another tenant's: as if it did not exist
+    assert _client(a, other.headers["Authorization"].removeprefix("Bearer ")).get(
+        "/api/v1/devices/tmp-1").json()["type"] == "gas_meter"
+
+
+def _readings_are_stored_once_across_a_killed_replica(a, api_a, api_b, broker_uri, tenant) -> None:
+    """(a) A DIA publishes while replica A is SIGKILLed and restarted under its name: every reading once."""
+    devices = [f"m{i}" for i in range(METERS)]
+
+    def kill_and_restart_a() -> None:
+        assert wait_for(lambda: _metrics(api_a)["ingest"].get("readings_stored", 0) > 0, 10)  # A takes part
+        a.kill()  # mid-stream: the broker keeps A's sessions and queues A's share for them
+        time.sleep(0.5)
+        a.start()  # same --instance: resumes its sessions, gets what it never acknowledged
+        a.wait_healthy()
+
+    _publish_meanwhile(broker_uri, tenant, "dia-1", 0, INSTANTS, kill_and_restart_a)
+    total = METERS * INSTANTS
+    assert wait_for(lambda: _metrics(api_b)["readings_stored"] == total, 60), _metrics(api_b)
+    time.sleep(1.0)  # nothing more may arrive
+    after_a, after_b = _metrics(api_a), _metrics(api_b)
+    assert after_a["readings_stored"] == after_b["readings_stored"] == total
+    assert after_a["ingest"]["readings_stored"] > 0 and after_b["ingest"]["readings_stored"] > 0  # both ingested
+    assert after_a["rejected"] == 0
+    for dev in (devices[0], devices[-1]):
+        for api in (api_a, api_b):
+            got = api.get(f"/api/v1/devices/{dev}/readings").json()["readings"]
+            assert [r["seq"] for r in got] == list(range(INSTANTS))
+            assert [r["ts"] for r in got] == [T0 + 1000 * k for k in range(INSTANTS)]
+    done = api_b.get("/api/v1/completeness", params={"start": T0, "end": T0 + 1000 * INSTANTS}).json()["devices"]
+    assert {d["device"]: (d["expected"], d["received"]) for d in done} == {m: (INSTANTS, INSTANTS) for m in devices}
+
+
+def _publish_meanwhile(broker_uri: str, tenant: str, dia_id: str, first: int, instants: int, during) -> None:
+    """A DIA publishes ``instants`` sampling instants of all meters (from instant ``first``) while ``during()`` runs."""
+    dia = DeviceIntegrationAdapter(BrokerAddress.parse(broker_uri), tenant, dia_id, batch=10)
+    devices = [f"m{i}" for i in range(METERS)]
+
+    def publish() -> None:
+        for k in range(first, first + instants):
+            dia.publish(MeterSample(T0 + 1000 * k, devices, np.full(METERS, k),
+                                    {QUANTITY: 1000.0 * k + np.arange(METERS)}))
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=publish)
+    try:
+        feeder.start()
+        during()
+        feeder.join()
+        assert dia.flush(20)
+    finally:
+        feeder.join()
+        dia.close()
+
+
+def _a_stopped_replica_hands_its_share_to_the_other(a, api_a, api_b, broker_uri, tenant) -> None:
+    """A graceful stop (SIGTERM) of A mid-stream, A not coming back: B stores everything. Had A kept its
+    sessions subscribed, the broker would queue A's share for it, for nobody."""
+    before = _metrics(api_b)
+    ingested_before = before["ingest"]["readings_stored"]
+
+    def stop_a() -> None:
+        time.sleep(0.4)
+        a.stop()
+
+    _publish_meanwhile(broker_uri, tenant, "dia-2", INSTANTS, LATER, stop_a)
+    total = METERS * (INSTANTS + LATER)
+    assert wait_for(lambda: _metrics(api_b)["readings_stored"] == total, 60), _metrics(api_b)
+    time.sleep(0.5)
+    after = _metrics(api_b)
+    assert after["readings_stored"] == total
+    assert after["ingest"]["readings_stored"] - ingested_before < METERS * LATER  # A stored its part
+
+
+def _commands_execute_once_whichever_replica_took_them(api_a, api_b, broker_uri, tenant) -> None:
+    """(b) Commands POSTed to either replica, followed on the other: executed once, responses handled once."""
+    applied: list[str] = []
+    switch = Actuator("sw1", "switch", {"switch.open": lambda args: applied.append("open") or "opened",
+                                        "switch.close": lambda args: applied.append("close") or "closed"})
+    controller = SimulatorController(BrokerAddress.parse(broker_uri), tenant, [switch])
+    stepping = threading.Event()
+
+    def steps() -> None:  # the simulator's step loop: commands apply at step boundaries
+        k = 0
+        while not stepping.wait(0.05):
+            controller.apply_pending(float(k))
+            k += 1
+
+    stepper = threading.Thread(target=steps)
+    stepper.start()
+    before = [_metrics(api)["commands"]["responses"] for api in (api_a, api_b)]
+    try:
+        time.sleep(0.3)  # the controller's subscription is in place
+        sent = {}
+        for i, (post, follow) in enumerate([(api_a, api_b), (api_b, api_a)] * 2):
+            name = ("switch.open", "switch.close")[i % 2]
+            r = post.post("/api/v1/devices/sw1/commands", json={"name": name})
+            assert r.status_code == 202, r.text
+            cid = r.json()["id"]
+            sent[cid] = name
+            assert wait_for(lambda c=cid, f=follow: f.get(f"/api/v1/commands/{c}").json()["status"] == "executed",
+                            10), follow.get(f"/api/v1/commands/{cid}").json()
+        time.sleep(0.5)  # a second delivery or a late response would show now
+    finally:
+        stepping.set()
+        stepper.join()
+        controller.close()
+    assert collections.Counter(e["id"] for e in controller.log) == {c: 1 for c in sent}
+    assert (controller.counters.received, controller.counters.executed) == (4, 4)
+    assert applied == ["open", "close", "open", "close"]
+    for cid, name in sent.items():
+        seen = [api.get(f"/api/v1/commands/{cid}").json() for api in (api_a, api_b)]
+        assert seen[0] == seen[1]
+        assert seen[0]["name"] == name and seen[0]["status"] == "executed"
+        assert [s for s, _ in seen[0]["history"]] == ["pending", "sent", "accepted", "executed"]
+    after = [_metrics(api)["commands"]["responses"] for api in (api_a, api_b)]
+    # accepted + executed per command, each handled by one replica (a plain subscription would be 2 x 8)
+    assert sum(after) - sum(before) == 2 * len(sent)
+
+
+class Device:
+    """A paho device: retained status with last will 'offline', records the command ids it receives."""
+
+    def __init__(self, broker_uri: str, tenant: str, device: str) -> None:
+        self.status_topic = topic(tenant, "status", device)
+        self.commands_topic = topic(tenant, "commands", device)
+        self.received: list[str] = []
+        self.client = connect(BrokerAddress.parse(broker_uri), f"dev-{device}-{secrets.token_hex(3)}",
+                              will=(self.status_topic, b"offline"), on_message=self._on_message)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.received.append(orjson.loads(msg.payload)["id"])
+
+    def status(self, value: str) -> None:
+        self.client.publish(self.status_topic, value.encode(), qos=1, retain=True).wait_for_publish(5)
+
+    def listen(self) -> None:
+        self.client.subscribe(self.commands_topic, qos=1)
+
+    def close(self) -> None:
+        self.client.publish(self.status_topic, b"", qos=1, retain=True).wait_for_publish(5)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant) -> None:
+    """Both replicas see the device come back online; each open command still goes out once."""
+    assert sum(_metrics(api)["commands"]["leader"] for api in (api_a, api_b)) == 1
+    resent_before = sum(_metrics(api)["commands"]["resent"] for api in (api_a, api_b))
+    dev = Device(broker_uri, tenant, "sw2")
+    try:
+        lost = api_a.post("/api/v1/devices/sw2/commands", json={"name": "switch.open"}).json()["id"]
+        assert wait_for(lambda: api_b.get(f"/api/v1/commands/{lost}").json()["status"] == "sent", 5)
+        dev.status("offline")
+        assert wait_for(lambda: api_b.get("/api/v1/devices/sw2").json()["status"] == "offline", 5)
+        time.sleep(0.3)  # both dispatchers have seen it too (the same message, their own subscriptions)
+        held = api_b.post("/api/v1/devices/sw2/commands", json={"name": "switch.close"}).json()["id"]
+        time.sleep(0.3)
+        assert api_a.get(f"/api/v1/commands/{held}").json()["status"] == "pending"  # not sent to an offline device
+        dev.listen()
+        time.sleep(0.3)
+        dev.status("online")
+        assert wait_for(lambda: {lost, held} <= set(dev.received), 10), dev.received
+        time.sleep(1.0)  # a second replica's copy would arrive now
+        assert collections.Counter(dev.received) == {lost: 1, held: 1}
+        assert [s for s, _ in api_a.get(f"/api/v1/commands/{held}").json()["history"]] == ["pending", "sent"]
+        assert [s for s, _ in api_b.get(f"/api/v1/commands/{lost}").json()["history"]] == ["pending", "sent", "sent"]
+        assert sum(_metrics(api)["commands"]["resent"] for api in (api_a, api_b)) - resent_before == 2
+    finally:
+        dev.close()
