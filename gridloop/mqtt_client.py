@@ -59,8 +59,12 @@ def connect(
         # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
         attempt_deadline = min(deadline, time.monotonic() + V5_ATTEMPT_S) if protocol == mqtt.MQTTv5 else deadline
         if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline):
-            if subscriptions:
+            if subscriptions:  # return only once the broker granted them: nothing published after is missed
+                granted = threading.Event()
+                client.on_subscribe = lambda *_, granted=granted: granted.set()
                 client.subscribe(subscriptions)
+                granted.wait(max(0.5, deadline - time.monotonic()))
+                client.on_subscribe = None
                 # after a broker restart a clean session has no subscriptions left: renew them on every connect
                 client.on_connect = lambda c, *_: c.subscribe(subscriptions)
             return client
