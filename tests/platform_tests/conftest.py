@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 
+import orjson
 import pymongo
 import pytest
 
 from gridloop.broker import free_port
+from gridloop.contract import BrokerAddress, topic
+from gridloop.mqtt_client import connect
 from gridloop.platform.store.base import Store
 
 
@@ -59,3 +63,36 @@ def mongo_platform(broker_uri, mongo_uri):
 def any_platform(request):
     """The running platform on each store."""
     return request.getfixturevalue("platform" if request.param == "sqlite" else "mongo_platform")
+
+
+class PahoDevice:
+    """A paho device: retained status with last will 'offline', records the command ids it receives."""
+
+    def __init__(self, broker_uri: str, tenant: str, device: str) -> None:
+        self.status_topic = topic(tenant, "status", device)
+        self.commands_topic = topic(tenant, "commands", device)
+        self.received: list[str] = []
+        self._lock = threading.Lock()
+        self.client = connect(BrokerAddress.parse(broker_uri), f"dev-{device}-{secrets.token_hex(3)}",
+                              will=(self.status_topic, b"offline"), on_message=self._on_message)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.received.append(orjson.loads(msg.payload)["id"])
+
+    def status(self, value: str) -> None:
+        self.client.publish(self.status_topic, value.encode(), qos=1, retain=True).wait_for_publish(5)
+
+    def listen(self) -> None:
+        self.client.subscribe(self.commands_topic, qos=1)
+
+    def close(self) -> None:
+        self.client.publish(self.status_topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear the retained
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def paho_device() -> type[PahoDevice]:
+    """The device class, for tests that build one or more (a fixture: test modules do not import each other)."""
+    return PahoDevice

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
-import orjson
 
-from gridloop.contract import BrokerAddress, topic
-from gridloop.mqtt_client import connect, wait_for
+from gridloop.mqtt_client import wait_for
 
 
 def _tenant_with_device(platform, name: str, device: str) -> httpx.Client:
@@ -21,40 +18,13 @@ def _tenant_with_device(platform, name: str, device: str) -> httpx.Client:
     return api
 
 
-class Device:
-    """A paho device: last will 'offline' (retained), records the command ids it receives."""
-
-    def __init__(self, broker_uri: str, tenant: str, device: str) -> None:
-        self.status_topic = topic(tenant, "status", device)
-        self.received: list[str] = []
-        self._lock = threading.Lock()
-        self.client = connect(BrokerAddress.parse(broker_uri), f"dev-{device}-{time.monotonic_ns()}",
-                              will=(self.status_topic, b"offline"), on_message=self._on_message)
-        self.commands_topic = topic(tenant, "commands", device)
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self._lock:
-            self.received.append(orjson.loads(msg.payload)["id"])
-
-    def status(self, value: str) -> None:
-        self.client.publish(self.status_topic, value.encode(), qos=1, retain=True).wait_for_publish(5)
-
-    def listen(self) -> None:
-        self.client.subscribe(self.commands_topic, qos=1)
-
-    def close(self) -> None:
-        self.client.publish(self.status_topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear the retained
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 def _status(api: httpx.Client, cid: str) -> str:
     return api.get(f"/api/v1/commands/{cid}").json()["status"]
 
 
-def test_open_commands_are_resent_when_the_device_comes_back_online(platform, broker_uri):
+def test_open_commands_are_resent_when_the_device_comes_back_online(platform, broker_uri, paho_device):
     api = _tenant_with_device(platform, "resend", "sw1")
-    dev = Device(broker_uri, "resend", "sw1")
+    dev = paho_device(broker_uri, "resend", "sw1")
     try:
         # sent while nobody listened (lost on the way): goes out again on the next offline -> online
         lost = api.post("/api/v1/devices/sw1/commands", json={"name": "switch.open"}).json()["id"]

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import orjson
 import pymongo
 import pytest
 
 from gridloop.broker import free_port
-from gridloop.contract import BrokerAddress, topic
+from gridloop.contract import BrokerAddress
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.mqtt_client import connect, wait_for
 from gridloop.platform.store import open_store
@@ -271,7 +270,7 @@ def _metrics(api: httpx.Client) -> dict:
 
 
 @pytest.mark.slow
-def test_two_replicas_share_ingest_commands_and_registry(replicas, broker_uri, store_uri):
+def test_two_replicas_share_ingest_commands_and_registry(replicas, broker_uri, store_uri, paho_device):
     a, b, admin = replicas
     tenant = f"rep{secrets.token_hex(3)}"
     key = _tenant(a, admin, tenant)
@@ -280,7 +279,7 @@ def test_two_replicas_share_ingest_commands_and_registry(replicas, broker_uri, s
     _registry_changes_show_through_the_other_replica(a, b, api_a, api_b, admin)
     _readings_are_stored_once_across_a_killed_replica(a, api_a, api_b, broker_uri, tenant)
     _commands_execute_once_whichever_replica_took_them(api_a, api_b, broker_uri, tenant)
-    _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant)
+    _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant, paho_device)
     for api in (api_a, api_b):  # no replica took over another's MQTT client ids (the broker would drop one)
         m = _metrics(api)
         assert (m["ingest"]["disconnects"], m["commands"]["disconnects"]) == (0, 0), m
@@ -428,36 +427,11 @@ def _commands_execute_once_whichever_replica_took_them(api_a, api_b, broker_uri,
     assert sum(after) - sum(before) == 2 * len(sent)
 
 
-class Device:
-    """A paho device: retained status with last will 'offline', records the command ids it receives."""
-
-    def __init__(self, broker_uri: str, tenant: str, device: str) -> None:
-        self.status_topic = topic(tenant, "status", device)
-        self.commands_topic = topic(tenant, "commands", device)
-        self.received: list[str] = []
-        self.client = connect(BrokerAddress.parse(broker_uri), f"dev-{device}-{secrets.token_hex(3)}",
-                              will=(self.status_topic, b"offline"), on_message=self._on_message)
-
-    def _on_message(self, client, userdata, msg) -> None:
-        self.received.append(orjson.loads(msg.payload)["id"])
-
-    def status(self, value: str) -> None:
-        self.client.publish(self.status_topic, value.encode(), qos=1, retain=True).wait_for_publish(5)
-
-    def listen(self) -> None:
-        self.client.subscribe(self.commands_topic, qos=1)
-
-    def close(self) -> None:
-        self.client.publish(self.status_topic, b"", qos=1, retain=True).wait_for_publish(5)
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant) -> None:
+def _a_device_back_online_gets_each_command_once(api_a, api_b, broker_uri, tenant, paho_device) -> None:
     """Both replicas see the device come back online; each open command still goes out once."""
     assert sum(_metrics(api)["commands"]["leader"] for api in (api_a, api_b)) == 1
     resent_before = sum(_metrics(api)["commands"]["resent"] for api in (api_a, api_b))
-    dev = Device(broker_uri, tenant, "sw2")
+    dev = paho_device(broker_uri, tenant, "sw2")
     try:
         lost = api_a.post("/api/v1/devices/sw2/commands", json={"name": "switch.open"}).json()["id"]
         assert wait_for(lambda: api_b.get(f"/api/v1/commands/{lost}").json()["status"] == "sent", 5)
