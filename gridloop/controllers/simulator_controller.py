@@ -87,7 +87,8 @@ class SimulatorController:
         return self._arrivals
 
     def _respond(self, device: str, command_id: str, status: str, detail: str = "") -> None:
-        self._answers[command_id] = (device, status, detail)
+        with self._lock:
+            self._answers[command_id] = (device, status, detail)
         if not self.respond:
             return
         payload = {"v": 1, "id": command_id, "ts": time.time_ns() // 1_000_000, "status": status, "detail": detail}
@@ -110,8 +111,6 @@ class SimulatorController:
                 self._arrivals += 1
 
     def _take(self, device: str, payload: bytes) -> None:
-        with self._lock:
-            self.counters.received += 1
         try:
             doc = orjson.loads(payload)
             cid, name, args = str(doc["id"]), str(doc["name"]), doc.get("args") or {}
@@ -119,15 +118,15 @@ class SimulatorController:
                 raise TypeError
         except (orjson.JSONDecodeError, KeyError, TypeError):
             with self._lock:
+                self.counters.received += 1
                 self.counters.rejected += 1
             return  # no id to answer to
         with self._lock:
             last = self._answers.get(cid)
-            if last is not None:  # QoS 1 redelivery or the platform's re-send: answer again, never apply twice
-                self.counters.received -= 1
-            else:
+            if last is None:  # a new command; a QoS 1 redelivery or the platform's re-send is not counted again
+                self.counters.received += 1
                 self._answers[cid] = (device, "pending", "")
-        if last is not None:
+        if last is not None:  # answer it again, never apply it twice
             answered_device, status, detail = last
             if status != "pending":
                 self._respond(answered_device, cid, status, detail)
