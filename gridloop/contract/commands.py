@@ -144,7 +144,7 @@ def decode_command(payload: bytes) -> CommandMessage:
         raise InvalidCommand("payload too large")
     try:
         message = _command.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise InvalidCommand(f"not a v1 command: {exc}") from None
     check_args(message.name, message.args)
     return message
@@ -155,7 +155,7 @@ def decode_response(payload: bytes) -> CommandResponse:
         raise InvalidCommand("payload too large")
     try:
         return _response.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise InvalidCommand(f"not a v1 command response: {exc}") from None
 
 

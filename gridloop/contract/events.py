@@ -86,7 +86,7 @@ def decode_events(payload: bytes) -> tuple[list[Event], list[str]]:
     if len(payload) <= MAX_PAYLOAD_BYTES:
         try:
             return _envelope.decode(payload).events, []
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             pass
     loose = check_payload(payload, _loose, "event")
     events: list[Event] = []
@@ -94,7 +94,7 @@ def decode_events(payload: bytes) -> tuple[list[Event], list[str]]:
     for i, raw in enumerate(loose.events):
         try:
             events.append(_event.decode(raw))
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             reasons.append(f"events[{i}]: {exc}")
     return events, reasons
 

@@ -70,6 +70,8 @@ def check_payload(payload: bytes, decoder: msgspec.json.Decoder, what: str) -> A
         raise Rejected(f"not a v1 {what} envelope: {exc}") from None
     except msgspec.DecodeError as exc:
         raise Rejected(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Rejected("nested too deeply") from None
 
 
 def decode_readings(payload: bytes) -> DecodedReadings:
@@ -80,7 +82,7 @@ def decode_readings(payload: bytes) -> DecodedReadings:
     if len(payload) <= MAX_PAYLOAD_BYTES:
         try:
             return DecodedReadings(_envelope.decode(payload).readings, [], None)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             pass
     loose = check_payload(payload, _loose, "telemetry")
     readings: list[Reading] = []
@@ -90,7 +92,7 @@ def decode_readings(payload: bytes) -> DecodedReadings:
         try:
             readings.append(_reading.decode(raw))
             positions.append(i)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             reasons.append(f"readings[{i}]: {exc}")
     return DecodedReadings(readings, reasons, positions)
 

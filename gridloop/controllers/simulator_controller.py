@@ -204,6 +204,6 @@ def _command_id(payload: bytes) -> str | None:
     """The id of a command too malformed to run, so that it can still be answered ``rejected``."""
     try:
         cid = _id_only.decode(payload).id
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return cid if 0 < len(cid) <= 64 else None
