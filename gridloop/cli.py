@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from gridloop.contract import PREFIX
+from gridloop.contract import PREFIX, BrokerAddress
 from gridloop.scenario.model import parse_duration
 
 
@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--store", default="sqlite:///gridloop-platform.db")
     create.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
-                        help="where Mosquitto's password_file and acl_file for the tenants are kept")
+                        help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
+    create.add_argument("--broker", help="add the account to this running broker instead (admin credentials in "
+                                         "$GRIDLOOP_BROKER_ADMIN as user:password)")
 
     from gridloop.study.command import add_arguments as add_study_arguments
 
@@ -157,7 +159,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_tenant_create(args: argparse.Namespace) -> int:
-    from gridloop.platform.mqtt_auth import MosquittoAuth
+    from gridloop.platform.mqtt_auth import DynsecControl, MosquittoAuth
     from gridloop.platform.store import open_store
 
     store = open_store(args.store)
@@ -168,12 +170,18 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
         return 1
     finally:
         store.close()
-    auth = MosquittoAuth(args.mosquitto_dir)
-    user, password = auth.add_tenant(args.name)
+    admin = os.environ.get("GRIDLOOP_BROKER_ADMIN", "")
+    if args.broker and admin:  # a running broker learns the account at once
+        user, password = DynsecControl(BrokerAddress.parse(args.broker), tuple(admin.split(":", 1))).add_tenant(
+            args.name)
+        where = {"broker": args.broker}
+    else:  # the broker reads the accounts file when it starts
+        auth = MosquittoAuth(args.mosquitto_dir)
+        user, password = auth.add_tenant(args.name)
+        where = {"accounts_file": str(auth.config_file)}
     print(json.dumps({
         "tenant": args.name, "api_key": key,
-        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/",
-                 "password_file": str(auth.password_file), "acl_file": str(auth.acl_file)},
+        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/", **where},
     }, indent=2))
     return 0
 

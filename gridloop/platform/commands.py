@@ -40,6 +40,7 @@ from gridloop.contract import (
 )
 from gridloop.contract import commands as wire
 from gridloop.mqtt_client import connect, is_v5
+from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import CommandRecord, Store
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class CommandDispatcher:
         self.instance = instance or f"{default_instance()}-{uuid.uuid4().hex[:6]}"
         self.group = group
         self.client_id = (f"gridloop-{group}-{self.instance}-commands" if group
-                          else f"gridloop-commands-{self.instance}")
+                          else f"gridloop-commands-{self.instance}") + platform_client_suffix(credentials)
         self.session_expiry_s = session_expiry_s
         self.release_on_stop = release_on_stop
         self._credentials = credentials

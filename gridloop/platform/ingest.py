@@ -4,7 +4,8 @@ A bounded queue sits between the MQTT receive thread and the writer; when it is 
 receive thread blocks, so the broker holds the backlog (back-pressure, not unbounded memory).
 A message is acknowledged (PUBACK) only after its readings are committed: QoS 1 end to end.
 
-Client ids are ``gridloop-<group>-<instance>-<n>``: unique per platform replica (``instance``), the same
+Client ids are ``gridloop-<group>-<instance>-<n>`` plus a secret suffix derived from the platform's password (a tenant
+cannot take them over): unique per platform replica (``instance``), the same
 across restarts of one replica when its instance name is. The session is persistent, so a worker that
 crashed and comes back under the same id gets what it never acknowledged and what the broker queued for it
 meanwhile. A graceful stop with ``release_on_stop`` hands the worker's share to the other group members
@@ -27,6 +28,7 @@ from paho.mqtt.properties import Properties
 from gridloop.contract import INGEST_GROUP, BrokerAddress, DeviceStatus, TopicKind, all_tenants, parse_topic, shared
 from gridloop.mqtt_client import connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
+from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,8 @@ class IngestWorker:
         """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
         self.group = group  # the shared-subscription group: the workers of all replicas split its stream
         self.instance = instance
-        self.client_id = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        base = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        self.client_id = base + platform_client_suffix(credentials)  # not guessable by a tenant: no take-over
         self.session_expiry_s = session_expiry_s
         self.release_on_stop = release_on_stop
         self.store = store
