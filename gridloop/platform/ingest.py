@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gridloop.contract import INGEST_GROUP, BrokerAddress, DeviceStatus, TopicKind, all_tenants, parse_topic, shared
-from gridloop.mqtt_client import connect, is_v5
+from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
@@ -94,6 +94,7 @@ class IngestWorker:
         instance: str | None = None,
         session_expiry_s: int = 3600,
         release_on_stop: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
         self.group = group  # the shared-subscription group: the workers of all replicas split its stream
@@ -109,6 +110,7 @@ class IngestWorker:
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=queue_size)
         self._batch = batch_messages
         self._credentials = credentials
+        self._tls = tls
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"ingest-writer-{worker_id}", daemon=True)
         self._client: mqtt.Client | None = None
@@ -121,7 +123,7 @@ class IngestWorker:
         self._client = connect(
             self.broker, self.client_id, clean_start=False,
             session_expiry_s=self.session_expiry_s, manual_ack=True, username=user, password=password,
-            on_message=self._on_message,
+            on_message=self._on_message, tls=self._tls,
             max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
         )
         self._client.on_connect = self._subscribe
