@@ -7,7 +7,8 @@ half of another tenant's readings lost). The dynamic-security plugin checks subs
 - a tenant account (its devices, DIAs, simulator controller, SDK sessions) publishes only its own
   telemetry, events, responses and status, reads and subscribes only its own subtree — never commands, never
   ``$share``, ``#``, ``$SYS`` or another tenant's topics;
-- the platform account reads every tenant's topics (plain and shared subscriptions) and alone publishes commands;
+- the platform account reads every tenant's topics (plain and shared subscriptions) and alone publishes commands
+  and delivery acknowledgements;
 - the admin account only talks to the plugin's control topic (to add tenants to a running broker).
 
 The accounts live in the plugin's own JSON file (salted PBKDF2-SHA512, never clear passwords); a running broker
@@ -62,6 +63,7 @@ def tenant_role(tenant: str) -> dict:
 
 def platform_role() -> dict:
     acls = [_acl("publishClientSend", f"{PREFIX}/+/{TopicKind.COMMANDS}/+"),
+            _acl("publishClientSend", f"{PREFIX}/+/{TopicKind.ACKS}/+"),
             _acl("publishClientReceive", f"{PREFIX}/#"), _acl("subscribePattern", f"{PREFIX}/#"),
             _acl("subscribePattern", f"$share/+/{PREFIX}/#")]
     return {"rolename": PLATFORM_ROLE, "acls": acls}

@@ -223,7 +223,7 @@ def test_edge_bridge_topics_follow_the_contract() -> None:
     assert set(bridged) == set(KINDS)
     for kind, (pattern, direction, qos) in bridged.items():
         assert pattern == f"{PREFIX}/+/{kind}/+", pattern
-        assert (direction, qos) == ("in" if kind == "commands" else "out", 1), kind
+        assert (direction, qos) == ("in" if kind in ("commands", "acks") else "out", 1), kind
         published = topic("tenant-1", kind, "dia_7")
         assert parse_topic(published) == ("tenant-1", kind, "dia_7")
         assert topic_matches_sub(pattern, published)
