@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gridloop.engine.platform_client import PlatformClient
 from gridloop.engine.substation_unit import SubstationUnit
-from gridloop.engine.topology import radial_tree
+from gridloop.grid_models.topology import radial_tree
 
 
 def provision(api: PlatformClient, unit: SubstationUnit, dia_id: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridloop.engine.run import RunOptions, _resolve, _Services, _wait_stored
+from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of, wait_stored
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.scenario.model import Scenario
 
@@ -24,12 +24,11 @@ START_MARGIN_S = 15.0  # time for the children to load the grid before a shared 
 
 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> dict:
-    s = _resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
+    s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.substations, 0, workers)  # more partitions than substations: say so now
-    run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
-    with _Services(s, run_dir) as services:
+    with RunServices(s, run_dir) as services:
         api = services.api
         wall_start = time.time() + START_MARGIN_S if s.clock.realtime else None
         children = []
@@ -55,7 +54,7 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         start_ms, end_ms = int(start.value // 1_000_000), int(end.value // 1_000_000)
         sampled = sum(p["messages"]["readings_sampled"] for p in parts)
         published = sum(p["messages"]["readings_published"] for p in parts)
-        stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
+        stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         rejected = int(api.metrics().get("rejected", 0))
     by_substation = s.grid.substations > 1  # the partitions' grids are disjoint: add them up
     grids = [p["grid"] for p in parts]

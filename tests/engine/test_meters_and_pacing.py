@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from gridloop.engine.pacing import LagMeter
+from gridloop.engine.pacing import Pacer
 from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, VOLTAGE, ElectricityMeterBank
 
 

@@ -1,24 +1,57 @@
-"""The simulator's stages as the engine sees them: the grid with its demand, and its actuators."""
+"""The grid stage: a network, the demand that drives it, and the solver that advances it step by step.
+
+Each step it applies the curtailments commands started, advances demand and batteries, solves the power
+flow and, where a faulted line came back under voltage, lets protection trip it again and solves anew.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import pandapower as pp
 
-from gridloop.controllers.simulator_controller import Actuator
-from gridloop.engine.demand import Demand, SimbenchDemand, SyntheticDemand
 from gridloop.grid_models.base import GridSolver, GridState
+from gridloop.grid_models.faults import FaultInjector
 from gridloop.grid_models.networks import load_network
 from gridloop.grid_models.solvers import make_solver
 from gridloop.grid_models.storage import BatteryFleet
 from gridloop.grid_models.zero_sequence import add_zero_sequence_defaults
-from gridloop.profiles import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
-from gridloop.scenario.model import Households, Scenario
+from gridloop.scenario.model import Battery, Grid
+from gridloop.stage import Clock, Outputs
 
-PRESETS = {"default": HouseholdParams(), "italian_family": ITALIAN_FAMILY, "swedish_apartment": SWEDISH_APARTMENT}
+
+class Demand(Protocol):
+    """Power of every load of the net, step by step, with the metered homes among them."""
+
+    load_index: np.ndarray  # positions in net.load of the metered homes
+
+    def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(p_mw, q_mvar) of every load over the step starting at t_s (called once per step, in order)."""
+
+    def curtail(self, homes: np.ndarray, limit_w: float) -> None:
+        """Cap the curtailable load of the homes (positions in load_index) at limit_w."""
+
+    def release(self, homes: np.ndarray) -> None:
+        """Lift the cap of the homes."""
+
+    def energy_not_served_wh(self) -> np.ndarray:
+        """Energy cut by curtailment so far, per home."""
+
+    def generation_at(self, t_s: float) -> np.ndarray | None:
+        """Feed-in (MW) of the grid's static generators at t_s, or None to keep their set values."""
+
+    def held_back_w(self) -> float:
+        """Load held back by demand response in the last step, W (negative while it rebounds)."""
+
+    def home_phase(self) -> np.ndarray:
+        """Per home: -1 if connected three-phase, else its phase 0/1/2."""
+
+    def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per home, the last step's P (W) and Q (var) on each phase, (n_homes, 3)."""
 
 
 def unique_names(table, prefix: str) -> list[str]:
@@ -31,19 +64,36 @@ def unique_names(table, prefix: str) -> list[str]:
             for i, n in zip(table.index, names, strict=True)]
 
 
-def build_demand(net, s: Scenario) -> Demand:
-    """The scenario's demand source on this net."""
-    h: Households = s.households
-    if h.source == "simbench":
-        return SimbenchDemand(net, s.clock.start, s.clock.step, s.seed, h.count, h.annual_kwh or 3000.0,
-                              h.scale_spread)
-    params = PRESETS[h.preset]
-    changes: dict = {"pv_share": h.pv_share, "ev_share": h.ev_share, "heat_pump_share": h.heat_pump_share}
-    if h.annual_kwh is not None:
-        changes["annual_kwh"] = h.annual_kwh
-    if h.three_phase_share is not None:
-        changes["three_phase_share"] = h.three_phase_share
-    return SyntheticDemand(net, s.clock.start, s.clock.step, s.seed, replace(params, **changes), h.count)
+class GridOutput:
+    """The solved state of one step, with the views the meters and recorders read (computed when asked)."""
+
+    def __init__(self, grid: GridStage, state: GridState, faulted: bool) -> None:
+        self.state = state
+        self.faulted = faulted  # some line is faulted (struck now or earlier)
+        self._grid = grid
+
+    @cached_property
+    def bus_v_phase(self) -> np.ndarray:
+        """Phase-to-neutral voltage per bus and phase in volts, (n_bus, 3); 0 where de-energised."""
+        return self._grid.bus_v_phase(self.state)
+
+    @cached_property
+    def home_p_w(self) -> np.ndarray:
+        """Every metered home's active power in the step, W."""
+        return self.state.load_p_mw[self._grid.household_index] * 1e6
+
+    def served_home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._grid.served_home_phase_power(self.state)
+
+    def trafo_lv_v_phase(self) -> np.ndarray:
+        """Phase-to-neutral voltage at each transformer's LV side, V."""
+        return self._grid.bus_v_ll(self.state)[self._grid.trafo_lv_bus] / np.sqrt(3.0)
+
+    def curtailed_kw(self) -> float:
+        return self._grid.curtailed_kw()
+
+    def battery_kw(self) -> float:
+        return self._grid.battery_kw()
 
 
 @dataclass
@@ -61,24 +111,44 @@ class GridStage:
     battery_ids: tuple[str, ...] = ()
     battery_setpoint_mw: np.ndarray | None = None
     curtailed_until_s: np.ndarray | None = None  # per home; inf while curtailed without end, nan when free
-    step_s: float = 60.0
-    now_s: float = 0.0  # start of the step being prepared; commands applied now take effect in it
+    period_ms: int = 60_000
     per_phase: bool = False
     outage_switches: dict | None = None  # (element, index) -> the switch that takes it out of service
+    offset_ms: int = 0
+    faults: FaultInjector = field(init=False)
+    _curtail_for_s: np.ndarray = field(init=False)  # curtailments applied since the last step: their duration
+
+    def __post_init__(self) -> None:
+        self.faults = FaultInjector(self)
+        self._curtail_for_s = np.full(len(self.demand.load_index), np.nan)
 
     @classmethod
-    def build(cls, s: Scenario) -> GridStage:
-        net = load_network(s.grid.network)
-        demand = build_demand(net, s)
-        fleet = _add_batteries(net, s.grid.batteries)
-        outage_switches = _add_outage_switches(net, s)
-        if s.grid.per_phase:
+    def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
+              period_ms: int) -> GridStage:
+        """The grid section's network with its demand (made on the net), batteries and outage switches."""
+        net = load_network(cfg.network)
+        demand = make_demand(net)
+        fleet = _add_batteries(net, cfg.batteries)
+        outage_switches = _add_outage_switches(net, outages, cfg.network)
+        if cfg.per_phase:
             add_zero_sequence_defaults(net)
-        solver = make_solver(net, s.grid.backend, per_phase=s.grid.per_phase)
-        return cls(net, solver, demand, s.grid.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
-                   unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in s.grid.batteries),
-                   np.zeros(len(s.grid.batteries)), np.full(len(demand.load_index), np.nan), s.clock.step,
-                   per_phase=s.grid.per_phase, outage_switches=outage_switches)
+        solver = make_solver(net, cfg.backend, per_phase=cfg.per_phase)
+        return cls(net, solver, demand, cfg.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
+                   unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in cfg.batteries),
+                   np.zeros(len(cfg.batteries)), np.full(len(demand.load_index), np.nan), period_ms,
+                   per_phase=cfg.per_phase, outage_switches=outage_switches)
+
+    def step(self, clock: Clock, inputs: Outputs) -> GridOutput:
+        """Solve the step starting now; protection trips a faulted line again if it is back under voltage."""
+        t_s = clock.now_s
+        started = ~np.isnan(self._curtail_for_s)
+        if started.any():  # a curtailment lasts from the step that applies it
+            self.curtailed_until_s[started] = t_s + self._curtail_for_s[started]
+            self._curtail_for_s[started] = np.nan
+        state = self.solve(t_s)
+        if self.faults.faults and self.faults.retrip(t_s, state.bus_energized):
+            state = self.solve_again()
+        return GridOutput(self, state, bool(self.faults.faults))
 
     @property
     def household_index(self) -> np.ndarray:
@@ -89,6 +159,16 @@ class GridStage:
         """Bus position (in net.bus order) of every household load."""
         bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
         return np.array([bus_pos[b] for b in self.net.load.bus.to_numpy()[self.demand.load_index]])
+
+    def curtail(self, home: int, limit_w: float, duration_s: float) -> None:
+        """Cap a home's flexible load for duration_s from the next step on."""
+        self.demand.curtail(np.array([home]), limit_w)
+        self._curtail_for_s[home] = duration_s
+
+    def release(self, home: int) -> None:
+        self.demand.release(np.array([home]))
+        self.curtailed_until_s[home] = np.nan
+        self._curtail_for_s[home] = np.nan
 
     def solve(self, t_s: float) -> GridState:
         """Advance demand and batteries to the step starting at t_s and solve the power flow."""
@@ -101,7 +181,7 @@ class GridStage:
         if self.batteries is not None:  # battery loads were appended after the demand's loads
             extra = len(self.net.load) - p.shape[0]
             p, q = np.pad(p, (0, extra)), np.pad(q, (0, extra))
-            self.batteries.step(self.battery_setpoint_mw, self.step_s / 3600.0)
+            self.batteries.step(self.battery_setpoint_mw, self.period_ms / 3_600_000)
             p = self.batteries.add_to_loads(p)
         self._last_loads = (p, q)
         if self.per_phase:  # every load a third per phase, homes as the demand model splits them
@@ -140,7 +220,7 @@ class GridStage:
         """The batteries' power in the last step, kW (+ charging)."""
         return float(self.batteries.p_mw.sum() * 1000) if self.batteries is not None else 0.0
 
-    @property
+    @cached_property
     def trafo_lv_bus(self) -> np.ndarray:
         """Bus position (net.bus order) of every transformer's LV side."""
         bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
@@ -163,26 +243,22 @@ class GridStage:
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0
 
 
-def _add_outage_switches(net, s: Scenario) -> dict[tuple[str, int], int]:
+def _add_outage_switches(net, outages: Sequence[tuple[str, int]], network: str) -> dict[tuple[str, int], int]:
     """Equipment outages open a switch of their own, added before the solver is built (not commandable)."""
-    from gridloop.scenario.model import EquipmentOutageEvent
-
     added: dict[tuple[str, int], int] = {}
-    for e in s.events:
-        if not isinstance(e, EquipmentOutageEvent):
-            continue
-        key = (e.outage.element, e.outage.index)
-        table = net.line if key[0] == "line" else net.trafo
-        if key[1] not in table.index:
-            raise ValueError(f"events: outage of {key[0]} {key[1]}: no such {key[0]} in {s.grid.network}")
+    for element, index in outages:
+        key = (element, index)
+        table = net.line if element == "line" else net.trafo
+        if index not in table.index:
+            raise ValueError(f"events: outage of {element} {index}: no such {element} in {network}")
         if key not in added:
-            bus = table.from_bus.at[key[1]] if key[0] == "line" else table.hv_bus.at[key[1]]
-            added[key] = int(pp.create_switch(net, int(bus), key[1], et="l" if key[0] == "line" else "t",
-                                              closed=True, name=f"outage {key[0]} {key[1]}"))
+            bus = table.from_bus.at[index] if element == "line" else table.hv_bus.at[index]
+            added[key] = int(pp.create_switch(net, int(bus), index, et="l" if element == "line" else "t",
+                                              closed=True, name=f"outage {element} {index}"))
     return added
 
 
-def _add_batteries(net, batteries) -> BatteryFleet | None:
+def _add_batteries(net, batteries: list[Battery]) -> BatteryFleet | None:
     """Each scenario battery becomes a load element at its bus, carrying the battery's power."""
     if not batteries:
         return None
@@ -208,95 +284,3 @@ def _add_batteries(net, batteries) -> BatteryFleet | None:
         eta_charge=np.array([b.efficiency for b in batteries]),
         eta_discharge=np.array([b.efficiency for b in batteries]),
     )
-
-
-def battery_actuators(grid: GridStage) -> list[Actuator]:
-    """Every scenario battery as a device taking ``storage.setpoint`` (p_kw, + charges)."""
-    if grid.batteries is None:
-        return []
-    actuators = []
-    for i, device in enumerate(grid.battery_ids):
-        p_max_kw = float(grid.batteries.p_charge_max_mw[i] * 1000)
-
-        def check(name: str, args: dict, limit: float = p_max_kw) -> str | None:
-            p_kw = args.get("p_kw")
-            if not isinstance(p_kw, int | float) or isinstance(p_kw, bool):
-                return "storage.setpoint needs a number p_kw"
-            if abs(p_kw) > limit:
-                return f"p_kw={p_kw} is beyond the battery's ±{limit:g} kW"
-            return None
-
-        def setpoint(args: dict, i: int = i) -> str:
-            grid.battery_setpoint_mw[i] = float(args["p_kw"]) / 1000
-            return f"setpoint {args['p_kw']} kW"
-
-        actuators.append(Actuator(device, "battery", {"storage.setpoint": setpoint}, check))
-    return actuators
-
-
-def flexible_load_actuators(grid: GridStage, meter_ids: list[str]) -> list[Actuator]:
-    """Every metered home takes ``load.curtail`` (limit_kw, duration_s) and ``load.release`` on its meter."""
-    actuators = []
-
-    def check(name: str, args: dict) -> str | None:
-        if name == "load.curtail":
-            if float(args.get("limit_kw", -1)) < 0:
-                return "limit_kw must be >= 0"
-            if float(args.get("duration_s", 0)) <= 0:
-                return "duration_s must be > 0"
-        return None
-
-    for home, device in enumerate(meter_ids):
-        def curtail(args: dict, home: int = home) -> str:
-            grid.demand.curtail(np.array([home]), float(args["limit_kw"]) * 1000)
-            grid.curtailed_until_s[home] = grid.now_s + float(args["duration_s"])
-            return f"flexible load capped at {args['limit_kw']} kW for {args['duration_s']} s"
-
-        def release(args: dict, home: int = home) -> str:
-            grid.demand.release(np.array([home]))
-            grid.curtailed_until_s[home] = np.nan
-            return "released"
-
-        actuators.append(Actuator(device, "flexible_load", {"load.curtail": curtail, "load.release": release},
-                                  check))
-    return actuators
-
-
-def transformer_actuators(grid: GridStage) -> list[Actuator]:
-    """Every transformer with a tap changer as device ``tr<index>`` taking ``tap.set`` (position)."""
-    actuators = []
-    trafo = grid.net.trafo
-    for idx in trafo.index:
-        lo, hi = trafo.tap_min.get(idx), trafo.tap_max.get(idx)
-        if lo is None or hi is None or lo != lo or hi != hi:  # no ratio tap changer
-            continue
-
-        def check(name: str, args: dict, lo: int = int(lo), hi: int = int(hi)) -> str | None:
-            position = args.get("position")
-            if not isinstance(position, int | float) or position != int(position) or not lo <= position <= hi:
-                return f"position must be a whole number in [{lo}, {hi}]"
-            return None
-
-        def tap(args: dict, i: int = int(idx)) -> str:
-            grid.solver.set_tap(i, int(args["position"]))
-            return f"tap at {int(args['position'])}"
-
-        actuators.append(Actuator(f"tr{int(idx)}", "transformer", {"tap.set": tap}, check))
-    return actuators
-
-
-def switch_actuators(grid: GridStage) -> list[Actuator]:
-    """Every switch of the network as a commandable device ``sw<index>``."""
-    actuators = []
-    internal = set((grid.outage_switches or {}).values())
-    for idx in grid.net.switch.index:
-        if int(idx) in internal:
-            continue
-        def make(closed: bool, i: int = int(idx)):
-            def act(args: dict) -> str:
-                grid.set_switch(i, closed)
-                return f"switch {i} {'closed' if closed else 'opened'}"
-            return act
-        actuators.append(Actuator(f"sw{int(idx)}", "switch",
-                                  {"switch.open": make(False), "switch.close": make(True)}))
-    return actuators

@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 
 from gridloop.grid_models.base import GridState
+from gridloop.grid_models.grid_stage import GridOutput
+from gridloop.results.kpis import KpiRecorder
+from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
 
 
@@ -66,3 +69,20 @@ class RunRecorder:
             frame.columns = [str(c) for c in frame.columns]
             frame.to_parquet(out / name)
         return list(files)
+
+
+class RecordStage:
+    """Records the grid every step and, where there are substation meters, the transformer power for the KPIs."""
+
+    def __init__(self, recorder: RunRecorder, kpi: KpiRecorder | None, transformer: int, start: pd.Timestamp,
+                 period_ms: int, offset_ms: int = 0) -> None:
+        self.recorder, self.kpi, self.transformer, self.start = recorder, kpi, transformer, start
+        self.period_ms, self.offset_ms = period_ms, offset_ms
+
+    def step(self, clock: Clock, inputs: Outputs) -> None:
+        grid = inputs.get(GridOutput)
+        when = self.start + pd.Timedelta(milliseconds=clock.now_ms)
+        if self.kpi is not None and grid.state.trafo_p_mw is not None:
+            self.kpi.record(when, float(grid.state.trafo_p_mw[self.transformer] * 1e6) / 1000, grid.curtailed_kw(),
+                            grid.battery_kw())
+        self.recorder.record_step(when, grid.state)
