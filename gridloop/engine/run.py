@@ -29,53 +29,14 @@ from gridloop.engine.substation_unit import SubstationUnit, build_unit, substati
 from gridloop.engine.summary import RunFacts, write_outputs
 from gridloop.mqtt_client import TlsFiles, connect, wait_for
 from gridloop.profiles.utility_demand import UtilityMeterStage
+from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
+from gridloop.scenario.overrides import RunOptions, resolve
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
 
 log = logging.getLogger(__name__)
-CLOCK_SLACK_MS = 6 * 3600 * 1000  # meters with drifting clocks stamp readings outside the simulated span
-
-
-@dataclass
-class RunOptions:
-    """Command-line overrides of the scenario (None keeps the scenario's value)."""
-
-    out: Path | None = None
-    seed: int | None = None
-    until: float | None = None
-    realtime: bool | None = None
-    speed: float | None = None
-    broker: str | None = None
-    store: str | None = None
-    progress: bool | None = None
-    api_url: str | None = None
-    api_key: str | None = None
-    partition: tuple[int, int] | None = None  # (K, N): this process publishes meters with index % N == K
-    wall_start: float | None = None  # real time: Unix time at which simulated time 0 starts (shared clock)
-
-
-def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
-    """The scenario with the command line's overrides."""
-    s = scenario.model_copy(deep=True)
-    if options.seed is not None:
-        s.seed = options.seed
-    if options.until is not None:
-        s.clock.duration = min(options.until, s.clock.duration) if options.until > 0 else s.clock.duration
-    for name, section, attr in (("realtime", s.clock, "realtime"), ("speed", s.clock, "speed"),
-                                ("broker", s.platform, "broker"), ("store", s.platform, "store"),
-                                ("progress", s.outputs, "progress")):
-        if getattr(options, name) is not None:
-            setattr(section, attr, getattr(options, name))
-    if options.api_url is not None:
-        s.platform.api_url, s.platform.api_key = options.api_url, options.api_key
-    if options.partition is not None and options.partition[1] > 1:
-        if s.platform.broker is None or s.platform.api_url is None:
-            raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
-        if s.platform.dia_id == "dia-1" and s.grid.substations == 1:  # several substations: a DIA each
-            s.platform.dia_id = f"dia-{options.partition[0] + 1}"
-    return s
 
 
 def run_dir_of(s: Scenario, options: RunOptions) -> Path:
@@ -215,7 +176,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         facts.published = sum(dia.readings_acknowledged for dia in wired.dias)
         facts.stored = wait_stored(ctx.api, facts.start_ms, facts.end_ms, target=facts.published, timeout_s=120)
         facts.rejected = int(ctx.api.metrics().get("rejected", 0))
-        facts.completeness = _completeness_per_day(ctx.api, facts.start_ms, facts.end_ms)
+        facts.completeness = completeness_per_day(ctx.api, facts.start_ms, facts.end_ms)
         for closable in (*wired.dias, *wired.controllers):
             closable.close()
         if not published_ok:
@@ -247,38 +208,6 @@ def _wait_partitions_online(broker: BrokerAddress, tenant: str, lead_dia: str, p
     finally:
         watcher.disconnect()
         watcher.loop_stop()
-
-
-def _completeness_per_day(api: PlatformClient, start_ms: int, end_ms: int) -> dict:
-    """Expected vs stored readings per meter per simulated day, as the platform reports them."""
-    days, per_meter = [], {}
-    for lo in range(start_ms, end_ms, 86_400_000):
-        hi = min(lo + 86_400_000, end_ms)
-        report = api.completeness(lo, hi)["devices"]
-        ratios = [d["ratio"] for d in report]
-        days.append({"start_ms": lo, "end_ms": hi, "mean": round(float(np.mean(ratios)), 6) if ratios else 1.0,
-                     "min": round(float(np.min(ratios)), 6) if ratios else 1.0,
-                     "meters_below_99_percent": sum(r < 0.99 for r in ratios)})
-        for d in report:
-            per_meter.setdefault(d["device"], []).append({"expected": d["expected"], "received": d["received"]})
-    return {"per_day": days, "per_meter": per_meter}
-
-
-def wait_stored(api: PlatformClient, start_ms: int, end_ms: int, target: int, timeout_s: float) -> int:
-    """Readings the platform stored for this run's meters, once it has caught up (or stopped moving)."""
-    start_ms, end_ms = start_ms - CLOCK_SLACK_MS, end_ms + CLOCK_SLACK_MS
-    deadline = time.monotonic() + timeout_s
-    last, still_since = -1, time.monotonic()
-    while True:
-        got = sum(d["received"] for d in api.completeness(start_ms, end_ms)["devices"])
-        if got >= target:
-            return got
-        now = time.monotonic()
-        if got != last:
-            last, still_since = got, now
-        elif now - still_since > 10 or now > deadline:
-            return got
-        time.sleep(0.1)
 
 
 @contextlib.contextmanager

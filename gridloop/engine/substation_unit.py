@@ -22,15 +22,20 @@ from gridloop.profiles.demand import build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
-from gridloop.scenario.model import CommLink, EquipmentOutageEvent, Scenario
+from gridloop.scenario.model import EquipmentOutageEvent, Scenario
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_events import MeterEventsStage
-from gridloop.virtual_meters.meter_stages import HomeMeterStage, SubstationMeterStage
+from gridloop.virtual_meters.meter_stages import (
+    HomeMeterStage,
+    SubstationMeterStage,
+    build_home_meters,
+    build_reading_path,
+    build_substation_meters,
+)
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
+from gridloop.virtual_meters.reading_path import ReadingPath
 
 
 @dataclass
@@ -104,42 +109,9 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
     outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
     grid = GridStage.build(s.grid, lambda net: build_demand(net, s.households, s.clock.start, period, seed),
                            outages, period)
-    rng = np.random.default_rng([seed, 1])
-    meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
-    meters = HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(),
-                            _one_hz_homes(grid, s.meters.home_1hz), s.meters.interval,
-                            np.random.default_rng([seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)),
-                            blink_detectors=s.meters.blink_detectors)
-    return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meter_ids),
-                          _reading_path(s.meters.link, len(meters.sampled), seed),
+    meters = build_home_meters(s.meters, grid, seed)
+    return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
+                          build_reading_path(s.meters.link, len(meters.sampled), seed),
                           UtilityMeterStage(s.meters.utility, seed, s.clock.start, period),
-                          _substation_meters(grid, s.meters.interval, seed), KpiRecorder(s.clock.step),
+                          build_substation_meters(grid, s.meters.interval, seed), KpiRecorder(s.clock.step),
                           RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names))
-
-
-def _one_hz_homes(grid: GridStage, count: int | None) -> np.ndarray:
-    """Which homes carry a 1 Hz disaggregation meter: the grid's own (a ``sampling_s`` of 1) or the first N."""
-    n = len(grid.household_index)
-    if count is not None:
-        return np.arange(n) < count
-    if "sampling_s" in grid.net.load.columns:
-        return (grid.net.load.sampling_s.to_numpy(dtype=float)[grid.household_index] == 1.0)
-    return np.zeros(n, dtype=bool)
-
-
-def _substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
-    """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
-    ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
-    rng = np.random.default_rng([seed, 6])
-    return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
-
-
-def _reading_path(link_cfg: CommLink, n_meters: int, seed: int) -> ReadingPath:
-    link = build_link(link_cfg.technology, n_meters, link_cfg.gateways, link_cfg.profile,
-                      np.random.default_rng([seed, 2]))
-    if link is None:
-        return ReadingPath(None)
-    link = DegradableLink(link, np.random.default_rng([seed, 8]))
-    gateway = Gateway(link, link_cfg.buffer_readings, buffering=link_cfg.buffering,
-                      bytes_per_reading=link_cfg.bytes_per_reading, rng=np.random.default_rng([seed, 3]))
-    return ReadingPath(gateway, link_cfg.bytes_per_reading)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of, wait_stored
+from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
+from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start

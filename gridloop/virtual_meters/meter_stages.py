@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gridloop.grid_models.grid_stage import GridOutput
+from gridloop.grid_models.grid_stage import GridOutput, GridStage
+from gridloop.scenario.model import CommLink, Meters
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_types import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import ReadingPath
+from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
 GRID_FREQUENCY_HZ = 50.0
 
@@ -101,3 +103,40 @@ class SubstationMeterStage:
             out.add(self.bank.sample(clock.unix_ms, v3, p3, q3, frequency_hz=GRID_FREQUENCY_HZ))
         self.bank.integrate(p3, q3, clock.period_s)
         return out
+
+
+def build_home_meters(cfg: Meters, grid: GridStage, seed: int) -> HomeMeterFleet:
+    """A meter in every home of the grid, as the meters section says (interval, 1 Hz meters, blink detectors)."""
+    rng = np.random.default_rng([seed, 1])
+    meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
+    return HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(), _one_hz_homes(grid, cfg.home_1hz),
+                          cfg.interval, np.random.default_rng([seed, 7]),
+                          initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)), blink_detectors=cfg.blink_detectors)
+
+
+def _one_hz_homes(grid: GridStage, count: int | None) -> np.ndarray:
+    """Which homes carry a 1 Hz disaggregation meter: the grid's own (a ``sampling_s`` of 1) or the first N."""
+    n = len(grid.household_index)
+    if count is not None:
+        return np.arange(n) < count
+    if "sampling_s" in grid.net.load.columns:
+        return (grid.net.load.sampling_s.to_numpy(dtype=float)[grid.household_index] == 1.0)
+    return np.zeros(n, dtype=bool)
+
+
+def build_substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
+    """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
+    ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
+    rng = np.random.default_rng([seed, 6])
+    return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
+
+
+def build_reading_path(cfg: CommLink, n_meters: int, seed: int) -> ReadingPath:
+    """The link section's way from the home meters to the DIA (straight when the link is ideal)."""
+    link = build_link(cfg.technology, n_meters, cfg.gateways, cfg.profile, np.random.default_rng([seed, 2]))
+    if link is None:
+        return ReadingPath(None)
+    link = DegradableLink(link, np.random.default_rng([seed, 8]))
+    gateway = Gateway(link, cfg.buffer_readings, buffering=cfg.buffering, bytes_per_reading=cfg.bytes_per_reading,
+                      rng=np.random.default_rng([seed, 3]))
+    return ReadingPath(gateway, cfg.bytes_per_reading)
