@@ -8,7 +8,7 @@ Outputs are typed values; a stage asks the step's :class:`Outputs` for the types
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -64,16 +64,16 @@ class Outputs:
 
     def get(self, kind: type[T]) -> T:
         """The latest output of this type (a stage with a longer period: the one it last produced)."""
-        return self._values[kind][1]  # type: ignore[return-value]
+        return cast(T, self._values[kind][1])
 
     def latest(self, kind: type[T]) -> T | None:
         got = self._values.get(kind)
-        return None if got is None else got[1]  # type: ignore[return-value]
+        return None if got is None else cast(T, got[1])
 
     def current(self, kind: type[T]) -> T | None:
         """The output of this type produced at this very instant, else None."""
         got = self._values.get(kind)
-        return got[1] if got is not None and got[0] == self.now_ms else None  # type: ignore[return-value]
+        return cast(T, got[1]) if got is not None and got[0] == self.now_ms else None
 
 
 def due(stage: Stage, now_ms: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridloop.contract import CommandName, DeviceType
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.stage import Clock, Outputs
@@ -63,7 +64,7 @@ def battery_actuators(grid: GridStage) -> list[Actuator]:
             grid.battery_setpoint_mw[i] = float(args["p_kw"]) / 1000
             return f"setpoint {args['p_kw']} kW"
 
-        actuators.append(Actuator(device, "battery", {"storage.setpoint": setpoint}, check))
+        actuators.append(Actuator(device, DeviceType.BATTERY, {CommandName.STORAGE_SETPOINT: setpoint}, check))
     return actuators
 
 
@@ -72,7 +73,7 @@ def flexible_load_actuators(grid: GridStage, meter_ids: list[str]) -> list[Actua
     actuators = []
 
     def check(name: str, args: dict) -> str | None:
-        if name == "load.curtail":
+        if name == CommandName.LOAD_CURTAIL:
             if float(args.get("limit_kw", -1)) < 0:
                 return "limit_kw must be >= 0"
             if float(args.get("duration_s", 0)) <= 0:
@@ -88,7 +89,8 @@ def flexible_load_actuators(grid: GridStage, meter_ids: list[str]) -> list[Actua
             grid.release(home)
             return "released"
 
-        actuators.append(Actuator(device, "flexible_load", {"load.curtail": curtail, "load.release": release},
+        actuators.append(Actuator(device, DeviceType.FLEXIBLE_LOAD, {CommandName.LOAD_CURTAIL: curtail,
+                                                                    CommandName.LOAD_RELEASE: release},
                                   check))
     return actuators
 
@@ -112,7 +114,7 @@ def transformer_actuators(grid: GridStage) -> list[Actuator]:
             grid.solver.set_tap(i, int(args["position"]))
             return f"tap at {int(args['position'])}"
 
-        actuators.append(Actuator(f"tr{int(idx)}", "transformer", {"tap.set": tap}, check))
+        actuators.append(Actuator(f"tr{int(idx)}", DeviceType.TRANSFORMER, {CommandName.TAP_SET: tap}, check))
     return actuators
 
 
@@ -128,6 +130,6 @@ def switch_actuators(grid: GridStage) -> list[Actuator]:
                 grid.set_switch(i, closed)
                 return f"switch {i} {'closed' if closed else 'opened'}"
             return act
-        actuators.append(Actuator(f"sw{int(idx)}", "switch",
-                                  {"switch.open": make(False), "switch.close": make(True)}))
+        actuators.append(Actuator(f"sw{int(idx)}", DeviceType.SWITCH,
+                                  {CommandName.SWITCH_OPEN: make(False), CommandName.SWITCH_CLOSE: make(True)}))
     return actuators

@@ -18,16 +18,16 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gridloop.broker import EmbeddedBroker
-from gridloop.contract import BrokerAddress, topic
+from gridloop.contract import BrokerAddress
+from gridloop.contract.rest import Metrics
 from gridloop.controllers.simulator_controller import SimulatorController
-from gridloop.engine.pacing import Pacer
 from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.provisioning import provision
 from gridloop.engine.service_processes import EmbeddedPlatform, ServiceProcess
-from gridloop.engine.step_loop import StepLoop
+from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
 from gridloop.engine.summary import RunFacts, write_outputs
-from gridloop.mqtt_client import TlsFiles, connect, wait_for
+from gridloop.mqtt_client import TlsFiles, wait_online
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
@@ -134,7 +134,8 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
                                      buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls,
                                      device_prefix=u.prefix) for u in run.units]
     if run.split and run.lead:  # every partition must hear the scenario's commands: wait for all their DIAs
-        _wait_partitions_online(broker, p.tenant, p.dia_id, run.parts, tls, creds)
+        prefix = p.dia_id.rsplit("-", 1)[0]
+        wait_online(broker, p.tenant, {f"{prefix}-{k + 1}" for k in range(run.parts)}, 180.0, tls, creds)
     wired = _Wiring(controllers, dias)
     if run.lead:
         wired.services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, ctx.broker_uri, p.tenant,
@@ -175,7 +176,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         facts.loop_wall_s = time.monotonic() - loop_wall0  # stepping until the broker has every reading
         facts.published = sum(dia.readings_acknowledged for dia in wired.dias)
         facts.stored = wait_stored(ctx.api, facts.start_ms, facts.end_ms, target=facts.published, timeout_s=120)
-        facts.rejected = int(ctx.api.metrics().get("rejected", 0))
+        facts.rejected = Metrics.model_validate(ctx.api.metrics()).rejected
         facts.completeness = completeness_per_day(ctx.api, facts.start_ms, facts.end_ms)
         for closable in (*wired.dias, *wired.controllers):
             closable.close()
@@ -186,28 +187,6 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
     summary = write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _wait_partitions_online(broker: BrokerAddress, tenant: str, lead_dia: str, parts: int, tls: TlsFiles,
-                            creds: tuple[str, str] | None, timeout_s: float = 180.0) -> None:
-    """The lead waits until every partition's DIA is online (retained status), i.e. its controller listens."""
-    prefix = lead_dia.rsplit("-", 1)[0]
-    wanted = {f"{prefix}-{k + 1}" for k in range(parts)}
-    online: set[str] = set()
-
-    def on_status(client, userdata, msg) -> None:
-        if msg.payload.strip(b'"') == b"online":
-            online.add(msg.topic.rsplit("/", 1)[-1])
-
-    watcher = connect(broker, f"gridloop-partitions-{tenant}-{time.monotonic_ns()}", tls=tls,
-                      username=(creds or (None, None))[0], password=(creds or (None, None))[1],
-                      subscriptions=[(topic(tenant, "status", "+"), 1)], on_message=on_status)
-    try:
-        if not wait_for(lambda: wanted <= online, timeout_s):
-            raise RuntimeError(f"partitions not online after {timeout_s:.0f} s: {sorted(wanted - online)}")
-    finally:
-        watcher.disconnect()
-        watcher.loop_stop()
 
 
 @contextlib.contextmanager

@@ -2,15 +2,49 @@
 
 It knows nothing of grids or meters. At each instant it runs, pipeline by pipeline, the stages that are
 due, in the order they were given; every stage sees the outputs produced so far (this instant's from the
-stages before it, the latest of the others). A pipeline is one substation's chain of stages.
+stages before it, the latest of the others). A pipeline is one substation's chain of stages. In real time,
+a :class:`Pacer` holds each instant back until its wall-clock slot.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from gridloop.engine.pacing import Pacer
 from gridloop.stage import Clock, Outputs, Stage, due, next_due
+
+
+@dataclass
+class Pacer:
+    """Waits until simulated second ``sim_s`` is due on the wall clock (``sim_s / speed`` after the start).
+
+    A step that overran its slot is not made up for by skipping: the next one starts at once, late, and the
+    lag is measured at every start (``max_lag_s``; ``late_steps`` beyond ``tolerance_s``).
+    """
+
+    speed: float
+    tolerance_s: float = 0.05
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    max_lag_s: float = 0.0
+    late_steps: int = 0
+    _wall0: float | None = None
+
+    def wait(self, sim_s: float) -> float:
+        """Block until sim_s is due; returns how late it starts, in wall seconds."""
+        now = self.now()
+        if self._wall0 is None:  # the first instant starts the wall clock
+            self._wall0 = now - sim_s / self.speed
+        slot = self._wall0 + sim_s / self.speed
+        if slot > now:
+            self.sleep(slot - now)
+            now = self.now()
+        lag = max(0.0, now - slot)
+        self.max_lag_s = max(self.max_lag_s, lag)
+        if lag > self.tolerance_s:
+            self.late_steps += 1
+        return lag
 
 
 class StepLoop:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridloop.controllers.simulator_controller import SimulatorController
-from gridloop.engine.pacing import Pacer
+from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
 from gridloop.results.report import grid_summary, run_kpis, write_series
 from gridloop.scenario.model import Scenario

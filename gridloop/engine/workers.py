@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridloop.contract.rest import Metrics
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.stored import wait_stored
@@ -56,7 +57,7 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         sampled = sum(p["messages"]["readings_sampled"] for p in parts)
         published = sum(p["messages"]["readings_published"] for p in parts)
         stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
-        rejected = int(api.metrics().get("rejected", 0))
+        rejected = Metrics.model_validate(api.metrics()).rejected
     by_substation = s.grid.substations > 1  # the partitions' grids are disjoint: add them up
     grids = [p["grid"] for p in parts]
     grid = {**grids[0], "v_min_pu": min(g["v_min_pu"] for g in grids), "v_max_pu": max(g["v_max_pu"] for g in grids),

@@ -12,13 +12,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from gridloop.contract import DeviceType
 from gridloop.scenario.model import UtilityMeters
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.meter_stages import UtilityReadings
 from gridloop.virtual_meters.utility_meters import GasMeters, HeatMeters, WaterMeters
 
-KINDS = {"heat": "heat_meter", "water": "water_meter", "gas": "gas_meter"}
+KINDS = {"heat": DeviceType.HEAT_METER, "water": DeviceType.WATER_METER, "gas": DeviceType.GAS_METER}
 
 
 def winter_day_shape(hour: np.ndarray | float) -> np.ndarray:

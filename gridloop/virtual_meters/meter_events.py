@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridloop.contract import EventType, Severity
 from gridloop.grid_models.faults import FaultsStruck
 from gridloop.grid_models.grid_stage import GridOutput
 from gridloop.stage import Clock, Outputs
@@ -37,8 +38,8 @@ def dip_events(meter_ids: list[str], vm_pu: np.ndarray, unix_ms: int, duration_s
     """A ``voltage_sag`` of every meter whose voltage (pu, per meter) fell below the sag limit during a dip."""
     out = []
     for i in np.flatnonzero(vm_pu < SAG_LIMIT):
-        out.append({"dev": meter_ids[i], "ts": unix_ms, "type": "voltage_sag",
-                    "severity": "major" if vm_pu[i] < DEEP_SAG_LIMIT else "minor",
+        out.append({"dev": meter_ids[i], "ts": unix_ms, "type": EventType.VOLTAGE_SAG,
+                    "severity": Severity.MAJOR if vm_pu[i] < DEEP_SAG_LIMIT else Severity.MINOR,
                     "data": {"voltage_v": round(float(vm_pu[i]) * UN_V, 1), "un_v": UN_V,
                              "duration_ms": round(float(min(duration_s, MAX_DIP_S)) * 1000)}})
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridloop.engine.pacing import Pacer
+from gridloop.engine.step_loop import Pacer
 from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, VOLTAGE, ElectricityMeterBank
 
 
