@@ -21,19 +21,23 @@ READINGS = (HomeReadings, SubstationReadings, UtilityReadings)  # in the order t
 
 
 class PublishStage:
+    """Publishes and records this step's meter readings (``events=True``: the meters' events, as soon as raised)."""
+
     def __init__(self, dia: DeviceIntegrationAdapter, recorder: RunRecorder, owned: set[str] | None,
-                 period_ms: int, offset_ms: int = 0) -> None:
-        self.dia, self.recorder, self.owned = dia, recorder, owned
+                 period_ms: int, events: bool = False, offset_ms: int = 0) -> None:
+        self.dia, self.recorder, self.owned, self.for_events = dia, recorder, owned, events
         self.period_ms, self.offset_ms = period_ms, offset_ms
         self.sampled = 0
         self.events: Counter[str] = Counter()
 
     def step(self, clock: Clock, inputs: Outputs) -> None:
-        found = inputs.current(MeterEvents)
-        if found is not None:
-            events = found.events if self.owned is None else [e for e in found.events if e["dev"] in self.owned]
-            self.events.update(e["type"] for e in events)
-            self.dia.publish_events(events)
+        if self.for_events:
+            found = inputs.current(MeterEvents)
+            if found is not None:
+                events = found.events if self.owned is None else [e for e in found.events if e["dev"] in self.owned]
+                self.events.update(e["type"] for e in events)
+                self.dia.publish_events(events)
+            return
         for kind in READINGS:
             readings = inputs.current(kind)
             for r in readings.items if readings is not None else ():

@@ -72,8 +72,9 @@ class SubstationUnit:
         self.meter_events = MeterEventsStage(self.meters, period, enabled=s.meters.events)
         self.meter_stage = HomeMeterStage(self.meters, self.path, period)
         self.publisher = PublishStage(dia, self.recorder, owned, period)
+        self.event_publisher = PublishStage(dia, self.recorder, owned, period, events=True)
         return [self.events, CommandStage(controller, period, every_step=lead), self.grid, self.meter_events,
-                self.meter_stage, SubstationMeterStage(self.substation, period),
+                self.event_publisher, self.meter_stage, SubstationMeterStage(self.substation, period),
                 self.utilities, self.publisher,
                 RecordStage(self.recorder, self.kpi if len(self.substation) else None, s.kpis.transformer, start,
                             period)]

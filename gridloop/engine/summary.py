@@ -94,7 +94,7 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
             for u in units if u.grid.batteries is not None for i, dev in enumerate(u.grid.battery_ids)
         },
         "events": {"published": sum(dia.events_published for dia in dias),
-                   "by_type": dict(sorted(sum((u.publisher.events for u in units), Counter()).items()))},
+                   "by_type": dict(sorted(sum((u.event_publisher.events for u in units), Counter()).items()))},
         "faults": units[0].grid.faults.ground_truth() if one else [],
         "injected": units[0].events.injected if one else [],
         "customer_minutes_lost": round(sum(u.meter_events.counters.outage_meter_steps for u in units)
