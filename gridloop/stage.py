@@ -76,18 +76,6 @@ class Outputs:
         return cast(T, got[1]) if got is not None and got[0] == self.now_ms else None
 
 
-def due(stage: Stage, now_ms: int) -> bool:
-    return now_ms >= stage.offset_ms and (now_ms - stage.offset_ms) % stage.period_ms == 0
-
-
-def next_due(stage: Stage, after_ms: int) -> int:
-    """The first instant > after_ms at which the stage is due."""
-    if after_ms < stage.offset_ms:
-        return stage.offset_ms
-    k = (after_ms - stage.offset_ms) // stage.period_ms + 1
-    return stage.offset_ms + k * stage.period_ms
-
-
 def ms(seconds: float) -> int:
     """Seconds of the scenario file as the stages' integer milliseconds."""
     return int(round(seconds * 1000))

@@ -35,8 +35,9 @@ class PublishStage:
             found = inputs.current(MeterEvents)
             if found is not None:
                 events = found.events if self.owned is None else [e for e in found.events if e["dev"] in self.owned]
-                self.events.update(e["type"] for e in events)
-                self.dia.publish_events(events)
+                if events:
+                    self.events.update(e["type"] for e in events)
+                    self.dia.publish_events(events)
             return
         for kind in READINGS:
             readings = inputs.current(kind)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gridloop.stage import Clock, Outputs, Stage, due, next_due
+from gridloop.stage import Clock, Outputs, Stage
 
 
 @dataclass
@@ -56,26 +56,32 @@ class StepLoop:
         self.epoch_ms = epoch_ms
         self.pacer = pacer
         self.instants = 0
+        for stage in (s for p in self.pipelines for s in p):
+            if stage.period_ms <= 0 or stage.offset_ms < 0:
+                raise ValueError(f"{type(stage).__name__}: period_ms must be > 0 and offset_ms >= 0")
+        self._due_at = [[s.offset_ms for s in p] for p in self.pipelines]  # each stage's next instant
 
-    def next_instant(self, after_ms: int) -> int:
-        return min(next_due(stage, after_ms) for p in self.pipelines for stage in p)
+    def next_instant(self) -> int:
+        return min(min(due_at) for due_at in self._due_at if due_at)
 
     def tick(self, now_ms: int) -> None:
-        """Run every stage due at now_ms."""
+        """Run every stage due at now_ms (the loop's next instant)."""
         if self.pacer is not None:
             self.pacer.wait(now_ms / 1000)
-        for stages, outputs in zip(self.pipelines, self.outputs, strict=True):
+        epoch = self.epoch_ms
+        for stages, outputs, due_at in zip(self.pipelines, self.outputs, self._due_at, strict=True):
             outputs.now_ms = now_ms
-            for stage in stages:
-                if due(stage, now_ms):
-                    outputs.put(stage.step(Clock(now_ms, stage.period_ms, self.epoch_ms), outputs))
+            for i, stage in enumerate(stages):
+                if due_at[i] == now_ms:
+                    outputs.put(stage.step(Clock(now_ms, stage.period_ms, epoch), outputs))
+                    due_at[i] = now_ms + stage.period_ms
         self.instants += 1
 
     def run(self, until_ms: int, on_instant: Callable[[int], None] | None = None) -> None:
-        """Every instant from 0 up to (not including) until_ms at which some stage is due."""
-        now = 0 if any(due(s, 0) for p in self.pipelines for s in p) else self.next_instant(0)
+        """Every instant from now up to (not including) until_ms at which some stage is due."""
+        now = self.next_instant()
         while now < until_ms:
             self.tick(now)
             if on_instant is not None:
                 on_instant(now)
-            now = self.next_instant(now)
+            now = self.next_instant()

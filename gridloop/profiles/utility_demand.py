@@ -62,11 +62,13 @@ class UtilityMeterStage:
 
     def step(self, clock: Clock, inputs: Outputs) -> UtilityReadings:
         """Advance every meter over the step; returns the samples due at its start (taken before advancing)."""
+        out = UtilityReadings()
+        if not self.count:
+            return out
         t_s, dt_s = clock.now_s, clock.period_s
         now = self.start + pd.Timedelta(milliseconds=clock.now_ms)
         hour = now.hour + now.minute / 60
         shape = float(winter_day_shape(hour))
-        out = UtilityReadings()
         readings = {}
         if self.ids["heat"]:
             demand = self._design_w * shape * (1 + 0.08 * self._noise.standard_normal(len(self._design_w)))
