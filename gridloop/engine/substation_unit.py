@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from gridloop.controllers.actuators import CommandStage, grid_actuators
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
@@ -66,7 +65,6 @@ class SubstationUnit:
                  owned: set[str] | None, lead: bool, broker=None) -> list[Stage]:
         """The substation's stages in the order of a step; ``lead``: this partition sends and answers."""
         s, period = self.s, ms(self.s.clock.step)
-        start = pd.Timestamp(s.clock.start).tz_convert("UTC")
         self.events = ScenarioEventsStage(s.events, self.grid, self.meters, self.path, api,
                                           lambda: controller.arrivals, period, send_commands=lead, broker=broker)
         self.meter_events = MeterEventsStage(self.meters, period, enabled=s.meters.events)
@@ -76,8 +74,7 @@ class SubstationUnit:
         return [self.events, CommandStage(controller, period, every_step=lead), self.grid, self.meter_events,
                 self.event_publisher, self.meter_stage, SubstationMeterStage(self.substation, period),
                 self.utilities, self.publisher,
-                RecordStage(self.recorder, self.kpi if len(self.substation) else None, s.kpis.transformer, start,
-                            period)]
+                RecordStage(self.recorder, self.kpi if len(self.substation) else None, s.kpis.transformer, period)]
 
 
 def substation_seed(seed: int, index: int, count: int) -> int:

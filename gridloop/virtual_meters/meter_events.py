@@ -52,22 +52,25 @@ class MeterEventsStage:
         self.meters, self.period_ms, self.offset_ms, self.enabled = meters, period_ms, offset_ms, enabled
         self.counters = SupplyCounters()
         self._pq = PQState.initial(len(meters), 3)
-        self._single = meters.phase >= 0  # a single-phase meter sees only its own phase
-        self._own_phase = np.eye(3, dtype=bool)[meters.phase[self._single]]
+        # a single-phase meter sees only its own phase: NaN on the others, 1 where it measures
+        single = meters.phase >= 0
+        self._seen = np.ones((len(meters), 3))
+        self._seen[single] = np.where(np.eye(3, dtype=bool)[meters.phase[single]], 1.0, np.nan)
 
     def step(self, clock: Clock, inputs: Outputs) -> MeterEvents | None:
         grid = inputs.get(GridOutput)
         struck = inputs.current(FaultsStruck)
         bus = self.meters.bus_index
         energized = grid.state.bus_energized[bus]
+        dead = len(energized) - int(np.count_nonzero(energized))
         sags = [e for dip in (struck.dips if struck else ()) for e in
                 dip_events(self.meters.ids, dip.vm_pu[bus], clock.unix_ms, dip.duration_s)]
         if sags or (grid.faulted and self.counters.meters_dead_after_fault < 0):
-            self.counters.meters_dead_after_fault = int((~energized).sum())
-        self.counters.outage_meter_steps += int((~energized).sum())
+            self.counters.meters_dead_after_fault = dead
+        self.counters.outage_meter_steps += dead
         if not self.enabled:
             return None
         v = np.round(grid.bus_v_phase[bus], 1)
-        v[self._single] = np.where(self._own_phase, v[self._single], np.nan)
+        v *= self._seen
         found, self._pq = detect(v, self._pq, UN_V, energized)
         return MeterEvents(sags + to_contract_events(found, clock.unix_ms, self.meters.ids, UN_V))
