@@ -226,11 +226,16 @@ class GridStage:
         bus_pos = {b: i for i, b in enumerate(self.net.bus.index)}
         return np.array([bus_pos[b] for b in self.net.trafo.lv_bus.to_numpy()], dtype=np.int64)
 
+    @cached_property
+    def _v_phase_base(self) -> np.ndarray:
+        """Nominal phase-to-neutral voltage per bus, V, as a column."""
+        return (self.solver.bus_vn_kv * 1000.0 / np.sqrt(3.0))[:, None]
+
     def bus_v_phase(self, state: GridState) -> np.ndarray:
         """Phase-to-neutral voltage per bus and phase in volts, (n_bus, 3); 0 where de-energised."""
-        vm = state.bus_vm_pu_phase if state.bus_vm_pu_phase is not None else np.repeat(
-            state.bus_vm_pu[:, None], 3, axis=1)
-        return vm * (self.solver.bus_vn_kv * 1000.0 / np.sqrt(3.0))[:, None]
+        if state.bus_vm_pu_phase is not None:
+            return state.bus_vm_pu_phase * self._v_phase_base
+        return np.repeat(state.bus_vm_pu[:, None] * self._v_phase_base, 3, axis=1)
 
     def served_home_phase_power(self, state: GridState) -> tuple[np.ndarray, np.ndarray]:
         """Per home and phase, the power it really drew (0 where its bus has no supply), W / var."""
