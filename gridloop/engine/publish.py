@@ -1,4 +1,4 @@
-"""The last stage of a substation's pipeline: what its meters produced goes to the DIA and the recorder.
+"""Publishing as stages: the meters' events as soon as raised, then the step's readings to the DIA and recorder.
 
 A partition of a one-substation run simulates every meter but publishes and records only its own share
 (``owned``), identical in every partition, so the number of partitions does not change what is stored.

@@ -9,9 +9,9 @@ scenario sent commands for this step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from gridloop.controllers.actuators import CommandsDue
-from gridloop.engine.platform_client import PlatformClient
 from gridloop.grid_models.faults import FaultDip, FaultsStruck
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.mqtt_client import wait_for
@@ -29,11 +29,15 @@ from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.reading_path import ReadingPath
 
 
+class CommandSender(Protocol):
+    def send_command(self, device: str, name: str, args: dict) -> str: ...
+
+
 class ScenarioEventsStage:
     """Applies the scenario's events when they are due and ends the temporary ones when their time is up."""
 
     def __init__(self, events: list, grid: GridStage, meters: HomeMeterFleet, path: ReadingPath,
-                 api: PlatformClient, arrivals: Callable[[], int], period_ms: int, send_commands: bool = True,
+                 api: CommandSender, arrivals: Callable[[], int], period_ms: int, send_commands: bool = True,
                  broker=None) -> None:
         """``arrivals``: commands the controller received so far; ``broker``: the embedded one, if any."""
         self.grid, self.meters, self.path, self.api, self.broker = grid, meters, path, api, broker
@@ -45,7 +49,6 @@ class ScenarioEventsStage:
         self._later: list[tuple[int, Callable[[], None]]] = []  # (due ms, what ends the disturbance)
         self._link_downs = 0  # link outages still on
         self.injected: list[dict] = []  # ground truth of every disturbance, for the summary
-        self.log: list[str] = []  # the order of what happened, for tests that pin it
 
     def step(self, clock: Clock, inputs: Outputs) -> tuple[FaultsStruck, CommandsDue]:
         due = [end for at, end in self._later if at <= clock.now_ms]
@@ -60,7 +63,6 @@ class ScenarioEventsStage:
                 self._command(clock, event)
                 commands = True
             elif isinstance(event, FaultEvent):
-                self.log.append(f"{clock.now_s:g} fault line {event.fault.line}")
                 fault, vm_during = self.grid.faults.strike(clock.now_s, event.fault)
                 dips.append(FaultDip(vm_during, fault.clearing_time_s))
             else:
@@ -68,7 +70,6 @@ class ScenarioEventsStage:
         return FaultsStruck(tuple(dips)), CommandsDue(commands)
 
     def _command(self, clock: Clock, event: CommandEvent) -> None:
-        self.log.append(f"{clock.now_s:g} command {event.command} {event.device}")
         self._commands += 1
         if self.send_commands:  # the lead partition sends; every partition's controller applies it
             self.api.send_command(event.device, event.command, dict(event.args))
@@ -79,14 +80,12 @@ class ScenarioEventsStage:
     def _disturbance(self, clock: Clock, event) -> None:
         t, gateway = clock.now_s, self.path.gateway
         if isinstance(event, LinkOutageEvent) and gateway is not None:
-            self.log.append(f"{t:g} link outage {event.link_outage.duration:g} s")
             gateway.link.set_down(True)
             self._link_downs += 1
             self._after(clock, event.link_outage.duration, self._link_up)
             self.injected.append({"at_s": t, "kind": "link_outage", "duration_s": event.link_outage.duration})
         elif isinstance(event, LinkDegradationEvent) and gateway is not None:
             d = event.link_degradation
-            self.log.append(f"{t:g} link degradation {d.extra_loss:g}")
             gateway.link.extra_loss = d.extra_loss
             self._after(clock, d.duration, lambda: setattr(gateway.link, "extra_loss", 0.0))
             self.injected.append({"at_s": t, "kind": "link_degradation", "extra_loss": d.extra_loss,
@@ -94,13 +93,11 @@ class ScenarioEventsStage:
         elif isinstance(event, EquipmentOutageEvent):
             o = event.outage
             switch = self.grid.outage_switches[(o.element, o.index)]
-            self.log.append(f"{t:g} outage {o.element} {o.index}")
             self.grid.set_switch(switch, False)
             self._after(clock, o.duration, lambda: self.grid.set_switch(switch, True))
             self.injected.append({"at_s": t, "kind": "equipment_outage", "element": o.element, "index": o.index,
                                   "duration_s": o.duration})
         elif isinstance(event, BrokerOutageEvent):
-            self.log.append(f"{t:g} broker outage {event.broker_outage.duration:g} s")
             if self.broker is None:
                 raise ValueError("events: broker_outage needs the embedded broker (no --broker)")
             self.broker.stop()
@@ -108,7 +105,6 @@ class ScenarioEventsStage:
             self.injected.append({"at_s": t, "kind": "broker_outage", "duration_s": event.broker_outage.duration})
         elif isinstance(event, MeterFaultEvent):
             f = event.meter_fault
-            self.log.append(f"{t:g} meter fault {f.meter} {f.kind}")
             self.meters.fault(f.meter, f.kind, clock.unix_ms, f.drift_ppm)
             self.injected.append({"at_s": t, "kind": f.kind, "meter": f.meter,
                                   **({"drift_ppm": f.drift_ppm} if f.kind == "clock_drift" else {})})
