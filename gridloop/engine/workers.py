@@ -16,20 +16,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridloop.engine.run import RunOptions, _resolve, _Services, _wait_stored
+from gridloop.contract.rest import Metrics
+from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
+from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start
 
 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> dict:
-    s = _resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
+    s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.substations, 0, workers)  # more partitions than substations: say so now
-    run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
-    with _Services(s, run_dir) as services:
+    with RunServices(s, run_dir) as services:
         api = services.api
         wall_start = time.time() + START_MARGIN_S if s.clock.realtime else None
         children = []
@@ -55,8 +56,8 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         start_ms, end_ms = int(start.value // 1_000_000), int(end.value // 1_000_000)
         sampled = sum(p["messages"]["readings_sampled"] for p in parts)
         published = sum(p["messages"]["readings_published"] for p in parts)
-        stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
-        rejected = int(api.metrics().get("rejected", 0))
+        stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
+        rejected = Metrics.model_validate(api.metrics()).rejected
     by_substation = s.grid.substations > 1  # the partitions' grids are disjoint: add them up
     grids = [p["grid"] for p in parts]
     grid = {**grids[0], "v_min_pu": min(g["v_min_pu"] for g in grids), "v_max_pu": max(g["v_max_pu"] for g in grids),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from gridloop.engine.pacing import LagMeter
+from gridloop.engine.step_loop import Pacer
 from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, VOLTAGE, ElectricityMeterBank
 
 
@@ -31,11 +29,13 @@ def test_meters_sample_on_clock_aligned_instants():
     assert [t for t in range(0, 1200, 60) if bank.due(t)] == [0, 300, 600, 900]
 
 
-def test_lag_meter_counts_late_steps():
-    lag = LagMeter(speed=100.0, tolerance_s=0.02)
-    lag.step_started(0.0)
-    time.sleep(0.05)
-    lag.step_started(1.0)  # due 10 ms after start, came 50 ms after: 40 ms late
-    lag.step_started(100.0)  # due 1 s after start: early, not late
-    assert lag.late_steps == 1
-    assert 0.03 < lag.max_lag_s < 0.5
+def test_pacer_counts_late_steps():
+    now = [0.0]
+    pacer = Pacer(speed=100.0, tolerance_s=0.02, now=lambda: now[0], sleep=lambda d: now.__setitem__(0, now[0] + d))
+    pacer.wait(0.0)
+    now[0] += 0.05
+    pacer.wait(1.0)  # due 10 ms after start, came 50 ms after: 40 ms late
+    pacer.wait(100.0)  # due 1 s after start: it waits, not late
+    assert pacer.late_steps == 1
+    assert abs(pacer.max_lag_s - 0.04) < 1e-9
+    assert abs(now[0] - 1.0) < 1e-9
