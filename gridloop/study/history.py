@@ -17,11 +17,11 @@ scenario interval; the substation meter and blink detectors get no history):
   queried meter fits, its newest ``RAW_ROWS_MAX`` readings;
 * the newest ``RECENT_RAW`` raw readings of every other meter (at least a B-tree page of each meter's readings,
   as a store that keeps raw data for a while has: ingest then appends to each meter's own page);
-* raw readings go through ``SqliteStore.insert_readings``, so the store adds their 1m, 15m, 1h and 1d rollups as
+* raw readings go through the store's ``insert_readings``, so the store adds their 1m, 15m, 1h and 1d rollups as
   ingest would;
 * before a meter's raw readings begin, the rollup buckets ingest would have written for its readings at the 15m,
-  1h and 1d resolutions, all its quantities (written directly with the store's upsert statement, as
-  benchmarks/query.py does); those spans have no raw readings and no 1m buckets (30 days of 10 s readings of
+  1h and 1d resolutions, all its quantities (restored through the store's ``restore_rollups``, which folds them
+  in as ingest folds its own); those spans have no raw readings and no 1m buckets (30 days of 10 s readings of
   1,000 meters would be 259 M raw rows and 43 M 1-minute buckets per quantity).
 
 Rows are written in key order, so the restored B-trees are denser than ones grown by ingest. A plan whose rows
@@ -39,9 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from gridloop.platform.envelope import Reading
-from gridloop.platform.rollups import RESOLUTIONS
+from gridloop.platform.rollups import RESOLUTIONS, RollupRow
 from gridloop.platform.store import open_store
-from gridloop.platform.store.sqlite import UPSERT_ROLLUP_SQL
 from gridloop.scenario.model import Scenario, parse_duration
 
 DAY_S = 86_400.0
@@ -51,7 +50,7 @@ RECENT_RAW = 240  # newest raw readings of every other meter
 ROWS_MAX = 25_000_000  # raw readings + rollup rows written directly, at most per point (~6 µs a row here)
 DIRECT_RES = ("15m", "1h", "1d")  # resolutions written directly for meters without raw history
 BATCH_READINGS = 100_000  # raw readings per insert_readings call (one transaction each)
-BATCH_ROLLUPS = 500_000  # directly written rollup rows per transaction
+BATCH_ROLLUPS = 500_000  # restored rollup rows per restore_rollups call
 
 
 @dataclass(frozen=True)
@@ -222,9 +221,9 @@ def _bucket_frame(lo: int, hi: int, interval: int, width: int) -> tuple[np.ndarr
 
 
 def _rollups(dev: str, kind: str, interval: int, lo: int, hi: int, scale: float, rng: np.random.Generator,
-             tenant: str, frames: dict) -> list:
+             tenant: str, frames: dict) -> list[RollupRow]:
     """Rollup rows (15m, 1h, 1d, every quantity) of one meter's readings over [lo, hi), in key order."""
-    rows: list = []
+    rows: list[RollupRow] = []
     for q in sorted(KINDS[kind], key=lambda q: q.name):
         for res in DIRECT_RES:
             width = RESOLUTIONS[res]
@@ -254,17 +253,13 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
     """
     t0 = time.perf_counter()
     store = open_store(f"sqlite:///{store_path}")
-    db = store._db  # the store's own connection: its upsert statement for rollup buckets, in large transactions
     raw = 0
     frames: dict = {}
-    rollups: list = []
+    rollups: list[RollupRow] = []
     readings: list[Reading] = []
 
     def write_rollups() -> None:
-        with store._lock:
-            db.execute("BEGIN")
-            db.executemany(UPSERT_ROLLUP_SQL, rollups)
-            db.execute("COMMIT")
+        store.restore_rollups(rollups)  # folded in as ingest would, in large transactions
         rollups.clear()
 
     def write_readings() -> None:
@@ -273,7 +268,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
         readings.clear()
 
     try:
-        before = db.execute("SELECT count(*) FROM rollups").fetchone()[0]
+        before = store.count_rollups(tenant)
         order = sorted(range(len(plan.meters)), key=lambda i: plan.meters[i][0])  # key order: sequential B-trees
         for i in order:
             dev, kind, interval = plan.meters[i]
@@ -292,7 +287,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
             write_rollups()
         if readings:
             write_readings()
-        written = db.execute("SELECT count(*) FROM rollups").fetchone()[0] - before
+        written = store.count_rollups(tenant) - before
     finally:
         store.close()
     size = sum(p.stat().st_size for p in store_path.parent.glob(store_path.name + "*") if p.is_file())
