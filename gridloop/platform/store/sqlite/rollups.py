@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from itertools import islice
 from operator import itemgetter
 
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow
@@ -41,14 +42,11 @@ class SqliteRollups(SqliteBase):
 
     def restore_rollups(self, rows: Iterable[RollupRow]) -> int:
         """Fold restored buckets into the stored ones with ingest's upsert, RESTORE_BATCH rows per transaction."""
-        batch: list[RollupRow] = []
         total = 0
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= RESTORE_BATCH:
-                total += self._upsert_rollups(batch)
-                batch = []
-        return total + (self._upsert_rollups(batch) if batch else 0)
+        it = iter(rows)
+        while batch := list(islice(it, RESTORE_BATCH)):
+            total += self._upsert_rollups(batch)
+        return total
 
     def _upsert_rollups(self, rows: list[RollupRow]) -> int:
         with self._lock:
