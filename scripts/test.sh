@@ -57,8 +57,8 @@ if [ -x "$MOSQUITTO" ]; then
   echo "== mosquitto on $GRIDLOOP_TEST_BROKER"
 fi
 
-# 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/services/ferretdb.
-FERRET_SRC=$ROOT/tests/services/ferretdb
+# 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/fixtures/ferretdb.
+FERRET_SRC=$ROOT/tests/fixtures/ferretdb
 FERRET_BIN=$CACHE/ferretdb-launcher-$(sha256sum "$FERRET_SRC/go.mod" "$FERRET_SRC/main.go" | sha256sum | cut -c1-12)
 if [ ! -x "$FERRET_BIN" ] && command -v go >/dev/null; then
   echo "== building the FerretDB launcher (once)"

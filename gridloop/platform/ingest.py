@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridloop.contract import BrokerAddress, parse_topic, shared
+from gridloop.contract import INGEST_GROUP, BrokerAddress, DeviceStatus, TopicKind, all_tenants, parse_topic, shared
 from gridloop.mqtt_client import connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.store.base import Store
@@ -68,7 +68,7 @@ class IngestWorker:
         queue_size: int = 1024,
         batch_messages: int = 200,
         credentials: tuple[str, str] | None = None,
-        group: str = "ingest",
+        group: str = INGEST_GROUP,
         instance: str | None = None,
         session_expiry_s: int = 3600,
         release_on_stop: bool = False,
@@ -113,12 +113,12 @@ class IngestWorker:
     def _topics(self, client: mqtt.Client) -> list[str]:
         topics = []
         if is_v5(client):
-            topics += [shared("telemetry", self.group), shared("events", self.group)]
+            topics += [shared(TopicKind.TELEMETRY, self.group), shared(TopicKind.EVENTS, self.group)]
         elif self.worker_id == 0:  # an MQTT 3.1.1 broker has no shared subscriptions: one worker takes all
-            topics += ["gridloop/v1/+/telemetry/+", "gridloop/v1/+/events/+"]
+            topics += [all_tenants(TopicKind.TELEMETRY), all_tenants(TopicKind.EVENTS)]
         if self.worker_id == 0:  # retained status is not delivered on shared subscriptions
             # every replica's worker 0 gets every status message and stores it: the same value, so harmless
-            topics.append("gridloop/v1/+/status/+")
+            topics.append(all_tenants(TopicKind.STATUS))
         return topics
 
     def _subscribe(self, client: mqtt.Client, *_: object) -> None:
@@ -174,12 +174,12 @@ class IngestWorker:
                 c.rejected += 1
                 continue
             tenant, kind, device = parsed
-            if kind == "status":
+            if kind == TopicKind.STATUS:
                 status = m.payload.decode(errors="replace").strip('"')
-                if self.store.owner_of(device) == tenant and status in ("online", "offline"):
+                if self.store.owner_of(device) == tenant and status in tuple(DeviceStatus):
                     self.store.set_device_status(tenant, device, status)
                 continue
-            decode = decode_telemetry if kind == "telemetry" else decode_events
+            decode = decode_telemetry if kind == TopicKind.TELEMETRY else decode_events
             decoded = decode(m.payload, tenant, self.store.owner_of)
             for reason in decoded.rejections:
                 self.store.add_rejected(tenant, m.topic, reason, m.payload)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, bearer
 
 router = APIRouter(tags=["platform"])

@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import ApiContext, Ctx, Tenant, own_device, required_span
 from gridloop.platform.rollups import INTERVALS, RollupBucket, combine, value_of
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, HTTPException
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, Tenant, required_span
 
 router = APIRouter(tags=["data"])

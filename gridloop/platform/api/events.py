@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, Tenant, own_device, span
 
 router = APIRouter(tags=["data"])

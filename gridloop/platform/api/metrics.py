@@ -6,7 +6,7 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import ApiContext, Ctx, Tenant
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, Tenant, own_device, span
 
 MAX_READINGS = 100_000

@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
+from gridloop.contract import COMMAND_STEPS, FINAL_STATUSES, CommandStatus
+
 
 def hash_key(api_key: str) -> str:
     """API keys are stored hashed; a leaked store does not leak keys."""
@@ -16,19 +18,11 @@ def new_api_key() -> str:
     return "glk_" + secrets.token_urlsafe(24)
 
 
-# A command's status only moves forward (contracts.md §4): status -> the statuses it may follow. Several
-# platform replicas (and a late or repeated response) may try any update in any order; the store applies
+# A command's status only moves forward (the contract's COMMAND_STEPS: status -> the statuses it may follow).
+# Several platform replicas (and a late or repeated response) may try any update in any order; the store applies
 # only forward steps, atomically, so a late 'accepted' never overwrites 'executed' and a final status stays.
-COMMAND_STEPS: dict[str, frozenset[str]] = {
-    "pending": frozenset(),
-    "sent": frozenset({"pending"}),
-    "accepted": frozenset({"pending", "sent"}),
-    "executed": frozenset({"pending", "sent", "accepted"}),
-    "rejected": frozenset({"pending", "sent", "accepted"}),
-    "failed": frozenset({"pending", "sent", "accepted"}),
-    "expired": frozenset({"pending", "sent"}),  # once the device accepted it, its outcome is the device's to tell
-}
-FINAL = frozenset({"executed", "rejected", "failed", "expired"})
+FINAL = FINAL_STATUSES
+OPEN_STATUSES = tuple(s for s in CommandStatus if s not in FINAL_STATUSES)  # pending, sent, accepted
 
 
 def command_step_allowed(current: str, new: str, same: bool = False) -> bool:
@@ -77,7 +71,7 @@ class CommandRecord:
     args: dict
     ts: int
     expires: int | None
-    status: str = "pending"
+    status: str = CommandStatus.PENDING
     detail: str = ""
     updated: int = 0
     history: list = field(default_factory=list)  # [[status, ts_ms], ...]

@@ -7,9 +7,7 @@ from typing import Any
 import orjson
 
 from gridloop.platform.store.mongo.connection import MongoBase
-from gridloop.platform.store.records import COMMAND_STEPS, CommandRecord, command_step_allowed
-
-OPEN_STATUSES = ["pending", "sent", "accepted"]
+from gridloop.platform.store.records import COMMAND_STEPS, OPEN_STATUSES, CommandRecord, command_step_allowed
 
 
 class MongoCommands(MongoBase):

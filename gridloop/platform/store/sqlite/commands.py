@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from gridloop.platform.store.records import COMMAND_STEPS, CommandRecord, command_step_allowed
+from gridloop.platform.store.records import COMMAND_STEPS, OPEN_STATUSES, CommandRecord, command_step_allowed
 from gridloop.platform.store.sqlite.connection import SqliteBase
-
-OPEN_STATUSES = ("pending", "sent", "accepted")
 
 
 class SqliteCommands(SqliteBase):
