@@ -208,3 +208,12 @@ def test_restored_rollups_fold_into_stored_ones_like_ingest(store):
                    (T0 + HOUR, 2, 10.0, 3.0, 7.0, T0 + HOUR, 7.0, T0 + HOUR + 5, 3.0)]
     assert store.count_rollups("alpha") == 2 * len(RESOLUTIONS) + 1 and store.count_rollups("beta") == 1
     assert store.restore_rollups([]) == 0
+
+
+def test_commands_come_back_with_plain_ints(store):
+    """Epoch ms of a command come back as int itself (not bson's Int64): the wire encoder takes no int subclass."""
+    store.put_command(CommandRecord(tenant="alpha", id="c-1", device="sw1", name="switch.open", args={}, ts=T0,
+                                    expires=T0 + 60_000, updated=T0, history=[["pending", T0]]))
+    assert store.update_command("alpha", "c-1", "sent", "", T0 + 5)
+    for c in (store.get_command("alpha", "c-1"), *store.open_commands()):
+        assert {type(v) for v in (c.ts, c.expires, c.updated, *(t for _, t in c.history))} == {int}

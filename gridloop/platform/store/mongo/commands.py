@@ -23,10 +23,13 @@ class MongoCommands(MongoBase):
 
     @staticmethod
     def _command(d: dict) -> CommandRecord:
+        """Plain ints, not bson's Int64 (epoch ms are 64-bit): the contract's msgspec encoder takes no int subclass."""
+        expires = d.get("expires")
         return CommandRecord(
             tenant=d["tenant"], id=d["id"], device=d["device"], name=d["name"], args=orjson.loads(d["args"]),
-            ts=d["ts"], expires=d.get("expires"), status=d["status"], detail=d.get("detail", ""),
-            updated=d.get("updated", 0), history=[[h["s"], h["t"]] for h in d.get("history", [])],
+            ts=int(d["ts"]), expires=None if expires is None else int(expires), status=d["status"],
+            detail=d.get("detail", ""), updated=int(d.get("updated", 0)),
+            history=[[h["s"], int(h["t"])] for h in d.get("history", [])],
         )
 
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:
