@@ -107,7 +107,7 @@ def profile_hot_path(path: str, envelopes: int, per: int) -> None:
     profiler.start()
     t0 = time.perf_counter()
     for off in range(0, envelopes, 200):
-        worker._store_batch(msgs[off:off + 200])
+        worker._commit(msgs[off:off + 200])
     elapsed = time.perf_counter() - t0
     profiler.stop()
     print(f"hot path alone (no MQTT), 200 envelopes per transaction: {envelopes * per / elapsed:,.0f} readings/s")

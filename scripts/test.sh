@@ -71,6 +71,7 @@ if [ -x "$FERRET_BIN" ]; then
   PIDS+=($!)
   wait_port "$MONGO_PORT" || { echo "FerretDB did not start" >&2; cat "$WORK/ferretdb.log" >&2; exit 1; }
   export GRIDLOOP_TEST_MONGODB="mongodb://127.0.0.1:$MONGO_PORT/gridloop_test"
+  export GRIDLOOP_FERRETDB_BIN="$FERRET_BIN"  # tests that stop and restart a server of their own
   echo "== FerretDB on $GRIDLOOP_TEST_MONGODB"
 elif [ "$REQUIRE" = 1 ]; then
   echo "FerretDB launcher could not be built (is Go installed?)" >&2; exit 1
