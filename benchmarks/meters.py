@@ -32,11 +32,9 @@ from gridloop.mqtt_client import connect  # noqa: E402
 from gridloop.virtual_meters.accuracy import MeterClock  # noqa: E402
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter  # noqa: E402
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample  # noqa: E402
-from gridloop.virtual_meters.meter_types import (  # noqa: E402
-    SubstationMeterBank,
-    encode_envelopes,
-    encode_envelopes_exact,
-)
+from gridloop.virtual_meters.envelopes import encode_envelopes_exact  # noqa: E402
+from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes  # noqa: E402
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank  # noqa: E402
 
 T0 = 1_767_225_600_000
 TENANT = "bench"

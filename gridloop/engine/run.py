@@ -38,7 +38,7 @@ from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.mqtt_client import TlsFiles, connect, wait_for
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from gridloop.scenario.model import (
 )
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.power_quality import PQState, detect, to_contract_events
 from gridloop.virtual_meters.reading_path import ReadingPath
 

@@ -24,7 +24,7 @@ from gridloop.engine.utility_stage import UtilityMeterStage
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
 

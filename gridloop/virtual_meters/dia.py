@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import TlsFiles, connect
 from gridloop.virtual_meters.electricity import MeterSample
-from gridloop.virtual_meters.meter_types import encode_envelopes_exact, split_finite
+from gridloop.virtual_meters.envelopes import encode_envelopes_exact, split_finite
 
 RECONNECT_GRACE_S = 3.0
 

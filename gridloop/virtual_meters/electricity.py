@@ -12,6 +12,13 @@ ENERGY_EXPORT = "electricity.energy.active.export"
 VOLTAGE = ("electricity.voltage.l1", "electricity.voltage.l2", "electricity.voltage.l3")
 POWER = ("electricity.power.active.l1", "electricity.power.active.l2", "electricity.power.active.l3")
 POWER_TOTAL = "electricity.power.active.total"
+REACTIVE_IMPORT = "electricity.energy.reactive.import"
+REACTIVE_EXPORT = "electricity.energy.reactive.export"
+CURRENT = ("electricity.current.l1", "electricity.current.l2", "electricity.current.l3")
+REACTIVE = ("electricity.power.reactive.l1", "electricity.power.reactive.l2", "electricity.power.reactive.l3")
+REACTIVE_TOTAL = "electricity.power.reactive.total"
+FREQUENCY = "electricity.frequency"
+POWER_FACTOR = ("electricity.power_factor.l1", "electricity.power_factor.l2", "electricity.power_factor.l3")
 
 
 @dataclass

@@ -11,25 +11,28 @@ import pytest
 
 from gridloop.contract import NAME
 from gridloop.virtual_meters.accuracy import MeterClock
-from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, POWER, POWER_TOTAL, VOLTAGE, MeterSample
-from gridloop.virtual_meters.meter_types import (
+from gridloop.virtual_meters.electricity import (
     CURRENT,
+    ENERGY_EXPORT,
+    ENERGY_IMPORT,
     FREQUENCY,
+    POWER,
     POWER_FACTOR,
+    POWER_TOTAL,
     REACTIVE,
     REACTIVE_EXPORT,
     REACTIVE_IMPORT,
     REACTIVE_TOTAL,
-    BlinkDetector,
-    ClockedSample,
-    HomeMeter1Hz,
-    Resolution,
-    SinglePhaseMeterBank,
-    SubstationMeterBank,
-    encode_envelopes,
-    encode_envelopes_exact,
-    split_finite,
+    VOLTAGE,
+    MeterSample,
 )
+from gridloop.virtual_meters.envelopes import encode_envelopes_exact, split_finite
+from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes
+from gridloop.virtual_meters.meter_types.bank import ClockedSample, Resolution
+from gridloop.virtual_meters.meter_types.blink import BlinkDetector
+from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
+from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 RES = Resolution()
