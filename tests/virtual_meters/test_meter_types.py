@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import orjson
-import pytest
 
-from gridloop.contract import NAME
 from gridloop.virtual_meters.accuracy import MeterClock
 from gridloop.virtual_meters.electricity import (
     CURRENT,
@@ -26,7 +23,7 @@ from gridloop.virtual_meters.electricity import (
     VOLTAGE,
     MeterSample,
 )
-from gridloop.virtual_meters.envelopes import encode_envelopes_exact, split_finite
+from gridloop.virtual_meters.envelopes import split_finite
 from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes
 from gridloop.virtual_meters.meter_types.bank import ClockedSample, Resolution
 from gridloop.virtual_meters.meter_types.blink import BlinkDetector
@@ -243,60 +240,3 @@ def test_tamper_flag_raises_one_tamper_event_stamped_by_the_meter_clock() -> Non
         assert bank.events(T0 + 30_000, tamper=flag) == []
         flag[1] = True
         assert [e["dev"] for e in bank.events(T0 + 40_000, tamper=flag)] == ["m00001"]
-
-
-def test_fast_encodings_match_the_dia_envelope() -> None:
-    rng = np.random.default_rng(2)
-    n = 1234
-    bank = SubstationMeterBank(ids(n), 10.0, rng, clock=MeterClock.draw(n, rng, sync_ms=T0))
-    p, q = rng.uniform(-3000, 9000, (n, 3)), rng.uniform(-900, 900, (n, 3))
-    bank.integrate(p, q, 3600.0)
-    s = bank.sample(T0, np.full((n, 3), 231.0), p, q)
-    exact = encode_envelopes_exact(s, 500)
-    fast = encode_envelopes(s, 500)
-    assert [len(orjson.loads(e)["readings"]) for e in exact] == [500, 500, 234]
-    # the readings the DIA builds with a dict per reading and orjson, but with each meter's own clock time
-    cols = {k: v.tolist() for k, v in s.quantities.items()}
-    expected = [{"dev": d, "ts": t, "seq": sq, "q": {k: cols[k][i] for k in cols}}
-                for i, (d, t, sq) in enumerate(zip(s.devices, s.meter_ts_ms.tolist(), s.seq.tolist(), strict=True))]
-    assert exact[0] == orjson.dumps({"v": 1, "readings": expected[:500]})  # byte-identical
-    assert [r for e in exact for r in orjson.loads(e)["readings"]] == expected
-    assert [r for e in fast for r in json.loads(e)["readings"]] == expected  # same values, padded layout
-    assert [r for e in fast for r in orjson.loads(e)["readings"]] == expected
-    assert sum(map(len, fast)) < 1.1 * sum(map(len, exact))
-    # a plain MeterSample uses its one ts; names JSON would escape fall back to orjson
-    plain = MeterSample(T0, ['we"ird', "ok"], np.array([1, 2]), {"x": np.array([1.5, 2.0])})
-    for encode in (encode_envelopes, encode_envelopes_exact):
-        got = orjson.loads(encode(plain, 10)[0])["readings"]
-        assert got == [{"dev": 'we"ird', "ts": T0, "seq": 1, "q": {"x": 1.5}},
-                       {"dev": "ok", "ts": T0, "seq": 2, "q": {"x": 2.0}}]
-    assert all(NAME.match(d) for d in s.devices)
-
-
-def test_fixed_width_numbers_parse_back_to_the_same_floats() -> None:
-    rng = np.random.default_rng(13)
-    n = 2000
-    raw = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 9, n)
-    columns = {
-        "a.d1": np.round(raw, 1), "a.d3": np.round(raw, 3), "a.d6": np.round(raw / 1e3, 6),
-        "a.zero": np.zeros(n), "a.negzero": -np.zeros(n), "a.raw": raw,  # raw: no short decimals -> orjson
-        "a.big": np.full(n, 1e300), "a.mixed": np.where(rng.random(n) < 0.5, 0.1 + 0.2, 5.0),
-        "a.int": rng.integers(-10**12, 10**12, n), "a.f32": rng.standard_normal(n).astype(np.float32),
-        "a.neg": -np.round(rng.uniform(0, 1e6, n), 2), "a.pow10": np.round(10.0 ** rng.integers(0, 12, n), 1),
-    }
-    devs = [f"d{'x' * int(k)}{i}" for i, k in enumerate(rng.integers(0, 20, n))]  # ids of varying length
-    s = MeterSample(T0, devs, np.arange(n, dtype=np.int64), columns)
-    fast = [r for e in encode_envelopes(s, 300) for r in json.loads(e)["readings"]]
-    exact = [r for e in encode_envelopes_exact(s, 300) for r in json.loads(e)["readings"]]
-    assert fast == exact
-    assert [r["dev"] for r in fast] == devs
-    assert all(r["q"]["a.negzero"] == 0.0 for r in fast)
-    again = [r for e in encode_envelopes(s, 300) for r in json.loads(e)["readings"]]  # cached id columns
-    assert again == fast
-@pytest.mark.parametrize("n", [0, 1, 2])
-def test_encoding_edge_sizes(n: int) -> None:
-    for quantities in ({"electricity.frequency": np.full(n, 50.0)}, {}):
-        s = MeterSample(T0, ids(n), np.ones(n, dtype=np.int64), quantities)
-        for encode in (encode_envelopes, encode_envelopes_exact):
-            readings = [r for e in encode(s, 1) for r in orjson.loads(e)["readings"]]
-            assert readings == [{"dev": d, "ts": T0, "seq": 1, "q": {k: 50.0 for k in quantities}} for d in ids(n)]
