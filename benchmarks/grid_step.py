@@ -1,6 +1,6 @@
 """Per-step power-flow cost: gridloop's PgmSolver against pandapower and raw power-grid-model.
 
-Run:  /work/venv/bin/python benchmarks/grid_step.py [--write]   (from the repo root)
+Run:  .venv/bin/python benchmarks/grid_step.py [--write]   (from the repo root)
 Slow references run on a subset of the 1440 steps and are extrapolated (stated in the output).
 """
 
@@ -259,7 +259,7 @@ def main() -> None:
     say(f"- gridloop / raw PGM batch = **{ratio_sym:.2f}x** balanced, **{ratio_asym:.2f}x** per phase")
 
     if args.write:
-        cmd = "/work/venv/bin/python " + " ".join(shlex.quote(a) for a in ["benchmarks/grid_step.py", *sys.argv[1:]])
+        cmd = ".venv/bin/python " + " ".join(shlex.quote(a) for a in ["benchmarks/grid_step.py", *sys.argv[1:]])
         pgm_version = metadata.version("power-grid-model")
         header = [
             "# Grid step benchmark",

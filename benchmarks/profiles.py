@@ -1,6 +1,6 @@
 """Benchmark of gridloop.profiles: 10,000 homes x 1 day at 1 s, and household-years at 1 min vs richardsonpy.
 
-Run: /work/venv/bin/python benchmarks/profiles.py [--homes-1s 10000] [--homes-1min 1000] [--days-1min 365]
+Run: .venv/bin/python benchmarks/profiles.py [--homes-1s 10000] [--homes-1min 1000] [--days-1min 365]
 """
 
 from __future__ import annotations

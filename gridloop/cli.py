@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from gridloop.contract import PREFIX
 from gridloop.scenario.model import parse_duration
 
 
@@ -171,7 +172,7 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
     user, password = auth.add_tenant(args.name)
     print(json.dumps({
         "tenant": args.name, "api_key": key,
-        "mqtt": {"username": user, "password": password, "topic_prefix": f"gridloop/v1/{args.name}/",
+        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/",
                  "password_file": str(auth.password_file), "acl_file": str(auth.acl_file)},
     }, indent=2))
     return 0

@@ -13,10 +13,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
+import msgspec
 import paho.mqtt.client as mqtt
 
-from gridloop.contract import BrokerAddress, parse_topic, topic
+from gridloop.contract import (
+    BrokerAddress,
+    CommandMessage,
+    CommandResponse,
+    CommandStatus,
+    InvalidCommand,
+    TopicKind,
+    parse_topic,
+    topic,
+)
+from gridloop.contract import commands as wire
+from gridloop.contract.bounds import MAX_DETAIL
 from gridloop.mqtt_client import TlsFiles, connect
 
 # Applies one command to the grid; raises ValueError with the reason if it cannot.
@@ -77,7 +88,7 @@ class SimulatorController:
         self._arrivals = 0
         self._order = 0
         self._client = connect(broker, f"gridloop-controller-{tenant}-{uuid.uuid4().hex[:6]}",
-                               subscriptions=[(topic(tenant, "commands", "+"), 1)], on_message=self._on_command,
+                               subscriptions=[(topic(tenant, TopicKind.COMMANDS, "+"), 1)], on_message=self._on_command,
                                tls=tls, username=(credentials or (None, None))[0],
                                password=(credentials or (None, None))[1])
 
@@ -86,14 +97,14 @@ class SimulatorController:
         """Commands received so far (a barrier for commands the scenario itself sent)."""
         return self._arrivals
 
-    def _respond(self, device: str, command_id: str, status: str, detail: str = "") -> None:
+    def _respond(self, device: str, command_id: str, status: CommandStatus, detail: str = "") -> None:
         with self._lock:
             self._answers[command_id] = (device, status, detail)
         if not self.respond:
             return
-        payload = {"v": 1, "id": command_id, "ts": time.time_ns() // 1_000_000, "status": status, "detail": detail}
-        self._client.publish(topic(self.tenant, "responses", self.device_prefix + device), orjson.dumps(payload),
-                             qos=1)
+        payload = wire.encode(CommandResponse(v=1, id=command_id, ts=time.time_ns() // 1_000_000, status=status,
+                                              detail=detail[:MAX_DETAIL]))
+        self._client.publish(topic(self.tenant, TopicKind.RESPONSES, self.device_prefix + device), payload, qos=1)
 
     def _on_command(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parsed = parse_topic(msg.topic)
@@ -112,11 +123,12 @@ class SimulatorController:
 
     def _take(self, device: str, payload: bytes) -> None:
         try:
-            doc = orjson.loads(payload)
-            cid, name, args = str(doc["id"]), str(doc["name"]), doc.get("args") or {}
-            if not isinstance(args, dict):
-                raise TypeError
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            command: CommandMessage | None = wire.decode_command(payload)
+            invalid = ""
+        except InvalidCommand as exc:
+            command, invalid = None, str(exc)
+        cid = command.id if command is not None else _command_id(payload)
+        if cid is None:
             with self._lock:
                 self.counters.received += 1
                 self.counters.rejected += 1
@@ -125,30 +137,30 @@ class SimulatorController:
             last = self._answers.get(cid)
             if last is None:  # a new command; a QoS 1 redelivery or the platform's re-send is not counted again
                 self.counters.received += 1
-                self._answers[cid] = (device, "pending", "")
+                self._answers[cid] = (device, CommandStatus.PENDING, "")
         if last is not None:  # answer it again, never apply it twice
             answered_device, status, detail = last
-            if status != "pending":
+            if status != CommandStatus.PENDING:
                 self._respond(answered_device, cid, status, detail)
             return
-        reason = self._check(device, name, args, doc.get("expires"))
-        if reason:
+        reason = invalid or self._check(device, command.name, command.args, command.expires)  # type: ignore[union-attr]
+        if reason or command is None:
             with self._lock:
                 self.counters.rejected += 1
-            self._respond(device, cid, "rejected", reason)
+            self._respond(device, cid, CommandStatus.REJECTED, reason)
             return
-        self._respond(device, cid, "accepted", "applied at the next step")
+        self._respond(device, cid, CommandStatus.ACCEPTED, "applied at the next step")
         with self._lock:
             self._order += 1
-            self._pending.append(_Pending(self._order, cid, device, name, args, int(doc.get("ts") or 0)))
+            self._pending.append(_Pending(self._order, cid, device, command.name, command.args, command.ts))
 
-    def _check(self, device: str, name: str, args: dict, expires: object) -> str | None:
+    def _check(self, device: str, name: str, args: dict, expires: int | None) -> str | None:
         actuator = self.actuators.get(device)
         if actuator is None:
             return f"device {device!r} is not an actuator in this grid"
         if name not in actuator.actions:
             return f"{actuator.kind} {device!r} does not take {name!r}; it takes {', '.join(actuator.actions)}"
-        if isinstance(expires, int) and expires < time.time_ns() // 1_000_000:
+        if expires is not None and expires < time.time_ns() // 1_000_000:
             return "expired before it arrived"
         if actuator.check is not None:
             return actuator.check(name, args)
@@ -165,17 +177,33 @@ class SimulatorController:
                 detail = action(cmd.args)
             except (ValueError, KeyError, TypeError) as exc:
                 self.counters.failed += 1
-                self._respond(cmd.device, cmd.id, "failed", str(exc))
+                self._respond(cmd.device, cmd.id, CommandStatus.FAILED, str(exc))
                 continue
             self.counters.executed += 1
             if cmd.published_ms:
                 self.counters.latency_ms.append(max(0, now - cmd.published_ms))
             self.log.append({"sim_time_s": sim_time_s, "device": cmd.device, "command": cmd.name,
                              "args": cmd.args, "id": cmd.id})
-            self._respond(cmd.device, cmd.id, "executed", detail)
+            self._respond(cmd.device, cmd.id, CommandStatus.EXECUTED, detail)
         return len(batch)
 
     def close(self) -> None:
-        time.sleep(0.05)
+        time.sleep(0.05)  # let the last responses leave
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class _CommandId(msgspec.Struct):
+    id: str
+
+
+_id_only = msgspec.json.Decoder(_CommandId)
+
+
+def _command_id(payload: bytes) -> str | None:
+    """The id of a command too malformed to run, so that it can still be answered ``rejected``."""
+    try:
+        cid = _id_only.decode(payload).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return cid if 0 < len(cid) <= 64 else None

@@ -2,7 +2,7 @@
 
 pandapower's default two-winding model is a T (leakage split half/half around the
 magnetising branch); power-grid-model uses a pi.  An exact T->pi conversion keeps the
-two in agreement (see /work/shared/notes/solver-agreement.md).
+two in agreement (docs/solver-agreement.md).
 """
 
 from __future__ import annotations

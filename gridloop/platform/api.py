@@ -11,9 +11,9 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from gridloop.platform import schemas
+from gridloop.contract import rest as schemas
 from gridloop.platform.cache import QueryCache
-from gridloop.platform.commands import CommandDispatcher, check_command, now_ms
+from gridloop.platform.commands import CommandDispatcher, now_ms
 from gridloop.platform.ingest import IngestCounters
 from gridloop.platform.rollups import INTERVALS, RollupBucket, combine, value_of
 from gridloop.platform.store.base import AssetRecord, DeviceRecord, Store
@@ -316,8 +316,6 @@ def create_app(
         own_device(t, device)
         if dispatcher is None:
             raise HTTPException(503, "this platform instance does not dispatch commands")
-        if (why := check_command(body.name, body.args)) is not None:
-            raise HTTPException(422, why)
         expires = body.expires
         if body.expires_in_s is not None:
             expires = now_ms() + int(body.expires_in_s * 1000)

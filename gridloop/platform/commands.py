@@ -22,32 +22,33 @@ import threading
 import time
 import uuid
 
-import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridloop.contract import BrokerAddress, parse_topic, topic
+from gridloop.contract import (
+    BrokerAddress,
+    CommandMessage,
+    CommandStatus,
+    DeviceStatus,
+    InvalidCommand,
+    TopicKind,
+    all_tenants,
+    parse_topic,
+    shared,
+    topic,
+)
+from gridloop.contract import commands as wire
 from gridloop.mqtt_client import connect, is_v5
 from gridloop.platform.store.base import CommandRecord, Store
 
 log = logging.getLogger(__name__)
 
-# command name -> allowed argument names and types; extra arguments are an error
-COMMAND_ARGS: dict[str, dict[str, type]] = {
-    "switch.open": {},
-    "switch.close": {},
-    "storage.setpoint": {"p_kw": float},
-    "load.curtail": {"limit_kw": float, "duration_s": int},
-    "load.release": {},
-    "tap.set": {"position": int},
-}
-RESPONSE_STATUSES = ("accepted", "executed", "rejected", "failed")
 LEASE = "commands"  # the store lease of the replica that re-sends sent commands and expires stale ones
 LEASE_TTL_MS = 10_000  # a dead holder's lease passes to another replica after this long
 LEASE_RENEW_S = 2.0
-RESPONSES = "gridloop/v1/+/responses/+"
-STATUS = "gridloop/v1/+/status/+"
+RESPONSES = all_tenants(TopicKind.RESPONSES)
+STATUS = all_tenants(TopicKind.STATUS)
 
 
 def now_ms() -> int:
@@ -58,25 +59,6 @@ def default_instance() -> str:
     """A name unique to this process: ``<hostname>-<pid>`` (not stable across restarts)."""
     host = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in socket.gethostname()) or "host"
     return f"{host[:40]}-{os.getpid()}"
-
-
-def check_command(name: str, args: dict) -> str | None:
-    """Why a command cannot be sent as given, or None if its name and arguments are well-formed."""
-    spec = COMMAND_ARGS.get(name)
-    if spec is None:
-        return f"unknown command {name!r}; known: {', '.join(sorted(COMMAND_ARGS))}"
-    if extra := sorted(set(args) - set(spec)):
-        return f"unexpected argument(s) for {name}: {', '.join(extra)}"
-    if missing := sorted(set(spec) - set(args)):
-        return f"missing argument(s) for {name}: {', '.join(missing)}"
-    for key, kind in spec.items():
-        value = args[key]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind is int:
-            ok = ok and float(value).is_integer()
-        if not ok:
-            return f"argument {key} of {name} must be a number{' (whole)' if kind is int else ''}"
-    return None
 
 
 class CommandDispatcher:
@@ -139,7 +121,7 @@ class CommandDispatcher:
             log.warning("command dispatcher %s lost its broker connection", self.client_id)
 
     def _responses_topic(self, client: mqtt.Client) -> str:
-        return f"$share/{self.group}/{RESPONSES}" if self.group and is_v5(client) else RESPONSES
+        return shared(TopicKind.RESPONSES, self.group) if self.group and is_v5(client) else RESPONSES
 
     def _subscribe(self, client: mqtt.Client, *_: object) -> None:
         if self._released:
@@ -153,25 +135,25 @@ class CommandDispatcher:
         ts = now_ms()
         record = CommandRecord(
             tenant=tenant, id=str(uuid.uuid4()), device=device, name=name, args=args, ts=ts, expires=expires,
-            status="pending", updated=ts, history=[["pending", ts]],
+            status=CommandStatus.PENDING, updated=ts, history=[[CommandStatus.PENDING, ts]],
         )
         with self._lock:
             self.store.put_command(record)
-            if self._device_status(tenant, device) != "offline":
+            if self._device_status(tenant, device) != DeviceStatus.OFFLINE:
                 self._claim_and_publish(record)
         return record
 
-    def _device_status(self, tenant: str, device: str) -> str:
+    def _device_status(self, tenant: str, device: str) -> str | None:
         status = self._status.get((tenant, device))
         if status is None:
             stored = self.store.get_device(tenant, device)
-            status = stored.status if stored is not None else "unknown"
+            status = stored.status if stored is not None else None
         return status
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parsed = parse_topic(msg.topic)
         try:
-            if parsed is not None and parsed[1] == "status":
+            if parsed is not None and parsed[1] == TopicKind.STATUS:
                 self._on_status(parsed[0], parsed[2], msg.payload.decode(errors="replace").strip('"'),
                                 bool(msg.retain))
             else:
@@ -181,41 +163,41 @@ class CommandDispatcher:
 
     def _on_status(self, tenant: str, device: str, status: str, retained: bool) -> None:
         """A device back online gets its open, unexpired commands (already sent ones only on a live transition)."""
-        if status not in ("online", "offline") or self.store.owner_of(device) != tenant:
+        if status not in tuple(DeviceStatus) or self.store.owner_of(device) != tenant:
             return
         key = (tenant, device)
         with self._lock:
             before = self._status.get(key)
             self._status[key] = status
-            if status == "offline" and before != "offline":
+            if status == DeviceStatus.OFFLINE and before != DeviceStatus.OFFLINE:
                 self._offline_at[key] = now_ms()
-            if status != "online" or before == "online":
+            if status != DeviceStatus.ONLINE or before == DeviceStatus.ONLINE:
                 return
             # a live offline -> online transition: what was sent before the device went away may be lost; a
             # retained 'online' seen at start-up says nothing about that, so only the never-sent (pending) ones
             # go out then. Every replica sees this message: pending ones go out through the store's one-time
             # pending -> sent step (so once); sent ones only from the lease holder, only those last sent before
             # it saw the device go offline (not one another replica has just sent for this same transition).
-            offline_at = self._offline_at.get(key, 0) if not retained and before == "offline" and self.leader else 0
+            offline_at = (self._offline_at.get(key, 0)
+                          if not retained and before == DeviceStatus.OFFLINE and self.leader else 0)
             now = now_ms()
             for c in self.store.open_commands():
                 due = (c.tenant == tenant and c.device == device and (c.expires is None or c.expires > now)
-                       and (c.status == "pending" or (c.status == "sent" and c.updated < offline_at)))
+                       and (c.status == CommandStatus.PENDING
+                            or (c.status == CommandStatus.SENT and c.updated < offline_at)))
                 if due and self._claim_and_publish(c):
                     self.resent += 1
 
     def _claim_and_publish(self, record: CommandRecord) -> bool:
         """Record the command as sent if nobody did since it was read, then publish it; False if another did."""
-        if not self.store.update_command(record.tenant, record.id, "sent", "", now_ms(),
+        if not self.store.update_command(record.tenant, record.id, CommandStatus.SENT, "", now_ms(),
                                          expect_updated=record.updated):
             return False
-        record.status = "sent"
-        payload = orjson.dumps(
-            {"v": 1, "id": record.id, "ts": record.ts, "name": record.name, "args": record.args,
-             "expires": record.expires}
-        )
+        record.status = CommandStatus.SENT
+        payload = wire.encode(CommandMessage(v=1, id=record.id, ts=record.ts, name=record.name, args=record.args,
+                                             expires=record.expires))
         if self._client is not None:  # not connected: paho sends it on reconnect (QoS 1)
-            self._client.publish(topic(record.tenant, "commands", record.device), payload, qos=1)
+            self._client.publish(topic(record.tenant, TopicKind.COMMANDS, record.device), payload, qos=1)
         return True
 
     def _on_response(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -225,17 +207,16 @@ class CommandDispatcher:
             return
         tenant, _, device = parsed
         try:
-            doc = orjson.loads(msg.payload)
-            cid, status = doc["id"], doc["status"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            self.store.add_rejected(tenant, msg.topic, "malformed command response", msg.payload)
+            response = wire.decode_response(msg.payload)
+        except InvalidCommand as exc:
+            self.store.add_rejected(tenant, msg.topic, f"malformed command response: {exc}", msg.payload)
             return
-        current = self.store.get_command(tenant, str(cid))
-        if current is None or current.device != device or status not in RESPONSE_STATUSES:
-            self.store.add_rejected(tenant, msg.topic, "response to an unknown command or bad status", msg.payload)
+        current = self.store.get_command(tenant, response.id)
+        if current is None or current.device != device:
+            self.store.add_rejected(tenant, msg.topic, "response to an unknown command", msg.payload)
             return
         # the store takes only forward steps: a late 'accepted' does not reopen an executed command
-        self.store.update_command(tenant, current.id, status, str(doc.get("detail", "")), now_ms())
+        self.store.update_command(tenant, current.id, CommandStatus(response.status), response.detail, now_ms())
 
     def _renew_lease(self) -> None:
         try:
@@ -259,8 +240,8 @@ class CommandDispatcher:
     def _expire(self) -> None:
         now = now_ms()
         for c in self.store.open_commands():
-            if c.expires is not None and c.expires < now and c.status in ("pending", "sent"):
-                self.store.update_command(c.tenant, c.id, "expired", "not accepted before it expired", now)
+            if c.expires is not None and c.expires < now and c.status in (CommandStatus.PENDING, CommandStatus.SENT):
+                self.store.update_command(c.tenant, c.id, CommandStatus.EXPIRED, "not accepted before it expired", now)
 
     def stop(self) -> None:
         self._stop.set()

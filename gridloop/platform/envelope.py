@@ -1,29 +1,24 @@
-"""Decode and check telemetry and event envelopes, reading by reading.
+"""Decode telemetry and event payloads against the contract, then against the registry, reading by reading.
 
-One bad reading is rejected with its reason; the good readings beside it are kept.
+Field types and bounds come from ``gridloop.contract`` (quantity names, timestamp window, finite values, sizes);
+this module adds what only the platform knows: which tenant owns each device. One bad reading is rejected
+with its reason; the good readings beside it are kept.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import chain
 from typing import NamedTuple
 
-import orjson
-
-EVENT_TYPES = frozenset(
-    {
-        "power_outage", "power_restored", "voltage_sag", "voltage_swell", "last_gasp",
-        "tamper", "comm_lost", "comm_restored",
-    }
-)
+from gridloop.contract import Rejected
+from gridloop.contract import events as wire_events
+from gridloop.contract import telemetry as wire_telemetry
 
 
 class Reading(NamedTuple):
-    """One meter's values at one measurement instant (a tuple: ingest makes one per reading, cheaply)."""
+    """A validated reading as the stores and rollups take it (a tuple: cheap per reading, read by position)."""
 
     dev: str
     ts: int  # epoch ms UTC
@@ -33,7 +28,7 @@ class Reading(NamedTuple):
 
 @dataclass(frozen=True)
 class Event:
-    """One event raised by a device."""
+    """A validated event as the stores take it (type and severity as their contract strings)."""
 
     dev: str
     ts: int
@@ -53,119 +48,51 @@ class Decoded:
 
 # owner_of(device) -> tenant that owns it, or None if unknown
 OwnerLookup = Callable[[str], "str | None"]
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _check_owner(dev: object, tenant: str, owner_of: OwnerLookup) -> str | None:
-    if not isinstance(dev, str):
-        return "field 'dev' missing or not a string"
-    owner = owner_of(dev)
-    if owner is None:
-        return f"unknown device {dev!r}"
-    if owner != tenant:
-        return f"device {dev!r} does not belong to tenant {tenant!r}"
-    return None
-
-
-def _payload_items(payload: bytes, key: str, decoded: Decoded) -> list | None:
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        decoded.rejections.append(f"not valid JSON: {exc}")
-        return None
-    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get(key), list):
-        decoded.rejections.append(f"not a v1 envelope with a '{key}' list")
-        return None
-    return doc[key]
-
-
-_FLOAT = {float}
 _new_reading = partial(tuple.__new__, Reading)  # Reading from a 4-tuple without a Python frame per reading
-_INT = {int}
-_SEQ_TYPES = {int, type(None)}
 
 
-def _fast_readings(items: list, tenant: str, owner_of: OwnerLookup) -> list[Reading] | None:
-    """All readings of a clean envelope, checked column by column in C loops; None if any needs a closer look."""
-    if set(map(type, items)) != {dict}:
-        return None
-    try:
-        devs = [r["dev"] for r in items]
-        tss = [r["ts"] for r in items]
-        qs = [r["q"] for r in items]
-    except KeyError:
-        return None
-    seqs = [r.get("seq") for r in items]
-    if (set(map(type, devs)) != {str} or set(map(type, tss)) != _INT or min(tss) < 0
-            or not set(map(type, seqs)) <= _SEQ_TYPES or set(map(type, qs)) != {dict} or not all(qs)
-            or set(map(type, chain.from_iterable(map(dict.values, qs)))) != _FLOAT):
-        return None
-    if set(map(owner_of, set(devs))) != {tenant}:
-        return None
-    return list(map(_new_reading, zip(devs, tss, seqs, qs, strict=True)))  # orjson floats are always finite
+def _owned(devs: set[str], tenant: str, owner_of: OwnerLookup) -> dict[str, str | None]:
+    """device -> why it may not publish for ``tenant`` (None: it may), one registry look-up per device."""
+    why: dict[str, str | None] = {}
+    for dev in devs:
+        owner = owner_of(dev)
+        why[dev] = (None if owner == tenant else f"unknown device {dev!r}" if owner is None
+                    else f"device {dev!r} does not belong to tenant {tenant!r}")
+    return why
 
 
 def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
     """Split a telemetry envelope into valid readings and per-reading rejection reasons."""
     decoded = Decoded()
-    items = _payload_items(payload, "readings", decoded)
-    if not items:
+    try:
+        readings, decoded.rejections, positions = wire_telemetry.decode_readings(payload)
+    except Rejected as exc:
+        decoded.rejections.append(str(exc))
         return decoded
-    if (fast := _fast_readings(items, tenant, owner_of)) is not None:
-        decoded.readings = fast
+    why = _owned({r.dev for r in readings}, tenant, owner_of)
+    if not any(why.values()):
+        decoded.readings = [_new_reading((r.dev, r.ts, r.seq, r.q)) for r in readings]
         return decoded
-    owners: dict[str, str | None] = {}  # one registry look-up per device and envelope
-    append = decoded.readings.append
-    for i, r in enumerate(items):
-        # fast path: a well-formed reading of a known device of this tenant with float values
-        if type(r) is dict and type(dev := r.get("dev")) is str:
-            ts, seq, q = r.get("ts"), r.get("seq"), r.get("q")
-            if dev not in owners:
-                owners[dev] = owner_of(dev)
-            if (owners[dev] == tenant and type(ts) is int and ts >= 0 and (seq is None or type(seq) is int)
-                    and type(q) is dict and q and all(type(v) is float for v in q.values())):
-                append(Reading(dev, ts, seq, q))  # orjson floats are always finite
-                continue
-        if not isinstance(r, dict):
-            decoded.rejections.append(f"readings[{i}]: not an object")
-            continue
-        if (why := _check_owner(r.get("dev"), tenant, owner_of)) is not None:
-            decoded.rejections.append(f"readings[{i}]: {why}")
-            continue
-        ts, seq, q = r.get("ts"), r.get("seq"), r.get("q")
-        if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
-            decoded.rejections.append(f"readings[{i}]: field 'ts' missing or not epoch milliseconds")
-        elif seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
-            decoded.rejections.append(f"readings[{i}]: field 'seq' is not an integer")
-        elif not isinstance(q, dict) or not q:
-            decoded.rejections.append(f"readings[{i}]: field 'q' missing or empty")
-        elif bad := [k for k, v in q.items() if not _is_number(v)]:
-            decoded.rejections.append(f"readings[{i}]: non-numeric value for {', '.join(bad)}")
+    for i, r in zip(positions or range(len(readings)), readings, strict=True):
+        if (reason := why[r.dev]) is None:
+            decoded.readings.append(Reading(r.dev, r.ts, r.seq, r.q))
         else:
-            decoded.readings.append(Reading(r["dev"], ts, seq, {k: float(v) for k, v in q.items()}))
+            decoded.rejections.append(f"readings[{i}]: {reason}")
     return decoded
 
 
 def decode_events(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
     """Split an event envelope into valid events and per-event rejection reasons."""
     decoded = Decoded()
-    items = _payload_items(payload, "events", decoded)
-    for i, e in enumerate(items or ()):
-        if not isinstance(e, dict):
-            decoded.rejections.append(f"events[{i}]: not an object")
-            continue
-        if (why := _check_owner(e.get("dev"), tenant, owner_of)) is not None:
-            decoded.rejections.append(f"events[{i}]: {why}")
-            continue
-        ts, kind = e.get("ts"), e.get("type")
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            decoded.rejections.append(f"events[{i}]: field 'ts' missing or not epoch milliseconds")
-        elif not isinstance(kind, str) or not kind:
-            decoded.rejections.append(f"events[{i}]: field 'type' missing")
+    try:
+        events, decoded.rejections = wire_events.decode_events(payload)
+    except Rejected as exc:
+        decoded.rejections.append(str(exc))
+        return decoded
+    why = _owned({e.dev for e in events}, tenant, owner_of)
+    for e in events:
+        if (reason := why[e.dev]) is None:
+            decoded.events.append(Event(e.dev, e.ts, e.type.value, e.severity.value, dict(e.data)))
         else:
-            data = e.get("data") if isinstance(e.get("data"), dict) else {}
-            decoded.events.append(Event(e["dev"], ts, kind, str(e.get("severity", "info")), data))
+            decoded.rejections.append(f"events: {reason}")
     return decoded

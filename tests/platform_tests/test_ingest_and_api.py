@@ -12,6 +12,9 @@ import pytest
 from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import connect, wait_for
 
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+Q, Q2 = "electricity.power.active.total", "electricity.voltage.l1"
+
 
 def _tenant(platform, name: str) -> httpx.Client:
     r = httpx.post(f"{platform.url}/api/v1/tenants", json={"name": name},
@@ -72,23 +75,27 @@ def test_malformed_and_foreign_readings_are_rejected_with_reasons(platform, brok
     _meters(beta, "b1")
     _publish(broker_uri, "alpha", "dia-1", b"{not json")
     _publish(broker_uri, "alpha", "dia-1", _envelope(
-        {"dev": "a1", "ts": 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},
-        {"dev": "b1", "ts": 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},  # beta's meter
-        {"dev": "zz", "ts": 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},  # unknown
-        {"dev": "a1", "ts": 2000, "seq": 2, "q": {"electricity.voltage.l1": "high"}},  # non-numeric
+        {"dev": "a1", "ts": T0 + 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},
+        {"dev": "b1", "ts": T0 + 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},  # beta's meter
+        {"dev": "zz", "ts": T0 + 1000, "seq": 1, "q": {"electricity.voltage.l1": 230.0}},  # unknown
+        {"dev": "a1", "ts": T0 + 2000, "seq": 2, "q": {"electricity.voltage.l1": "high"}},  # non-numeric
         {"dev": "a1", "seq": 3, "q": {"electricity.voltage.l1": 1.0}},  # no ts
+        {"dev": "a1", "ts": T0 + 2500, "seq": 3, "q": {"electricity.voltage": 1.0}},  # not a contract quantity
+        {"dev": "a1", "ts": 2**63, "seq": 3, "q": {"electricity.voltage.l1": 1.0}},  # beyond int64
     ))
     # ingestion goes on after the bad messages
-    _publish(broker_uri, "alpha", "dia-1", _envelope({"dev": "a1", "ts": 3000, "seq": 3, "q": {"x": 1.0}}))
+    _publish(broker_uri, "alpha", "dia-1", _envelope({"dev": "a1", "ts": T0 + 3000, "seq": 3, "q": {Q: 1.0}}))
     assert wait_for(lambda: len(_stored(alpha, "a1")) == 2, 10)
-    assert wait_for(lambda: alpha.get("/api/v1/metrics").json()["rejected"] == 5, 10)
+    assert wait_for(lambda: alpha.get("/api/v1/metrics").json()["rejected"] == 7, 10)
     reasons = [r[0] for r in platform.store._db.execute(
         "SELECT reason FROM rejected WHERE tenant='alpha' ORDER BY id").fetchall()]
     assert reasons[0].startswith("not valid JSON")
     assert any("does not belong to tenant 'alpha'" in r for r in reasons)
     assert any("unknown device 'zz'" in r for r in reasons)
-    assert any("non-numeric value" in r for r in reasons)
-    assert any("'ts'" in r for r in reasons)
+    assert any("readings[3]: Expected `float`, got `str`" in r for r in reasons)
+    assert any("readings[4]: Object missing required field `ts`" in r for r in reasons)
+    assert any("readings[5]: Invalid enum value 'electricity.voltage'" in r for r in reasons)
+    assert any("readings[6]:" in r and "$.ts" in r for r in reasons)
     assert _stored(beta, "b1") == []
 
 
@@ -96,7 +103,7 @@ def test_tenant_b_sees_nothing_of_tenant_a(platform, broker_uri):
     alpha = _tenant(platform, "alpha")
     beta = _tenant(platform, "beta")
     _meters(alpha, "a1")
-    _publish(broker_uri, "alpha", "dia-1", _envelope({"dev": "a1", "ts": 1000, "seq": 1, "q": {"x": 1.0}}))
+    _publish(broker_uri, "alpha", "dia-1", _envelope({"dev": "a1", "ts": T0 + 1000, "seq": 1, "q": {Q: 1.0}}))
     assert wait_for(lambda: len(_stored(alpha, "a1")) == 1, 10)
     assert [d["id"] for d in beta.get("/api/v1/devices").json()] == []
     for path in ("/api/v1/devices/a1", "/api/v1/devices/a1/readings", "/api/v1/devices/a1/events"):
@@ -111,15 +118,15 @@ def test_readings_filter_by_quantity_and_time(platform, broker_uri):
     api = _tenant(platform, "alpha")
     _meters(api, "m1")
     _publish(broker_uri, "alpha", "dia-1", _envelope(*[
-        {"dev": "m1", "ts": 1767225600000 + 10_000 * k, "seq": k, "q": {"a": float(k), "b": -1.0}}
+        {"dev": "m1", "ts": 1767225600000 + 10_000 * k, "seq": k, "q": {Q: float(k), Q2: -1.0}}
         for k in range(10)
     ]))
     assert wait_for(lambda: len(_stored(api, "m1")) == 10, 10)
     r = api.get("/api/v1/devices/m1/readings",
-                params={"quantity": "a", "start": "2026-01-01T00:00:20Z", "end": 1767225600000 + 50_000, "limit": 2})
+                params={"quantity": Q, "start": "2026-01-01T00:00:20Z", "end": 1767225600000 + 50_000, "limit": 2})
     assert r.status_code == 200
-    assert [(x["ts"] - 1767225600000, x["q"]) for x in r.json()["readings"]] == [(20_000, {"a": 2.0}),
-                                                                                 (30_000, {"a": 3.0})]
+    assert [(x["ts"] - 1767225600000, x["q"]) for x in r.json()["readings"]] == [(20_000, {Q: 2.0}),
+                                                                                 (30_000, {Q: 3.0})]
     assert api.get("/api/v1/devices/m1/readings", params={"start": "yesterday"}).status_code == 422
     c = api.get("/api/v1/completeness", params={"start": 1767225600000, "end": 1767225600000 + 200_000}).json()
     assert c["devices"] == [{"device": "m1", "expected": 20, "received": 10, "ratio": 0.5}]
@@ -134,7 +141,7 @@ def _device_that_obeys(broker_uri: str, tenant: str, device: str, stop: threadin
             cmd = orjson.loads(msg.payload)
             for status in ("accepted", "executed"):
                 c.publish(topic(tenant, "responses", device),
-                          orjson.dumps({"v": 1, "id": cmd["id"], "ts": 1, "status": status, "detail": "ok"}), qos=1)
+                          orjson.dumps({"v": 1, "id": cmd["id"], "ts": T0, "status": status, "detail": "ok"}), qos=1)
 
         client.on_message = on_message
         client.subscribe(topic(tenant, "commands", device), qos=1)
@@ -166,7 +173,11 @@ def test_command_lifecycle_through_a_real_device(platform, broker_uri):
     ({"name": "switch.explode"}, "unknown command"),
     ({"name": "storage.setpoint", "args": {}}, "missing argument"),
     ({"name": "storage.setpoint", "args": {"p_kw": 1, "x": 2}}, "unexpected argument"),
-    ({"name": "load.curtail", "args": {"limit_kw": 1.0, "duration_s": 1.5}}, "whole"),
+    ({"name": "load.curtail", "args": {"limit_kw": 1.0, "duration_s": 1.5}}, "duration_s"),
+    ({"name": "storage.setpoint", "args": {"p_kw": 1e300}}, "p_kw"),
+    ({"name": "storage.setpoint", "args": {"p_kw": True}}, "valid number"),
+    ({"name": "switch.open", "expires": 2**63}, "expires"),
+    ({"name": "switch.open", "expires_in_s": 1e300}, "expires_in_s"),
 ])
 def test_bad_commands_are_refused_by_the_api(platform, body, why):
     api = _tenant(platform, "alpha")

@@ -63,14 +63,21 @@ def test_rollup_rows_handles_mixed_quantity_sets():
 
 def test_clean_and_dirty_envelopes_decode_alike():
     owners = {"m1": "alpha", "m2": "beta"}
-    clean = b'{"v":1,"readings":[{"dev":"m1","ts":5,"seq":1,"q":{"a":1.5}},{"dev":"m1","ts":6,"q":{"a":2.5}}]}'
+    a = "electricity.power.active.total"
+    t = 1_767_225_600_000
+    clean = (b'{"v":1,"readings":[{"dev":"m1","ts":1767225600005,"seq":1,"q":{"%s":1.5}},'
+             b'{"dev":"m1","ts":1767225600006,"q":{"%s":2.5}}]}' % (a.encode(), a.encode()))
     assert [tuple(r) for r in decode_telemetry(clean, "alpha", owners.get).readings] == \
-        [("m1", 5, 1, {"a": 1.5}), ("m1", 6, None, {"a": 2.5})]
-    dirty = (b'{"v":1,"readings":[{"dev":"m1","ts":5,"q":{"a":1}},{"dev":"m2","ts":5,"q":{"a":1.0}},'
-             b'{"dev":"m1","ts":7,"q":{"a":true}},{"dev":"m1","ts":8,"q":{}}]}')
+        [("m1", t + 5, 1, {a: 1.5}), ("m1", t + 6, None, {a: 2.5})]
+    dirty = (b'{"v":1,"readings":[{"dev":"m1","ts":1767225600005,"q":{"A":1}},'
+             b'{"dev":"m2","ts":1767225600005,"q":{"A":1.0}},'
+             b'{"dev":"m1","ts":1767225600007,"q":{"A":true}},{"dev":"m1","ts":1767225600008,"q":{}}]}'
+             ).replace(b"A", a.encode())
     d = decode_telemetry(dirty, "alpha", owners.get)
-    assert [tuple(r) for r in d.readings] == [("m1", 5, None, {"a": 1.0})]  # an int value is a number
-    assert len(d.rejections) == 3
+    assert [tuple(r) for r in d.readings] == [("m1", t + 5, None, {a: 1.0})]  # an int value is a number
+    assert d.rejections == ["readings[2]: Expected `float`, got `bool` - at `$.q[...]`",
+                            "readings[3]: Expected `object` of length >= 1 - at `$.q`",
+                            "readings[1]: device 'm2' does not belong to tenant 'alpha'"]
 
 
 def test_mixed_quantity_sets_in_one_bucket_fold_into_one_stored_bucket(store):

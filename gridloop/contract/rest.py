@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
-NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-DeviceType = Literal[
-    "electricity_meter", "substation_meter", "home_meter", "blink_detector", "heat_meter", "water_meter",
-    "gas_meter", "gateway", "dia", "switch", "battery", "flexible_load", "transformer",
-]
-AssetKind = Literal["person", "house", "location", "substation", "feeder"]
+from gridloop.contract.bounds import DURATION_MAX_S, SEQ_MAX, TS_MAX_MS, TS_MIN_MS
+from gridloop.contract.commands import CommandStatus, InvalidCommand, check_args
+from gridloop.contract.devices import AssetKind, DeviceType, parse_meta
+from gridloop.contract.events import EventType, Severity
+from gridloop.contract.topics import NAME_PATTERN as NAME
+
+API_PREFIX = "/api/v1"
+MetaValue = str | int | float | bool | None
+Meta = Annotated[dict[Annotated[str, Field(max_length=64)], MetaValue], Field(max_length=64)]
+EpochMs = Annotated[int, Field(ge=TS_MIN_MS, lt=TS_MAX_MS, description="epoch ms UTC")]
 
 
 class Health(BaseModel):
@@ -29,26 +33,34 @@ class TenantCreated(BaseModel):
 
 
 class DeviceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A device to register; ``meta`` is checked against the device kind's typed meta (devices.META_MODELS)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     id: str = Field(pattern=NAME)
     type: DeviceType
     phases: Literal[1, 3] = 1
     gateway: str | None = Field(None, pattern=NAME)
     asset: str | None = Field(None, pattern=NAME)
-    meta: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    meta: Meta = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _typed_meta(self) -> Self:
+        parse_meta(self.type, self.meta)
+        return self
 
 
 class DevicePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     type: DeviceType | None = None
     phases: Literal[1, 3] | None = None
     gateway: str | None = Field(None, pattern=NAME)
     asset: str | None = Field(None, pattern=NAME)
-    meta: dict[str, str | int | float | bool | None] | None = None
+    meta: Meta | None = None
 
 
 class Device(DeviceIn):
-    status: Literal["online", "offline", "unknown"] = "unknown"
+    status: Literal["online", "offline", "unknown"] = Field(
+        "unknown", description="the device's last status-topic payload (DeviceStatus), or unknown")
 
 
 class DevicesCreated(BaseModel):
@@ -69,7 +81,7 @@ class Asset(AssetIn):
 
 class ReadingOut(BaseModel):
     ts: int = Field(description="measurement instant, epoch ms UTC")
-    seq: int | None
+    seq: int | None = Field(description=f"per-meter counter, 0 to {SEQ_MAX}")
     q: dict[str, float]
 
 
@@ -80,8 +92,8 @@ class Readings(BaseModel):
 
 class EventOut(BaseModel):
     ts: int
-    type: str
-    severity: str
+    type: EventType
+    severity: Severity
     data: dict
 
 
@@ -91,11 +103,22 @@ class Events(BaseModel):
 
 
 class CommandIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(examples=["switch.open"])
-    args: dict[str, float | int] = Field(default_factory=dict)
-    expires: int | None = Field(None, description="epoch ms after which the command must not run")
-    expires_in_s: float | None = Field(None, gt=0, description="alternative to expires: seconds from now")
+    """A command to send; its name and arguments are checked against the contract (commands.COMMAND_ARGS)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: str = Field(examples=["switch.open"], max_length=64)
+    args: dict[str, StrictInt | StrictFloat] = Field(default_factory=dict, max_length=16)
+    expires: EpochMs | None = Field(None, description="epoch ms after which the command must not run")
+    expires_in_s: float | None = Field(None, gt=0, le=DURATION_MAX_S,
+                                       description="alternative to expires: seconds from now")
+
+    @model_validator(mode="after")
+    def _known_command(self) -> Self:
+        try:
+            check_args(self.name, self.args)
+        except InvalidCommand as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class CommandAccepted(BaseModel):
@@ -109,7 +132,7 @@ class Command(BaseModel):
     args: dict
     ts: int
     expires: int | None
-    status: Literal["pending", "sent", "accepted", "executed", "rejected", "failed", "expired"]
+    status: CommandStatus
     detail: str
     history: list[tuple[str, int]]
 

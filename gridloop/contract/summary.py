@@ -1,0 +1,95 @@
+"""The run summary: what ``gridloop run`` writes to ``summary.json`` and tools (study, CLI, tests) read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow")  # extensions are welcome; renaming what is here is not
+
+
+class Realtime(_Part):
+    enabled: bool
+    speed: float
+    max_lag_s: float = Field(description="largest lag of a step behind the wall clock")
+    late_steps: int
+
+
+class Messages(_Part):
+    readings_sampled: int
+    readings_published: int
+    readings_stored: int
+    readings_lost: int = Field(description="sampled − stored")
+    rejected: int = Field(description="messages the platform rejected with a reason")
+
+
+class GridSummary(_Part):
+    v_min_pu: float
+    v_max_pu: float
+    max_line_loading_percent: float
+    network: str | None = None
+    backend: str | None = None
+    deenergized_bus_steps: int = 0
+
+
+class CommandCounts(_Part):
+    received: int = 0
+    executed: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+
+class LinkSummary(_Part):
+    technology: str
+    gateways: int
+    buffering: bool
+    lost_in_link: int
+    dropped_gateway_overflow: int
+    buffered_at_end: int
+    dia_dropped: int
+
+
+class EventCounts(_Part):
+    published: int
+    by_type: dict[str, int]
+
+
+class RunSummary(_Part):
+    """``summary.json``: the contract's keys (scenario … commands) and gridloop's extensions."""
+
+    scenario: str
+    seed: int
+    sim_start: str = Field(description="ISO 8601")
+    sim_end: str = Field(description="ISO 8601")
+    steps: int
+    wall_s: float
+    realtime: Realtime
+    meters: int
+    messages: Messages
+    grid: GridSummary
+    commands: CommandCounts
+    loop_wall_s: float | None = None
+    substations: list[str] = Field(default_factory=list)
+    links: LinkSummary | None = None
+    demand: dict[str, Any] = Field(default_factory=dict)
+    batteries: dict[str, dict[str, float]] = Field(default_factory=dict)
+    events: EventCounts | None = None
+    faults: list[dict[str, Any]] = Field(default_factory=list)
+    injected: list[dict[str, Any]] = Field(default_factory=list)
+    customer_minutes_lost: float = 0.0
+    completeness: dict[str, Any] = Field(default_factory=dict)
+    kpis: dict[str, Any] = Field(default_factory=dict)
+    outputs: list[str] = Field(default_factory=list)
+
+    def write(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / "summary.json"
+        path.write_text(self.model_dump_json(indent=2))
+        return path
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunSummary:
+        return cls.model_validate_json((Path(run_dir) / "summary.json").read_text())
