@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gridloop.broker import EmbeddedBroker  # noqa: E402
-from gridloop.contract import topic  # noqa: E402
+from gridloop.contract import TopicKind, topic  # noqa: E402
 from gridloop.mqtt_client import connect  # noqa: E402
 from gridloop.virtual_meters.accuracy import MeterClock  # noqa: E402
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter  # noqa: E402
@@ -160,7 +160,7 @@ def part_b_dia(broker: EmbeddedBroker, n: int, batch: int, rounds: int, verify: 
     """The unmodified DIA: sample, publish, integrate per round; readings/s counted by PUBACKs after flush()."""
     bank, v, p = make_bank(n)
     dia_id = "dia-bench"
-    recv = Receiver(broker, topic(TENANT, "telemetry", dia_id), rounds * -(-n // batch)) if verify else None
+    recv = Receiver(broker, topic(TENANT, TopicKind.TELEMETRY, dia_id), rounds * -(-n // batch)) if verify else None
     dia = DeviceIntegrationAdapter(broker.address, TENANT, dia_id, batch=batch)
     t = time.perf_counter()
     for k in range(rounds):
@@ -184,12 +184,12 @@ def part_b_fast(broker: EmbeddedBroker, n: int, batch: int, rounds: int, verify:
     bank, v, p = make_bank(n)
     dev = "dia-pre" if preencoded else "dia-fast"
     ready = [encode_envelopes(bank.sample(T0 + 10_000 * k, v, p), batch) for k in range(rounds)] if preencoded else []
-    recv = Receiver(broker, topic(TENANT, "telemetry", dev), rounds * -(-n // batch)) if verify else None
+    recv = Receiver(broker, topic(TENANT, TopicKind.TELEMETRY, dev), rounds * -(-n // batch)) if verify else None
     acked: deque[int] = deque()
     client = connect(broker.address, f"gridloop-{TENANT}-{dev}", clean_start=False, session_expiry_s=3600)
     client.on_publish = lambda c, u, mid, rc, props: acked.append(mid)
     pending: dict[int, int] = {}
-    tpc = topic(TENANT, "telemetry", dev)
+    tpc = topic(TENANT, TopicKind.TELEMETRY, dev)
     done = 0
     t = time.perf_counter()
     for k in range(rounds):
@@ -219,11 +219,11 @@ def part_c_mosquitto_pub(broker: EmbeddedBroker, n: int, batch: int, rounds: int
         bank.integrate(p, 10.0)
     messages = len(lines)
     dev = "mosquitto-pub"
-    recv = Receiver(broker, topic(TENANT, "telemetry", dev), messages) if verify else None
+    recv = Receiver(broker, topic(TENANT, TopicKind.TELEMETRY, dev), messages) if verify else None
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as fh:
         fh.write(b"\n".join(lines) + b"\n")
         path = fh.name
-    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic(TENANT, "telemetry", dev),
+    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic(TENANT, TopicKind.TELEMETRY, dev),
            "-q", "1", "-l", "-i", f"gridloop-{TENANT}-{dev}"]
     try:
         with open(path, "rb") as stdin:

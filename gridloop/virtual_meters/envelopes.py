@@ -1,4 +1,4 @@
-"""Telemetry envelopes (the contract's section 2) built column-wise from a :class:`MeterSample`.
+"""Telemetry envelopes (docs/contract.md, section 2) built column-wise from a :class:`MeterSample`.
 
 :func:`encode_envelopes_exact` gives the bytes of orjson on one dict per reading (what the DIA sends);
 :func:`~gridloop.virtual_meters.envelopes_fixed_width.encode_envelopes` the same readings in fixed-width rows.
@@ -78,7 +78,7 @@ def encode_finite(sample: MeterSample, batch: int = 500) -> list[bytes]:
     constant text, and one ``bytes.join`` per envelope assembles them.  Columns that are the same array
     (a bank's three phase voltages, say) are printed once; a ``seq`` equal for all meters is constant text.
     """
-    names = list(sample.quantities)
+    names = [str(k) for k in sample.quantities]  # plain str: orjson takes no Quantity (StrEnum) dict keys
     n = len(sample.devices)
     if n == 0:
         return []

@@ -17,7 +17,7 @@ _POWERS = 10.0 ** np.arange(17)
 
 
 def encode_envelopes(sample: MeterSample, batch: int = 500) -> list[bytes]:
-    """Telemetry envelopes (contracts.md section 2) of at most ``batch`` readings each, as bytes, fastest path.
+    """Telemetry envelopes (docs/contract.md, section 2) of at most ``batch`` readings each, as bytes, fastest path.
 
     Every reading is one row of a fixed-width byte matrix filled by numpy one character column at a time
     (numbers right-aligned, padded with JSON whitespace), so an envelope is one slice of one buffer.
@@ -27,6 +27,7 @@ def encode_envelopes(sample: MeterSample, batch: int = 500) -> list[bytes]:
     groups = split_finite(sample)
     if len(groups) > 1:
         return [env for g in groups for env in encode_envelopes(g, batch)]
+    sample = groups[0]  # NaN columns that every meter lacks are dropped too, not sent as null
     names = list(sample.quantities)
     n = len(sample.devices)
     if n == 0:

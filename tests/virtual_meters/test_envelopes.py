@@ -9,7 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from gridloop.contract import NAME, BrokerAddress, topic
+from gridloop.contract import NAME, BrokerAddress, Quantity, Reading, TopicKind, topic
+from gridloop.contract.telemetry import decode_readings
 from gridloop.virtual_meters.accuracy import MeterClock
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
@@ -19,6 +20,7 @@ from gridloop.virtual_meters.meter_types.blink import BlinkDetector
 from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
 from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
+from gridloop.virtual_meters.utility_meters import GasMeters, HeatMeters, WaterMeters
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
@@ -31,7 +33,7 @@ def reference_envelopes(sample: MeterSample, batch: int) -> list[bytes]:
     """What the DIA sent before the column-wise encoders: orjson on a dict per reading, NaN values left out."""
     meter_ts = getattr(sample, "meter_ts_ms", None)
     ts = [sample.ts_ms] * len(sample.devices) if meter_ts is None else np.asarray(meter_ts).tolist()
-    cols = {k: v.tolist() for k, v in sample.quantities.items()}
+    cols = {str(k): v.tolist() for k, v in sample.quantities.items()}  # plain str keys for orjson
     readings = [{"dev": d, "ts": t, "seq": sq, "q": {k: c[i] for k, c in cols.items() if c[i] == c[i]}}
                 for i, (d, t, sq) in enumerate(zip(sample.devices, ts, sample.seq.tolist(), strict=True))]
     groups: dict[tuple[str, ...], list[dict]] = {}
@@ -92,8 +94,35 @@ def test_the_dia_publishes_exactly_those_bytes(broker_uri: str) -> None:
         assert dia.flush(10.0)
     finally:
         dia.close()
-    telemetry = [p for tpc, p in sent if tpc == topic("envtest", "telemetry", "dia-env")]
+    telemetry = [p for tpc, p in sent if tpc == topic("envtest", TopicKind.TELEMETRY, "dia-env")]
     assert sorted(telemetry) == sorted(reference_envelopes(sample.renamed(["x-" + d for d in sample.devices]), 500))
+
+
+def utility_samples() -> dict[str, MeterSample]:
+    """Heat, water and gas meters' readings as the engine hands them to the DIA (values rounded to 6 decimals)."""
+    rng = np.random.default_rng(6)
+    out = {}
+    heat = HeatMeters(9, 60_000.0, rng).step(300.0, rng.uniform(0, 50_000, 9))
+    water, gas = WaterMeters(11, rng).step(900.0), GasMeters(4).step(60.0, np.full(4, 9e3))
+    for kind, readings in (("heat", heat), ("water", water), ("gas", gas)):
+        n = len(next(iter(readings.values())))
+        out[kind] = MeterSample(T0, ids(n, kind[0]), np.full(n, 3),
+                                {q: np.round(np.asarray(v, dtype=float), 6) for q, v in readings.items()})
+    return out
+
+
+@pytest.mark.parametrize("kind", [k for k in samples() if k != "mixed"] + list(utility_samples()))
+def test_column_wise_envelopes_decode_and_validate_with_the_contract(kind: str) -> None:
+    sample = {**samples(), **utility_samples()}[kind]
+    assert all(isinstance(q, Quantity) for q in sample.quantities)  # meters name their quantities by the enum
+    expected = sorted((r["dev"], r["ts"], r["seq"], r["q"]) for env in reference_envelopes(sample, 500)
+                      for r in orjson.loads(env)["readings"])
+    for encode in (encode_envelopes_exact, encode_envelopes):
+        decoded = [decode_readings(env) for env in encode(sample, 500)]
+        assert all(not d.reasons and d.positions is None for d in decoded)  # every reading valid
+        readings = [r for d in decoded for r in d.readings]
+        assert all(isinstance(r, Reading) for r in readings)
+        assert sorted((r.dev, r.ts, r.seq, r.q) for r in readings) == expected
 
 
 def test_fast_encodings_match_the_dia_envelope() -> None:
@@ -107,7 +136,7 @@ def test_fast_encodings_match_the_dia_envelope() -> None:
     fast = encode_envelopes(s, 500)
     assert [len(orjson.loads(e)["readings"]) for e in exact] == [500, 500, 234]
     # the readings the DIA builds with a dict per reading and orjson, but with each meter's own clock time
-    cols = {k: v.tolist() for k, v in s.quantities.items()}
+    cols = {str(k): v.tolist() for k, v in s.quantities.items()}
     expected = [{"dev": d, "ts": t, "seq": sq, "q": {k: cols[k][i] for k in cols}}
                 for i, (d, t, sq) in enumerate(zip(s.devices, s.meter_ts_ms.tolist(), s.seq.tolist(), strict=True))]
     assert exact[0] == orjson.dumps({"v": 1, "readings": expected[:500]})  # byte-identical

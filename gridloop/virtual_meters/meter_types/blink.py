@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridloop.contract.quantities import Quantity
 from gridloop.virtual_meters.accuracy import MeterClock, quantise
-from gridloop.virtual_meters.electricity import ENERGY_IMPORT, POWER_TOTAL
 from gridloop.virtual_meters.meter_types.bank import ClockedSample
 
 
@@ -67,5 +67,5 @@ class BlinkDetector:
         self.seq += 1
         wh = self.total_pulses / self.imp_per_wh
         p = self._last_counts / self.imp_per_wh * 3600.0 / self._last_dt_s if self._last_dt_s else np.zeros(len(self))
-        return ClockedSample(int(ts_ms), self.ids, self.seq.copy(),
-                             {ENERGY_IMPORT: np.round(wh, 3), POWER_TOTAL: quantise(p, 0.1)}, self.clock.read(ts_ms))
+        quantities = {Quantity.ENERGY_ACTIVE_IMPORT: np.round(wh, 3), Quantity.POWER_ACTIVE_TOTAL: quantise(p, 0.1)}
+        return ClockedSample(int(ts_ms), self.ids, self.seq.copy(), quantities, self.clock.read(ts_ms))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, VOLTAGE, Quantity
 from gridloop.virtual_meters.accuracy import AccuracyClass, MeterClock
-from gridloop.virtual_meters.electricity import CURRENT, ENERGY_IMPORT, POWER, POWER_FACTOR, POWER_TOTAL, VOLTAGE
 from gridloop.virtual_meters.meter_types.bank import ClockedSample, Resolution
 from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
 
@@ -27,11 +27,11 @@ class HomeMeter1Hz(SinglePhaseMeterBank):
     def sample(self, ts_ms: int, v_v: np.ndarray, p_w: np.ndarray, q_var: np.ndarray | None = None) -> ClockedSample:
         """One second's readings: energy import, and V, I, P (and PF) on the connected phase only."""
         m = self._measure(v_v, p_w, q_var)
-        quantities = {ENERGY_IMPORT: self.import_wh.display(), POWER_TOTAL: m["p"]}
+        quantities = {Quantity.ENERGY_ACTIVE_IMPORT: self.import_wh.display(), Quantity.POWER_ACTIVE_TOTAL: m["p"]}
         for k in range(3):
             quantities[VOLTAGE[k]] = self._on_phase(m["v"], k)
             quantities[CURRENT[k]] = self._on_phase(m["i"], k)
-            quantities[POWER[k]] = self._on_phase(m["p"], k)
+            quantities[POWER_ACTIVE[k]] = self._on_phase(m["p"], k)
             quantities[POWER_FACTOR[k]] = self._on_phase(m["pf"], k)
         return self._stamp(ts_ms, quantities)
 

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, POWER_REACTIVE, VOLTAGE, Quantity
 from gridloop.virtual_meters.accuracy import AccuracyClass, MeterClock, quantise
-from gridloop.virtual_meters.electricity import (
-    CURRENT,
-    ENERGY_EXPORT,
-    ENERGY_IMPORT,
-    POWER,
-    POWER_FACTOR,
-    POWER_TOTAL,
-    REACTIVE,
-    REACTIVE_TOTAL,
-    VOLTAGE,
-)
 from gridloop.virtual_meters.meter_types.bank import ClockedSample, MeterBank, Resolution, derive_current_pf, per_meter
 
 
@@ -59,15 +49,15 @@ class SinglePhaseMeterBank(MeterBank):
         """Readings at one instant from the connected phase's voltage (V), active (W) and reactive (var) power, (n,)."""
         m = self._measure(v_v, p_w, q_var)
         quantities = {
-            ENERGY_IMPORT: self.import_wh.display(),
-            ENERGY_EXPORT: self.export_wh.display(),
-            POWER_TOTAL: m["p"],
-            REACTIVE_TOTAL: m["q"],
+            Quantity.ENERGY_ACTIVE_IMPORT: self.import_wh.display(),
+            Quantity.ENERGY_ACTIVE_EXPORT: self.export_wh.display(),
+            Quantity.POWER_ACTIVE_TOTAL: m["p"],
+            Quantity.POWER_REACTIVE_TOTAL: m["q"],
         }
         for k in range(3):
             quantities[VOLTAGE[k]] = self._on_phase(m["v"], k)
             quantities[CURRENT[k]] = self._on_phase(m["i"], k)
-            quantities[POWER[k]] = self._on_phase(m["p"], k)
-            quantities[REACTIVE[k]] = self._on_phase(m["q"], k)
+            quantities[POWER_ACTIVE[k]] = self._on_phase(m["p"], k)
+            quantities[POWER_REACTIVE[k]] = self._on_phase(m["q"], k)
             quantities[POWER_FACTOR[k]] = self._on_phase(m["pf"], k)
         return self._stamp(ts_ms, quantities)

@@ -5,21 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, POWER_REACTIVE, VOLTAGE, Quantity
 from gridloop.virtual_meters.accuracy import AccuracyClass, MeterClock, Register, quantise
-from gridloop.virtual_meters.electricity import (
-    CURRENT,
-    ENERGY_EXPORT,
-    ENERGY_IMPORT,
-    FREQUENCY,
-    POWER,
-    POWER_FACTOR,
-    POWER_TOTAL,
-    REACTIVE,
-    REACTIVE_EXPORT,
-    REACTIVE_IMPORT,
-    REACTIVE_TOTAL,
-    VOLTAGE,
-)
 from gridloop.virtual_meters.meter_types.bank import ClockedSample, MeterBank, Resolution, derive_current_pf, per_meter
 
 
@@ -62,18 +49,18 @@ class SubstationMeterBank(MeterBank):
         vq, iq, pq, qq, pfq = (quantise(v, r.voltage_v), quantise(current, r.current_a), quantise(p, r.power_w),
                                quantise(q, r.reactive_var), quantise(pf, r.power_factor))
         quantities = {
-            ENERGY_IMPORT: self.import_wh.display(),
-            ENERGY_EXPORT: self.export_wh.display(),
-            REACTIVE_IMPORT: self.reactive_import_varh.display(),
-            REACTIVE_EXPORT: self.reactive_export_varh.display(),
-            POWER_TOTAL: quantise(p.sum(axis=1), r.power_w),
-            REACTIVE_TOTAL: quantise(q.sum(axis=1), r.reactive_var),
-            FREQUENCY: quantise(f, r.frequency_hz),
+            Quantity.ENERGY_ACTIVE_IMPORT: self.import_wh.display(),
+            Quantity.ENERGY_ACTIVE_EXPORT: self.export_wh.display(),
+            Quantity.ENERGY_REACTIVE_IMPORT: self.reactive_import_varh.display(),
+            Quantity.ENERGY_REACTIVE_EXPORT: self.reactive_export_varh.display(),
+            Quantity.POWER_ACTIVE_TOTAL: quantise(p.sum(axis=1), r.power_w),
+            Quantity.POWER_REACTIVE_TOTAL: quantise(q.sum(axis=1), r.reactive_var),
+            Quantity.FREQUENCY: quantise(f, r.frequency_hz),
         }
         for k in range(3):
             quantities[VOLTAGE[k]] = vq[:, k]
             quantities[CURRENT[k]] = iq[:, k]
-            quantities[POWER[k]] = pq[:, k]
-            quantities[REACTIVE[k]] = qq[:, k]
+            quantities[POWER_ACTIVE[k]] = pq[:, k]
+            quantities[POWER_REACTIVE[k]] = qq[:, k]
             quantities[POWER_FACTOR[k]] = pfq[:, k]
         return self._stamp(ts_ms, quantities)
