@@ -15,7 +15,7 @@ Example::
     subs.integrate(p_w, q_var, dt_s=10.0)               # (n, 3) W and var over the past step
     sample = subs.sample(ts_ms, v_phase, p_w, q_var, frequency_hz=50.0)
     events = subs.events(ts_ms, tamper=cover_open)      # contract event dicts
-    payloads = encode_envelopes(sample, batch=500)      # telemetry envelopes, bytes (gridloop.virtual_meters.envelopes)
+    payloads = encode_envelopes_exact(sample, 500)      # telemetry envelopes (gridloop.virtual_meters.envelopes)
     pulses = BlinkDetector(ids, gain=subs.active_error.gain).step(ts_ms, p_w.sum(axis=1), 10.0)
 """
 
