@@ -50,7 +50,7 @@ def make_bank(n: int, seed: int = 1) -> tuple[ElectricityMeterBank, np.ndarray, 
 
 def dia_encode(sample: MeterSample, batch: int) -> list[bytes]:
     """The reference encoding: a dict per reading, orjson per envelope (the DIA's bytes are identical to it)."""
-    names = list(sample.quantities)
+    names = [str(k) for k in sample.quantities]  # plain str keys: orjson takes no Quantity (StrEnum) keys
     columns = [sample.quantities[n].tolist() for n in names]
     seqs = sample.seq.tolist()
     ts = sample.ts_ms
