@@ -23,6 +23,7 @@ class TopicKind(StrEnum):
     COMMANDS = "commands"  # platform → device or simulator controller: CommandMessage
     RESPONSES = "responses"  # device or simulator controller → platform: CommandResponse
     STATUS = "status"  # device → all, retained, also the MQTT last will: DeviceStatus
+    ACKS = "acks"  # platform → publisher: DeliveryAck, the envelopes it has stored (or rejected for good)
 
 
 KINDS = tuple(TopicKind)

@@ -4,7 +4,8 @@ A bounded queue sits between the MQTT receive thread and the writer; when it is 
 receive thread blocks, so the broker holds the backlog (back-pressure, not unbounded memory).
 A message is acknowledged (PUBACK) only after its readings are committed: QoS 1 end to end.
 
-Client ids are ``gridloop-<group>-<instance>-<n>``: unique per platform replica (``instance``), the same
+Client ids are ``gridloop-<group>-<instance>-<n>`` plus a secret suffix derived from the platform's password (a tenant
+cannot take them over): unique per platform replica (``instance``), the same
 across restarts of one replica when its instance name is. The session is persistent, so a worker that
 crashed and comes back under the same id gets what it never acknowledged and what the broker queued for it
 meanwhile. A graceful stop with ``release_on_stop`` hands the worker's share to the other group members
@@ -24,9 +25,20 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridloop.contract import INGEST_GROUP, BrokerAddress, DeviceStatus, TopicKind, all_tenants, parse_topic, shared
-from gridloop.mqtt_client import connect, is_v5
+from gridloop.contract import (
+    INGEST_GROUP,
+    BrokerAddress,
+    DeviceStatus,
+    TopicKind,
+    all_tenants,
+    parse_topic,
+    shared,
+    topic,
+)
+from gridloop.contract.delivery import encode_ack, envelope_id
+from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
+from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +76,7 @@ class IngestCounters:
     disconnects: int = 0  # lost broker connections (a broker restart; another client taking over this client id)
     quarantined: int = 0  # messages the store refused, kept with its reason among the rejected ones
     store_outages: int = 0  # times the store became unavailable (ingest paused, nothing acknowledged meanwhile)
+    delivery_acks: int = 0  # numbered envelopes acknowledged to their publishers (contract.delivery)
     queue_depth: int = 0  # messages waiting for the writer (a gauge, filled in by IngestWorker.snapshot)
     degraded: int = 0  # 1 while the store is unavailable (a gauge)
 
@@ -92,11 +105,13 @@ class IngestWorker:
         instance: str | None = None,
         session_expiry_s: int = 3600,
         release_on_stop: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
         self.group = group  # the shared-subscription group: the workers of all replicas split its stream
         self.instance = instance
-        self.client_id = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        base = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        self.client_id = base + platform_client_suffix(credentials)  # not guessable by a tenant: no take-over
         self.session_expiry_s = session_expiry_s
         self.release_on_stop = release_on_stop
         self.store = store
@@ -106,6 +121,7 @@ class IngestWorker:
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=queue_size)
         self._batch = batch_messages
         self._credentials = credentials
+        self._tls = tls
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"ingest-writer-{worker_id}", daemon=True)
         self._client: mqtt.Client | None = None
@@ -118,7 +134,7 @@ class IngestWorker:
         self._client = connect(
             self.broker, self.client_id, clean_start=False,
             session_expiry_s=self.session_expiry_s, manual_ack=True, username=user, password=password,
-            on_message=self._on_message,
+            on_message=self._on_message, tls=self._tls,
             max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
         )
         self._client.on_connect = self._subscribe
@@ -183,7 +199,7 @@ class IngestWorker:
         delay = OUTAGE_RETRY_MIN_S
         while True:
             try:
-                self._commit(batch)
+                stored = self._commit(batch)
                 break
             except Exception as exc:
                 if is_store_outage(exc):
@@ -194,7 +210,7 @@ class IngestWorker:
                     if delay < OUTAGE_RETRY_MAX_S or len(batch) == 1:
                         continue  # a long 'outage' of a batch may be one message after all: split it (below)
                 elif len(batch) == 1:
-                    self._quarantine(batch[0], exc)
+                    stored = self._quarantine(batch[0], exc)
                     break
                 half = len(batch) // 2
                 self._write(batch[:half])
@@ -204,6 +220,18 @@ class IngestWorker:
             log.warning("ingest worker %s: the store is back", self.client_id)
             self.counters.degraded = 0
         self._ack(batch)
+        self._acknowledge_delivery(stored)
+
+    def _acknowledge_delivery(self, stored: list[tuple[str, str, int]]) -> None:
+        """Tell each publisher which of its numbered envelopes are stored (or rejected for good)."""
+        if self._client is None or not stored:
+            return
+        by_publisher: dict[tuple[str, str], list[int]] = {}
+        for tenant, publisher, number in stored:
+            by_publisher.setdefault((tenant, publisher), []).append(number)
+        for (tenant, publisher), ids in by_publisher.items():
+            self._client.publish(topic(tenant, TopicKind.ACKS, publisher), encode_ack(ids), qos=1)
+            self.counters.delivery_acks += len(ids)
 
     def _outage(self, exc: BaseException, delay_s: float) -> None:
         if not self.counters.degraded:
@@ -213,7 +241,7 @@ class IngestWorker:
         self.counters.degraded = 1
         time.sleep(delay_s)
 
-    def _quarantine(self, m: _Message, exc: BaseException) -> None:
+    def _quarantine(self, m: _Message, exc: BaseException) -> list[tuple[str, str, int]]:
         """Keep a message the store refuses among the rejected ones, with the store's reason."""
         parsed = parse_topic(m.topic)
         reason = f"the store refused this message: {type(exc).__name__}: {exc}"[:MAX_REASON]
@@ -221,6 +249,8 @@ class IngestWorker:
         self.store.add_rejected(parsed[0] if parsed else None, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
         self.counters.rejected += 1
         self.counters.quarantined += 1
+        number = envelope_id(m.payload)
+        return [(parsed[0], parsed[2], number)] if parsed and number is not None else []
 
     def _ack(self, batch: list[_Message]) -> None:
         if self._client is not None:
@@ -228,12 +258,15 @@ class IngestWorker:
                 if m.qos > 0:
                     self._client.ack(m.mid, m.qos)
 
-    def _commit(self, batch: list[_Message]) -> None:
-        """Decode the batch, write its readings, events and rejections; counters move only once all is written."""
+    def _commit(self, batch: list[_Message]) -> list[tuple[str, str, int]]:
+        """Decode the batch, write its readings, events and rejections; counters move only once all is written.
+
+        Returns (tenant, publisher, envelope id) of the numbered envelopes, for their delivery acknowledgements."""
         readings_by_tenant: dict[str, list] = {}
         events_by_tenant: dict[str, list] = {}
         rejections: list[tuple[str | None, _Message, str]] = []
         statuses: list[tuple[str, str, str]] = []
+        numbered: list[tuple[str, str, int]] = []
         for m in batch:
             parsed = parse_topic(m.topic)
             if parsed is None:
@@ -247,6 +280,8 @@ class IngestWorker:
                 continue
             decode = decode_telemetry if kind == TopicKind.TELEMETRY else decode_events
             decoded = decode(m.payload, tenant, self.store.owner_of)
+            if decoded.envelope_id is not None:
+                numbered.append((tenant, device, decoded.envelope_id))
             rejections += [(tenant, m, reason[:MAX_REASON]) for reason in decoded.rejections]
             readings_by_tenant.setdefault(tenant, []).extend(decoded.readings)
             events_by_tenant.setdefault(tenant, []).extend(decoded.events)
@@ -270,6 +305,7 @@ class IngestWorker:
         c.readings_duplicate += duplicate
         c.events_stored += events
         c.write_batches += 1
+        return numbered
 
     def snapshot(self) -> IngestCounters:
         """A copy of the counters with the current queue depth, for /api/v1/metrics."""
