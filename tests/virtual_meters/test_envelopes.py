@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from gridloop.contract import NAME, BrokerAddress, Quantity, Reading, TopicKind, topic
+from gridloop.contract.delivery import with_id
 from gridloop.contract.telemetry import decode_readings
 from gridloop.virtual_meters.accuracy import MeterClock
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -123,6 +124,8 @@ def test_column_wise_envelopes_decode_and_validate_with_the_contract(kind: str) 
         readings = [r for d in decoded for r in d.readings]
         assert all(isinstance(r, Reading) for r in readings)
         assert sorted((r.dev, r.ts, r.seq, r.q) for r in readings) == expected
+        numbered = decode_readings(with_id(encode(sample, 500)[0], 7))  # the outbox numbers them without re-encoding
+        assert numbered.envelope_id == 7 and numbered.readings == decoded[0].readings
 
 
 def test_fast_encodings_match_the_dia_envelope() -> None:
