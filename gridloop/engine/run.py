@@ -34,7 +34,7 @@ from gridloop.scenario.model import Scenario, UtilityMeters
 from gridloop.scenario.overrides import RunOptions, resolve
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 
 log = logging.getLogger(__name__)
 

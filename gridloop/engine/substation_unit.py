@@ -33,7 +33,7 @@ from gridloop.virtual_meters.meter_stages import (
     build_reading_path,
     build_substation_meters,
 )
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath
 
 
