@@ -13,7 +13,6 @@ import numpy as np
 
 from gridloop.controllers.actuators import CommandStage, grid_actuators
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
-from gridloop.engine.platform_client import PlatformClient
 from gridloop.engine.publish import PublishStage
 from gridloop.engine.scenario_events import ScenarioEventsStage
 from gridloop.grid_models.grid_stage import GridStage
@@ -22,6 +21,7 @@ from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
 from gridloop.scenario.model import EquipmentOutageEvent, Scenario
+from gridloop.sdk import PlatformClient
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
