@@ -33,6 +33,7 @@ from gridloop.sdk import PlatformClient, PlatformError
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
+from gridloop.virtual_meters.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,14 @@ class _Wiring:
     services: list[ServiceProcess] = field(default_factory=list)
 
 
+def _outbox(s: Scenario, run_dir: Path, dia_id: str) -> Outbox | None:
+    """The DIA's outbox for end-to-end delivery: only a buffering DIA keeps (and resends) what it sent."""
+    m = s.meters
+    if not (m.end_to_end_delivery and m.dia_buffer_readings > 0):
+        return None
+    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=max(1, -(-m.dia_buffer_readings // m.dia_batch)))
+
+
 def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wiring:
     api, p = ctx.api, s.platform
     for u in run.units:
@@ -130,7 +139,8 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
     # a DIA announces itself only once its substation's controller listens for commands
     dias = [DeviceIntegrationAdapter(broker, p.tenant, u.prefix + p.dia_id, s.meters.dia_batch,
                                      buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls,
-                                     device_prefix=u.prefix) for u in run.units]
+                                     device_prefix=u.prefix, outbox=_outbox(s, run_dir, u.prefix + p.dia_id))
+            for u in run.units]
     if run.split and run.lead:  # every partition must hear the scenario's commands: wait for all their DIAs
         prefix = p.dia_id.rsplit("-", 1)[0]
         wait_online(broker, p.tenant, {f"{prefix}-{k + 1}" for k in range(run.parts)}, 180.0, tls, creds)

@@ -133,6 +133,9 @@ class Meters(_Strict):
     interval: Duration = 900.0
     dia_batch: int = Field(500, ge=1, description="readings per telemetry envelope")
     dia_buffer_readings: int = Field(1_000_000, ge=0, description="held while the broker is away; 0 drops them")
+    end_to_end_delivery: bool = Field(
+        True, description="a buffering DIA keeps each envelope (in an outbox file in the run directory) until the "
+                          "platform acknowledges it as stored, and resends what the broker lost")
     link: CommLink = CommLink()
     home_1hz: int | None = Field(None, ge=0, description="homes with a 1 Hz disaggregation meter (default: the "
                                  "grid's own, e.g. Turin's; else none)")
