@@ -161,7 +161,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
     options = options or RunOptions()
     s = resolve(scenario, options)
     run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.model_dump_json(indent=2))
+    (run_dir / "scenario.json").write_text(s.redacted_json())
     facts = RunFacts(s, wall0=time.monotonic())
     run = _Partition.of(s, options.partition)
     with RunServices(s, run_dir) as ctx:
