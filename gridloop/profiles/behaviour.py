@@ -31,6 +31,12 @@ from gridloop.profiles.params import HouseholdParams
 
 DAY_S = 86400
 QUANTUM = 16.0  # powers are multiples of 1/16 W
+TIMER_SHARE = 0.6  # share of wet-appliance runs that keep their time while the home is out (timers)
+# drifting, jittering always-on load on top of the constant standby level
+NOISE_SEGMENTS = 720  # level changes per home and day (mean 2 min apart)
+NOISE_TAU_S = 1800.0  # correlation time of the slow drift
+NOISE_SLOW = 0.3  # sd of the slow drift, relative to the standby level
+NOISE_JITTER_W = 16.0  # sd of the jitter for an average home (scales with sqrt of the multiplier)
 
 
 def quantise(p: np.ndarray) -> np.ndarray:
@@ -131,7 +137,8 @@ class DayBuilder:
         t0 = day * DAY_S
         occ = draw_day(rng, self.hh.size, self.hh.worker, weekend, self.params.away_day_prob)
         parts = [self._cold(rng, day, doy, FRIDGE, 0), self._cold(rng, day, doy, FREEZER, 1),
-                 self._lighting(rng, occ, doy, t0)]
+                 self._lighting(rng, occ, doy, t0),
+                 self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), t0)]
         present = ~occ.away_day / (1.0 - self.params.away_day_prob)
         anyway = np.ones(self.hh.n)
         for j, c in enumerate(ACTIVITY_CLASSES):
@@ -142,7 +149,7 @@ class DayBuilder:
             home = np.repeat(np.arange(self.hh.n), count)
             t = draw_habit_times(rng, c, home.shape[0])
             if c.needs_presence:
-                t = occ.place(rng, home, t)
+                t = occ.place(rng, home, t, TIMER_SHARE if c.flexible else 0.0)
             assert c.signature is not None
             dur, p = c.signature(rng, home.shape[0])
             parts.append(segments_to_kinks(home, t0 + t.astype(np.int64), dur, p, c, self.hh))
@@ -168,6 +175,21 @@ class DayBuilder:
         on_s = on[idx] * rng.uniform(0.9, 1.1, idx.shape[0])
         dur, p = sig.compressor_cycle(p_run[idx], on_s)
         return segments_to_kinks(homes[idx], np.floor(start).astype(np.int64), dur, p, cls, hh)
+
+    def _electronics(self, rng: np.random.Generator, t0: int) -> Kinks:
+        """Always-on load that is not constant: the standby level drifts and jitters every 0.5-3.5 min."""
+        from scipy.signal import lfilter
+
+        n, m = self.hh.n, NOISE_SEGMENTS
+        u = rng.uniform(0.25, 1.75, (n, m))
+        edges = np.rint(np.cumsum(u, axis=1) * (DAY_S / u.sum(axis=1, keepdims=True))).astype(np.int64)
+        dur = np.diff(edges, axis=1, prepend=0)
+        sb = self.standby_w[:, None]
+        a = np.exp(-DAY_S / m / NOISE_TAU_S)
+        slow = lfilter([1.0], [1.0, -a], rng.standard_normal((n, m)) * np.sqrt(1 - a * a), axis=1)
+        x = NOISE_SLOW * sb * slow + NOISE_JITTER_W * np.sqrt(self.hh.multiplier)[:, None] * rng.standard_normal((n, m))
+        x = np.maximum(x, -0.7 * sb)
+        return segments_to_kinks(np.arange(n), np.full(n, t0, np.int64), dur, x, STANDBY, self.hh)
 
     def _lighting(self, rng: np.random.Generator, occ: DayOccupancy, doy: int, t0: int) -> Kinks:
         """Lights on in the dark part of active windows, level drifting between two blocks per window."""
