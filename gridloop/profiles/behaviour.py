@@ -36,7 +36,7 @@ TIMER_SHARE = 0.6  # share of wet-appliance runs that keep their time while the 
 NOISE_SEGMENTS = 720  # level changes per home and day (mean 2 min apart)
 NOISE_TAU_S = 1800.0  # correlation time of the slow drift
 NOISE_SLOW = 0.3  # sd of the slow drift, relative to the standby level
-NOISE_JITTER_W = 16.0  # sd of the jitter for an average home (scales with sqrt of the multiplier)
+NOISE_JITTER_W = 16.0  # sd of the jitter for an average home (scales with the multiplier ** 0.25)
 
 
 def quantise(p: np.ndarray) -> np.ndarray:
@@ -187,7 +187,7 @@ class DayBuilder:
         sb = self.standby_w[:, None]
         a = np.exp(-DAY_S / m / NOISE_TAU_S)
         slow = lfilter([1.0], [1.0, -a], rng.standard_normal((n, m)) * np.sqrt(1 - a * a), axis=1)
-        x = NOISE_SLOW * sb * slow + NOISE_JITTER_W * np.sqrt(self.hh.multiplier)[:, None] * rng.standard_normal((n, m))
+        x = NOISE_SLOW * sb * slow + NOISE_JITTER_W * self.hh.multiplier[:, None] ** 0.25 * rng.standard_normal((n, m))
         x = np.maximum(x, -0.7 * sb)
         return segments_to_kinks(np.arange(n), np.full(n, t0, np.int64), dur, x, STANDBY, self.hh)
 

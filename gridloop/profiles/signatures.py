@@ -45,14 +45,19 @@ def microwave(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]
 
 def hob(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     p = rng.choice([1200.0, 1500.0, 1800.0, 2300.0], e) * rng.uniform(0.95, 1.05, e)
-    # simmering: the energy regulator pulses the plate within the minute (smooth at 1 min, visible at 1 s)
-    d, w = _cycles(rng, e, 24, (6, 30), (8, 40), p * rng.uniform(0.5, 1.0, e), 0.0)
+    # simmering: a radiant plate's energy regulator pulses within the minute (smooth at 1 min, visible at
+    # 1 s); an induction zone (half of the hobs) modulates its power continuously around the setting
+    on = p * rng.uniform(0.5, 1.0, e)
+    induction = rng.random(e) < 0.5
+    d, w = _cycles(rng, e, 24, (6, 30), (8, 40), on, 0.0)
+    level = 0.45 * on
+    w = [np.where(induction, level * rng.uniform(0.75, 1.25, e), x) for x in w]
     return _stack([2, rng.uniform(180, 600, e), *d], [0.5 * p, p, *w], e)
 
 
 def oven(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     p = rng.uniform(1800, 2500, e)
-    d, w = _cycles(rng, e, 20, (20, 60), (30, 110), p, 25.0)
+    d, w = _cycles(rng, e, 24, (15, 45), (20, 80), p, 25.0)
     return _stack([rng.uniform(480, 900, e), *d], [p + 25.0, *w], e)
 
 
