@@ -138,7 +138,7 @@ class DayBuilder:
         occ = draw_day(rng, self.hh.size, self.hh.worker, weekend, self.params.away_day_prob)
         parts = [self._cold(rng, day, doy, FRIDGE, 0), self._cold(rng, day, doy, FREEZER, 1),
                  self._lighting(rng, occ, doy, t0),
-                 self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), t0)]
+                 self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), occ, t0)]
         present = ~occ.away_day / (1.0 - self.params.away_day_prob)
         anyway = np.ones(self.hh.n)
         for j, c in enumerate(ACTIVITY_CLASSES):
@@ -159,7 +159,8 @@ class DayBuilder:
         """Compressor cycles on a per-home global grid (no overlap across days)."""
         hh = self.hh
         owns = hh.owns[:, CLASS_INDEX[cls.name]]
-        p_run = (hh.fridge_w if j == 0 else hh.freezer_w)[owns]
+        # smaller homes have smaller cold appliances (same energy target: a longer duty cycle)
+        p_run = ((hh.fridge_w if j == 0 else hh.freezer_w) * np.clip(hh.multiplier, 0.3, 3.0) ** 0.4)[owns]
         period = hh.cold_period_s[owns, j]
         offset = hh.cold_offset_s[owns, j]
         homes = np.flatnonzero(owns)
@@ -176,8 +177,9 @@ class DayBuilder:
         dur, p = sig.compressor_cycle(p_run[idx], on_s)
         return segments_to_kinks(homes[idx], np.floor(start).astype(np.int64), dur, p, cls, hh)
 
-    def _electronics(self, rng: np.random.Generator, t0: int) -> Kinks:
-        """Always-on load that is not constant: the standby level drifts and jitters every 0.5-3.5 min."""
+    def _electronics(self, rng: np.random.Generator, occ: DayOccupancy, t0: int) -> Kinks:
+        """Always-on load that is not constant: the standby level drifts and jitters every 0.5-3.5 min,
+        more while someone is awake at home (chargers, screens, set-top boxes, routers under traffic)."""
         from scipy.signal import lfilter
 
         n, m = self.hh.n, NOISE_SEGMENTS
@@ -187,7 +189,11 @@ class DayBuilder:
         sb = self.standby_w[:, None]
         a = np.exp(-DAY_S / m / NOISE_TAU_S)
         slow = lfilter([1.0], [1.0, -a], rng.standard_normal((n, m)) * np.sqrt(1 - a * a), axis=1)
-        x = NOISE_SLOW * sb * slow + NOISE_JITTER_W * self.hh.multiplier[:, None] ** 0.25 * rng.standard_normal((n, m))
+        mid = edges - 0.5 * dur
+        active = ((mid >= occ.wake[:, None]) & (mid < occ.leave[:, None])) | (
+            (mid >= occ.ret[:, None]) & (mid < occ.sleep[:, None]))
+        jitter = NOISE_JITTER_W * self.hh.multiplier[:, None] ** 0.25 * np.where(active, 1.25, 0.8)
+        x = NOISE_SLOW * sb * slow + jitter * rng.standard_normal((n, m))
         x = np.maximum(x, -0.7 * sb)
         return segments_to_kinks(np.arange(n), np.full(n, t0, np.int64), dur, x, STANDBY, self.hh)
 
