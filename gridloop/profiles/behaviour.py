@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from gridloop.profiles import signatures as sig
 from gridloop.profiles.appliances import (
@@ -33,7 +34,7 @@ DAY_S = 86400
 QUANTUM = 16.0  # powers are multiples of 1/16 W
 TIMER_SHARE = 0.6  # share of wet-appliance runs that keep their time while the home is out (timers)
 # drifting, jittering always-on load on top of the constant standby level
-NOISE_SEGMENTS = 720  # level changes per home and day (mean 2 min apart)
+NOISE_SEGMENTS = 720  # level changes per home and day (one in each 2-min window)
 NOISE_TAU_S = 1800.0  # correlation time of the slow drift
 NOISE_SLOW = 0.3  # sd of the slow drift, relative to the standby level
 NOISE_JITTER_W = 16.0  # sd of the jitter for an average home (scales with the multiplier ** 0.25)
@@ -137,8 +138,7 @@ class DayBuilder:
         t0 = day * DAY_S
         occ = draw_day(rng, self.hh.size, self.hh.worker, weekend, self.params.away_day_prob)
         parts = [self._cold(rng, day, doy, FRIDGE, 0), self._cold(rng, day, doy, FREEZER, 1),
-                 self._lighting(rng, occ, doy, t0),
-                 self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), occ, t0)]
+                 self._lighting(rng, occ, doy, t0)]
         present = ~occ.away_day / (1.0 - self.params.away_day_prob)
         anyway = np.ones(self.hh.n)
         for j, c in enumerate(ACTIVITY_CLASSES):
@@ -153,7 +153,10 @@ class DayBuilder:
             assert c.signature is not None
             dur, p = c.signature(rng, home.shape[0])
             parts.append(segments_to_kinks(home, t0 + t.astype(np.int64), dur, p, c, self.hh))
-        return Kinks.concat(parts)
+        k = Kinks.concat(parts)
+        # two time-sorted runs: appliance events and the (already sorted) drifting always-on load
+        noise = self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), occ, t0)
+        return Kinks.concat([k.take(np.argsort(k.time, kind="stable")), noise])
 
     def _cold(self, rng: np.random.Generator, day: int, doy: int, cls: ApplianceClass, j: int) -> Kinks:
         """Compressor cycles on a per-home global grid (no overlap across days)."""
@@ -178,24 +181,34 @@ class DayBuilder:
         return segments_to_kinks(homes[idx], np.floor(start).astype(np.int64), dur, p, cls, hh)
 
     def _electronics(self, rng: np.random.Generator, occ: DayOccupancy, t0: int) -> Kinks:
-        """Always-on load that is not constant: the standby level drifts and jitters every 0.5-3.5 min,
-        more while someone is awake at home (chargers, screens, set-top boxes, routers under traffic)."""
-        from scipy.signal import lfilter
+        """Always-on load that is not constant: the standby level drifts and jitters about every 2 min,
+        more while someone is awake at home (chargers, screens, set-top boxes, routers under traffic).
 
+        Deviations from the constant standby level, starting and ending at that level at midnight: one
+        level change per home at a random second of each 2-min window. Built directly as kinks in time
+        order (windows are disjoint, so sorting each window's homes sorts the day).
+        """
         n, m = self.hh.n, NOISE_SEGMENTS
-        u = rng.uniform(0.25, 1.75, (n, m))
-        edges = np.rint(np.cumsum(u, axis=1) * (DAY_S / u.sum(axis=1, keepdims=True))).astype(np.int64)
-        dur = np.diff(edges, axis=1, prepend=0)
-        sb = self.standby_w[:, None]
-        a = np.exp(-DAY_S / m / NOISE_TAU_S)
-        slow = lfilter([1.0], [1.0, -a], rng.standard_normal((n, m)) * np.sqrt(1 - a * a), axis=1)
-        mid = edges - 0.5 * dur
-        active = ((mid >= occ.wake[:, None]) & (mid < occ.leave[:, None])) | (
-            (mid >= occ.ret[:, None]) & (mid < occ.sleep[:, None]))
-        jitter = NOISE_JITTER_W * self.hh.multiplier[:, None] ** 0.25 * np.where(active, 1.25, 0.8)
-        x = NOISE_SLOW * sb * slow + jitter * rng.standard_normal((n, m))
-        x = np.maximum(x, -0.7 * sb)
-        return segments_to_kinks(np.arange(n), np.full(n, t0, np.int64), dur, x, STANDBY, self.hh)
+        w = DAY_S // m  # 120 s (< 256)
+        r = np.zeros((m + 1, n), np.uint8)  # second of each window at which the level changes
+        r[1:m] = rng.integers(0, w, (m - 1, n), np.uint8)
+        e = np.arange(m + 1, dtype=np.int32)[:, None] * w + r  # segment j of a home is [e[j], e[j + 1])
+        mid = 0.5 * (e[:-1] + e[1:])
+        active = ((mid >= occ.wake) & (mid < occ.leave)) | ((mid >= occ.ret) & (mid < occ.sleep))
+        x = NOISE_JITTER_W * self.hh.multiplier ** 0.25 * np.where(active, 1.25, 0.8) * rng.standard_normal((m, n))
+        a = np.exp(-w / NOISE_TAU_S)
+        x += lfilter([NOISE_SLOW * np.sqrt(1 - a * a)], [1.0, -a], rng.standard_normal((m, n)), axis=0) * (
+            self.standby_w)
+        pq = quantise(np.maximum(x, -0.7 * self.standby_w))
+        zero = np.zeros((1, n))
+        dp = np.diff(pq, axis=0, prepend=zero, append=zero).astype(np.float32)
+        dq = np.diff(quantise(pq * np.tan(np.arccos(STANDBY.power_factor))), axis=0, prepend=zero, append=zero)
+        home = np.argsort(r, axis=1, kind="stable").astype(np.int32)  # time order in each window (radix sort)
+        sb_phase = self.hh.class_phase[:, CLASS_INDEX[STANDBY.name]].astype(np.int8)
+        return Kinks((np.take_along_axis(e, home, axis=1) + t0).ravel(), home.ravel(),
+                     np.take_along_axis(dp, home, axis=1).ravel(),
+                     np.take_along_axis(dq.astype(np.float32), home, axis=1).ravel(),
+                     sb_phase[home.ravel()], np.zeros(n * (m + 1), bool))
 
     def _lighting(self, rng: np.random.Generator, occ: DayOccupancy, doy: int, t0: int) -> Kinks:
         """Lights on in the dark part of active windows, level drifting between two blocks per window."""
