@@ -53,7 +53,7 @@ ACTIVITY_CLASSES: tuple[ApplianceClass, ...] = (
     ApplianceClass("computer", 200, 0.8, 0.9, sig.computer,
                    ((10.0, 3.0, 0.4), (15.0, 2.0, 0.3), (20.5, 1.8, 0.3)), 1.2, 0.1),
     ApplianceClass("comfort", 250, 0.6, 1.0, sig.comfort,
-                   ((6.8, 1.0, 0.35), (19.0, 2.0, 0.45), (13.0, 3.0, 0.2)), 1.1, 0.3),
+                   ((7.0, 1.5, 0.3), (12.5, 3.0, 0.35), (19.5, 2.0, 0.35)), 1.1, 0.3, needs_presence=False),
     ApplianceClass("water_heater", 1500, 0.15, 1.0, sig.water_heater,
                    ((7.5, 1.2, 0.3), (20.0, 2.0, 0.35), (2.0, 1.5, 0.35)), 1.1, 0.15, flexible=True,
                    balanced_3ph=True, needs_presence=False),
