@@ -32,7 +32,6 @@ from gridloop.profiles.params import HouseholdParams
 
 DAY_S = 86400
 QUANTUM = 16.0  # powers are multiples of 1/16 W
-TIMER_SHARE = 0.6  # share of wet-appliance runs that keep their time while the home is out (timers)
 # drifting, jittering always-on load on top of the constant standby level
 NOISE_SEGMENTS = 720  # level changes per home and day (one in each 2-min window)
 NOISE_TAU_S = 1800.0  # correlation time of the slow drift
@@ -149,7 +148,7 @@ class DayBuilder:
             home = np.repeat(np.arange(self.hh.n), count)
             t = draw_habit_times(rng, c, home.shape[0])
             if c.needs_presence:
-                t = occ.place(rng, home, t, TIMER_SHARE if c.flexible else 0.0)
+                t = occ.place(rng, home, t, c.timer_share, c.return_delay_s)
             assert c.signature is not None
             dur, p = c.signature(rng, home.shape[0])
             parts.append(segments_to_kinks(home, t0 + t.astype(np.int64), dur, p, c, self.hh))

@@ -17,11 +17,15 @@ class DayOccupancy:
     sleep: np.ndarray
     away_day: np.ndarray
 
-    def place(self, rng: np.random.Generator, home: np.ndarray, t: np.ndarray, timer: float = 0.0) -> np.ndarray:
+    def place(
+        self, rng: np.random.Generator, home: np.ndarray, t: np.ndarray, timer: float = 0.0,
+        return_delay_s: float = 7200.0,
+    ) -> np.ndarray:
         """Move preferred activity times into the home's active windows (keeps the count of events).
 
         A share `timer` of the events that fall while the home is out keep their time (delay-start
-        timers of wet appliances); the rest move to before leaving or to the evening after returning.
+        timers of wet appliances); the rest move to before leaving or to after returning (exponential delay,
+        mean `return_delay_s`).
         """
         wake, leave, ret, sleep = self.wake[home], self.leave[home], self.ret[home], self.sleep[home]
         t = np.where(t < wake, wake + rng.exponential(1800.0, t.shape), t)
@@ -29,7 +33,7 @@ class DayOccupancy:
         away = (t >= leave) & (t < ret) & ~keep
         early = rng.random(t.shape) < 0.25
         t = np.where(away & early, leave - rng.uniform(300.0, 5400.0, t.shape), t)
-        t = np.where(away & ~early, ret + rng.exponential(7200.0, t.shape), t)
+        t = np.where(away & ~early, ret + rng.exponential(return_delay_s, t.shape), t)
         late = t > sleep - 600.0
         t = np.where(late, sleep - rng.uniform(600.0, 5400.0, t.shape), t)
         away = (t >= leave) & (t < ret) & ~keep
