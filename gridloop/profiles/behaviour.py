@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from gridloop.profiles import signatures as sig
 from gridloop.profiles.appliances import (
@@ -196,8 +195,10 @@ class DayBuilder:
         active = ((mid >= occ.wake) & (mid < occ.leave)) | ((mid >= occ.ret) & (mid < occ.sleep))
         x = NOISE_JITTER_W * self.hh.multiplier ** 0.25 * np.where(active, 1.25, 0.8) * rng.standard_normal((m, n))
         a = np.exp(-w / NOISE_TAU_S)
-        x += lfilter([NOISE_SLOW * np.sqrt(1 - a * a)], [1.0, -a], rng.standard_normal((m, n)), axis=0) * (
-            self.standby_w)
+        drift = rng.standard_normal((m, n)) * (NOISE_SLOW * np.sqrt(1 - a * a))
+        for j in range(1, m):  # AR(1) over the day's windows, vectorised over homes
+            drift[j] += a * drift[j - 1]
+        x += drift * self.standby_w
         pq = quantise(np.maximum(x, -0.7 * self.standby_w))
         zero = np.zeros((1, n))
         dp = np.diff(pq, axis=0, prepend=zero, append=zero).astype(np.float32)
