@@ -92,6 +92,8 @@ class ReadingOut(BaseModel):
 class Readings(BaseModel):
     device: str
     readings: list[ReadingOut]
+    next_start: int | None = Field(None, description="more readings may follow: ask again with start=next_start "
+                                                     "(epoch ms); absent when the span holds no more")
 
 
 class EventOut(BaseModel):
