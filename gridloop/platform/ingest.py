@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridloop.broker_accounts import platform_client_suffix
 from gridloop.contract import (
     INGEST_GROUP,
     BrokerAddress,
@@ -39,7 +40,6 @@ from gridloop.contract import (
 from gridloop.contract.delivery import encode_ack, envelope_id
 from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
-from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
