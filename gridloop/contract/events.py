@@ -10,13 +10,12 @@ import msgspec
 from gridloop.contract.bounds import (
     MAX_EVENT_DATA_KEYS,
     MAX_EVENTS_PER_ENVELOPE,
-    MAX_PAYLOAD_BYTES,
     DeviceId,
     Key,
     Scalar,
     Timestamp,
 )
-from gridloop.contract.telemetry import ENVELOPE_VERSION, EnvelopeId, check_payload
+from gridloop.contract.telemetry import ENVELOPE_VERSION, EnvelopeId, decode_items
 
 
 class EventType(StrEnum):
@@ -85,19 +84,7 @@ def decode_events(payload: bytes) -> tuple[list[Event], list[str]]:
 
     Raises Rejected when the payload as a whole is not an event envelope.
     """
-    if len(payload) <= MAX_PAYLOAD_BYTES:
-        try:
-            return _envelope.decode(payload).events, []
-        except (msgspec.DecodeError, RecursionError):
-            pass
-    loose = check_payload(payload, _loose, "event")
-    events: list[Event] = []
-    reasons: list[str] = []
-    for i, raw in enumerate(loose.events):
-        try:
-            events.append(_event.decode(raw))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            reasons.append(f"events[{i}]: {exc}")
+    events, reasons, _, _ = decode_items(payload, _envelope, _loose, _event, "events", "event")
     return events, reasons
 
 

@@ -62,7 +62,7 @@ class Rejected(ValueError):
 
 
 class DecodedReadings(NamedTuple):
-    readings: list[Reading]
+    readings: list  # Reading (or, for an event envelope, Event)
     reasons: list[str]  # one per rejected reading: ``readings[i]: why``
     positions: list[int] | None  # index in the envelope of each valid reading; None: all were valid
     envelope_id: int | None = None
@@ -82,28 +82,33 @@ def check_payload(payload: bytes, decoder: msgspec.json.Decoder, what: str) -> A
         raise Rejected("nested too deeply") from None
 
 
+def decode_items(payload: bytes, envelope: msgspec.json.Decoder, loose: msgspec.json.Decoder,
+                 item: msgspec.json.Decoder, field: str, what: str) -> DecodedReadings:
+    """The valid items of an envelope's list ``field`` and one reason per rejected item (``field[i]: why``): the
+    whole envelope typed at once when it is clean, item by item otherwise. Rejected for an unusable payload."""
+    if len(payload) <= MAX_PAYLOAD_BYTES:
+        try:
+            whole = envelope.decode(payload)
+            return DecodedReadings(getattr(whole, field), [], None, whole.id)
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    parts = check_payload(payload, loose, what)
+    items, reasons, positions = [], [], []
+    for i, raw in enumerate(getattr(parts, field)):
+        try:
+            items.append(item.decode(raw))
+            positions.append(i)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            reasons.append(f"{field}[{i}]: {exc}")
+    return DecodedReadings(items, reasons, positions, parts.id)
+
+
 def decode_readings(payload: bytes) -> DecodedReadings:
     """The valid readings of a telemetry payload and one reason per rejected reading.
 
     Raises Rejected when the payload as a whole is not a telemetry envelope.
     """
-    if len(payload) <= MAX_PAYLOAD_BYTES:
-        try:
-            envelope = _envelope.decode(payload)
-            return DecodedReadings(envelope.readings, [], None, envelope.id)
-        except (msgspec.DecodeError, RecursionError):
-            pass
-    loose = check_payload(payload, _loose, "telemetry")
-    readings: list[Reading] = []
-    reasons: list[str] = []
-    positions: list[int] = []
-    for i, raw in enumerate(loose.readings):
-        try:
-            readings.append(_reading.decode(raw))
-            positions.append(i)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            reasons.append(f"readings[{i}]: {exc}")
-    return DecodedReadings(readings, reasons, positions, loose.id)
+    return decode_items(payload, _envelope, _loose, _reading, "readings", "telemetry")
 
 
 def encode_envelope(readings: list[Reading]) -> bytes:
