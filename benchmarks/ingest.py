@@ -19,7 +19,8 @@ from pathlib import Path
 import orjson
 
 from gridloop.broker import EmbeddedBroker
-from gridloop.contract import BrokerAddress, topic
+from gridloop.contract import BrokerAddress, TopicKind, topic
+from gridloop.contract import Quantity as Q
 from gridloop.mqtt_client import connect
 from gridloop.platform.ingest import IngestWorker
 from gridloop.platform.store import open_store
@@ -37,9 +38,9 @@ def envelope_readings(k: int, per: int, meters: int = METERS) -> list[dict]:
     return [
         {"dev": f"m{(first + i) % meters:04d}", "ts": T0 + ((k * per + i) // meters) * INTERVAL_MS,
          "seq": (k * per + i) // meters,
-         "q": {"electricity.energy.active.import": 1_000_000.0 + k * 3.5 + i,
-               "electricity.voltage.l1": 230.0 + (i % 7) * 0.1, "electricity.current.l1": 2.5 + (i % 5) * 0.2,
-               "electricity.power.active.total": 575.0 + i % 11}}
+         "q": {Q.ENERGY_ACTIVE_IMPORT.value: 1_000_000.0 + k * 3.5 + i,
+               Q.VOLTAGE_L1.value: 230.0 + (i % 7) * 0.1, Q.CURRENT_L1.value: 2.5 + (i % 5) * 0.2,
+               Q.POWER_ACTIVE_TOTAL.value: 575.0 + i % 11}}
         for i in range(per)
     ]
 
@@ -49,7 +50,7 @@ def _publisher(uri: str, index: int, envelopes: list[int], per: int, meters: int
     payloads = [orjson.dumps({"v": 1, "readings": envelope_readings(k, per, meters)}) for k in envelopes]
     client = connect(BrokerAddress.parse(uri), f"bench-pub-{index}-{secrets.token_hex(3)}")
     start.wait()
-    infos = [client.publish(topic(TENANT, "telemetry", f"dia-{index}"), p, qos=1) for p in payloads]
+    infos = [client.publish(topic(TENANT, TopicKind.TELEMETRY, f"dia-{index}"), p, qos=1) for p in payloads]
     for info in infos:
         info.wait_for_publish(60)
     client.disconnect()
@@ -99,13 +100,14 @@ def profile_hot_path(path: str, envelopes: int, per: int) -> None:
     store = open_store(f"sqlite:///{path}")
     store.put_devices([DeviceRecord(tenant=TENANT, id=f"m{i:04d}", type="electricity_meter") for i in range(METERS)])
     worker = IngestWorker(store, BrokerAddress("127.0.0.1", 1), 0)
-    msgs = [_Message(topic(TENANT, "telemetry", "dia-0"), orjson.dumps({"v": 1, "readings": envelope_readings(k, per)}),
+    telemetry = topic(TENANT, TopicKind.TELEMETRY, "dia-0")
+    msgs = [_Message(telemetry, orjson.dumps({"v": 1, "readings": envelope_readings(k, per)}),
                      k, 1) for k in range(envelopes)]
     profiler = Profiler(async_mode="disabled")
     profiler.start()
     t0 = time.perf_counter()
     for off in range(0, envelopes, 200):
-        worker._store_batch(msgs[off:off + 200])
+        worker._commit(msgs[off:off + 200])
     elapsed = time.perf_counter() - t0
     profiler.stop()
     print(f"hot path alone (no MQTT), 200 envelopes per transaction: {envelopes * per / elapsed:,.0f} readings/s")

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from gridloop.contract import Quantity
 from gridloop.platform.api import create_app
 from gridloop.platform.store.base import AssetRecord, DeviceRecord
 from gridloop.platform.store.sqlite import SqliteStore
 
 T0 = 1767225600000
-Q = "electricity.power.active.total"
+Q = Quantity.POWER_ACTIVE_TOTAL
 DAY = 86_400_000
 
 

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from gridloop.contract import PREFIX
+from gridloop.contract import PREFIX, BrokerAddress
 from gridloop.scenario.model import parse_duration
 
 
@@ -80,7 +80,17 @@ def _parser() -> argparse.ArgumentParser:
                             "hands the share to the other replicas")
     serve.add_argument("--cache-max-age-s", type=float, default=5.0,
                        help="hot aggregate answers are at most this old (0: no cache)")
-    serve.add_argument("--mqtt-username", help="the platform's broker account (password in $GRIDLOOP_MQTT_PASSWORD)")
+    serve.add_argument("--mqtt-username", help="the platform's broker account (password in $GRIDLOOP_MQTT_PASSWORD "
+                                               "or in the file $GRIDLOOP_MQTT_PASSWORD_FILE)")
+    serve.add_argument("--tls-ca", help="mqtts: CA certificate that signed the broker's (PEM)")
+    serve.add_argument("--tls-cert", help="mqtts: the platform's client certificate (PEM)")
+    serve.add_argument("--tls-key", help="mqtts: the platform's client key (PEM)")
+
+    broker = sub.add_parser("broker", help="the MQTT broker's accounts")
+    bsub = broker.add_subparsers(dest="broker_command", required=True)
+    accounts = bsub.add_parser("accounts", help="create the broker's accounts file with the platform's and the "
+                                                 "admin's accounts; their passwords go to DIR/*.password (0600)")
+    accounts.add_argument("dir", help="the directory the broker mounts its accounts file from")
 
     tenant = sub.add_parser("tenant", help="tenants of the platform")
     tsub = tenant.add_subparsers(dest="tenant_command", required=True)
@@ -88,7 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--store", default="sqlite:///gridloop-platform.db")
     create.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
-                        help="where Mosquitto's password_file and acl_file for the tenants are kept")
+                        help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
+    create.add_argument("--broker", help="add the account to this running broker instead (its admin account in "
+                                         "$GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE or $GRIDLOOP_BROKER_ADMIN="
+                                         "user:password)")
 
     from gridloop.study.command import add_arguments as add_study_arguments
 
@@ -129,24 +142,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run_workers(args.scenario, scenario, options, args.workers)
     else:
         summary = run_scenario(scenario, options)
-    m = summary["messages"]
-    print(json.dumps({k: summary[k] for k in ("scenario", "seed", "steps", "wall_s", "meters")}))
-    print(f"readings: sampled {m['readings_sampled']}, published {m['readings_published']}, "
-          f"stored {m['readings_stored']}, lost {m['readings_lost']}, rejected {m['rejected']}")
+    m = summary.messages
+    print(summary.model_dump_json(include={"scenario", "seed", "steps", "wall_s", "meters"}))
+    print(f"readings: sampled {m.readings_sampled}, published {m.readings_published}, "
+          f"stored {m.readings_stored}, lost {m.readings_lost}, rejected {m.rejected}")
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from gridloop.mqtt_client import TlsFiles
     from gridloop.platform.service import PlatformService
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    credentials = (args.mqtt_username, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if args.mqtt_username else None
+    credentials = (args.mqtt_username, _mqtt_password()) if args.mqtt_username else None
+    tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca or args.tls_cert else None
     try:
         service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
                                   admin_key=os.environ.get("GRIDLOOP_ADMIN_KEY"), ingest_group=args.ingest_group,
                                   credentials=credentials, cache_max_age_s=args.cache_max_age_s,
                                   instance=args.instance, session_expiry_s=args.session_expiry_s,
-                                  keep_session=args.keep_session)
+                                  keep_session=args.keep_session, tls=tls)
     except ValueError as exc:
         print(f"gridloop platform serve: {exc}", file=sys.stderr)
         return 2
@@ -156,8 +171,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_tenant_create(args: argparse.Namespace) -> int:
+def _mqtt_password() -> str:
+    path = os.environ.get("GRIDLOOP_MQTT_PASSWORD_FILE")
+    return Path(path).read_text().strip() if path else os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")
+
+
+def _broker_admin() -> tuple[str, str]:
+    """The broker's admin account: $GRIDLOOP_BROKER_ADMIN (user:password) or $GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE."""
+    from gridloop.platform.mqtt_auth import ADMIN_USER
+
+    if path := os.environ.get("GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE"):
+        return ADMIN_USER, Path(path).read_text().strip()
+    user, _, password = os.environ.get("GRIDLOOP_BROKER_ADMIN", "").partition(":")
+    if not password:
+        raise SystemExit("--broker needs the broker's admin account: $GRIDLOOP_BROKER_ADMIN (user:password) "
+                         "or $GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE (made by `gridloop broker accounts`)")
+    return user, password
+
+
+def _cmd_broker_accounts(args: argparse.Namespace) -> int:
+    """The platform's and the admin's accounts, once: an existing accounts file is kept as it is."""
     from gridloop.platform.mqtt_auth import MosquittoAuth
+
+    auth = MosquittoAuth(args.dir)
+    made = []
+    for name, add in (("platform", auth.add_platform), ("admin", auth.add_admin)):
+        secret = Path(args.dir) / f"{name}.password"
+        if secret.exists():
+            continue
+        user, password = add()
+        secret.write_text(password + "\n")
+        secret.chmod(0o600)
+        made.append(f"{name}: user {user}, password in {secret}")
+    print("\n".join(made) or f"accounts already in {auth.config_file}")
+    return 0
+
+
+def _cmd_tenant_create(args: argparse.Namespace) -> int:
+    from gridloop.platform.mqtt_auth import DynsecControl, MosquittoAuth
     from gridloop.platform.store import open_store
 
     store = open_store(args.store)
@@ -168,12 +219,16 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
         return 1
     finally:
         store.close()
-    auth = MosquittoAuth(args.mosquitto_dir)
-    user, password = auth.add_tenant(args.name)
+    if args.broker:  # a running broker learns the account at once
+        user, password = DynsecControl(BrokerAddress.parse(args.broker), _broker_admin()).add_tenant(args.name)
+        where = {"broker": args.broker}
+    else:  # the broker reads the accounts file when it starts
+        auth = MosquittoAuth(args.mosquitto_dir)
+        user, password = auth.add_tenant(args.name)
+        where = {"accounts_file": str(auth.config_file)}
     print(json.dumps({
         "tenant": args.name, "api_key": key,
-        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/",
-                 "password_file": str(auth.password_file), "acl_file": str(auth.acl_file)},
+        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/", **where},
     }, indent=2))
     return 0
 
@@ -189,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_serve(args)
     if args.command == "tenant":
         return _cmd_tenant_create(args)
+    if args.command == "broker":
+        return _cmd_broker_accounts(args)
     if args.command == "study":
         from gridloop.study.command import main as study_main
 

@@ -57,8 +57,8 @@ if [ -x "$MOSQUITTO" ]; then
   echo "== mosquitto on $GRIDLOOP_TEST_BROKER"
 fi
 
-# 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/services/ferretdb.
-FERRET_SRC=$ROOT/tests/services/ferretdb
+# 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/fixtures/ferretdb.
+FERRET_SRC=$ROOT/tests/fixtures/ferretdb
 FERRET_BIN=$CACHE/ferretdb-launcher-$(sha256sum "$FERRET_SRC/go.mod" "$FERRET_SRC/main.go" | sha256sum | cut -c1-12)
 if [ ! -x "$FERRET_BIN" ] && command -v go >/dev/null; then
   echo "== building the FerretDB launcher (once)"
@@ -71,6 +71,7 @@ if [ -x "$FERRET_BIN" ]; then
   PIDS+=($!)
   wait_port "$MONGO_PORT" || { echo "FerretDB did not start" >&2; cat "$WORK/ferretdb.log" >&2; exit 1; }
   export GRIDLOOP_TEST_MONGODB="mongodb://127.0.0.1:$MONGO_PORT/gridloop_test"
+  export GRIDLOOP_FERRETDB_BIN="$FERRET_BIN"  # tests that stop and restart a server of their own
   echo "== FerretDB on $GRIDLOOP_TEST_MONGODB"
 elif [ "$REQUIRE" = 1 ]; then
   echo "FerretDB launcher could not be built (is Go installed?)" >&2; exit 1

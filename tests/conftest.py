@@ -24,6 +24,15 @@ def _missing(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def mosquitto_binary() -> str:
+    """The Mosquitto executable, for tests that start their own broker processes."""
+    path = find_mosquitto()
+    if path is None:
+        _missing("Mosquitto")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def broker_uri() -> str:
     uri = os.environ.get("GRIDLOOP_TEST_BROKER")
     if uri:

@@ -16,7 +16,7 @@ from gridloop.contract.bounds import (
     Scalar,
     Timestamp,
 )
-from gridloop.contract.telemetry import ENVELOPE_VERSION, check_payload
+from gridloop.contract.telemetry import ENVELOPE_VERSION, EnvelopeId, check_payload
 
 
 class EventType(StrEnum):
@@ -62,14 +62,16 @@ class Event(msgspec.Struct, frozen=True):
         default_factory=dict)
 
 
-class EventEnvelope(msgspec.Struct):
+class EventEnvelope(msgspec.Struct, omit_defaults=True):
     v: Literal[1]
     events: Annotated[list[Event], msgspec.Meta(max_length=MAX_EVENTS_PER_ENVELOPE)]
+    id: EnvelopeId | None = None
 
 
 class _LooseEnvelope(msgspec.Struct):
     v: Literal[1]
     events: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_EVENTS_PER_ENVELOPE)]
+    id: EnvelopeId | None = None
 
 
 _envelope = msgspec.json.Decoder(EventEnvelope)

@@ -14,6 +14,7 @@ from gridloop.contract.bounds import (
     MAX_PAYLOAD_BYTES,
     MAX_QUANTITIES_PER_READING,
     MAX_READINGS_PER_ENVELOPE,
+    SEQ_MAX,
     DeviceId,
     Seq,
     Timestamp,
@@ -34,14 +35,20 @@ class Reading(msgspec.Struct, frozen=True, omit_defaults=True):
     seq: Seq | None = None
 
 
+EnvelopeId = Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX, description="the publisher's envelope number, "
+                                                                        "acknowledged on acks/{publisher}")]
+
+
 class TelemetryEnvelope(msgspec.Struct, omit_defaults=True):
     v: Literal[1]
     readings: Annotated[list[Reading], msgspec.Meta(max_length=MAX_READINGS_PER_ENVELOPE)]
+    id: EnvelopeId | None = None
 
 
 class _LooseEnvelope(msgspec.Struct):
     v: Literal[1]
     readings: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_READINGS_PER_ENVELOPE)]
+    id: EnvelopeId | None = None
 
 
 _envelope = msgspec.json.Decoder(TelemetryEnvelope)
@@ -58,6 +65,7 @@ class DecodedReadings(NamedTuple):
     readings: list[Reading]
     reasons: list[str]  # one per rejected reading: ``readings[i]: why``
     positions: list[int] | None  # index in the envelope of each valid reading; None: all were valid
+    envelope_id: int | None = None
 
 
 def check_payload(payload: bytes, decoder: msgspec.json.Decoder, what: str) -> Any:
@@ -81,7 +89,8 @@ def decode_readings(payload: bytes) -> DecodedReadings:
     """
     if len(payload) <= MAX_PAYLOAD_BYTES:
         try:
-            return DecodedReadings(_envelope.decode(payload).readings, [], None)
+            envelope = _envelope.decode(payload)
+            return DecodedReadings(envelope.readings, [], None, envelope.id)
         except (msgspec.DecodeError, RecursionError):
             pass
     loose = check_payload(payload, _loose, "telemetry")
@@ -94,7 +103,7 @@ def decode_readings(payload: bytes) -> DecodedReadings:
             positions.append(i)
         except (msgspec.DecodeError, RecursionError) as exc:
             reasons.append(f"readings[{i}]: {exc}")
-    return DecodedReadings(readings, reasons, positions)
+    return DecodedReadings(readings, reasons, positions, loose.id)
 
 
 def encode_envelope(readings: list[Reading]) -> bytes:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from gridloop.contract import AssetKind, DeviceType, Phase
 from gridloop.contract.devices import PHASES, BatteryMeta, MeterMeta, SwitchMeta
-from gridloop.engine.platform_client import PlatformClient
 from gridloop.engine.substation_unit import SubstationUnit
 from gridloop.grid_models.topology import radial_tree
+from gridloop.sdk import PlatformClient
 
 ROOT = "substation-1"
 

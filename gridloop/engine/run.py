@@ -8,7 +8,6 @@ scenario commands, the final count of stored readings).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,10 +17,8 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gridloop.broker import EmbeddedBroker
-from gridloop.contract import BrokerAddress
-from gridloop.contract.rest import Metrics
+from gridloop.contract import BrokerAddress, RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
-from gridloop.engine.platform_client import PlatformClient, PlatformError
 from gridloop.engine.provisioning import provision
 from gridloop.engine.service_processes import EmbeddedPlatform, ServiceProcess
 from gridloop.engine.step_loop import Pacer, StepLoop
@@ -32,9 +29,10 @@ from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
 from gridloop.scenario.overrides import RunOptions, resolve
+from gridloop.sdk import PlatformClient, PlatformError
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +146,7 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
     return wired
 
 
-def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
+def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSummary:
     """Run a scenario to its end and return the run summary (also written to summary.json)."""
     options = options or RunOptions()
     s = resolve(scenario, options)
@@ -176,7 +174,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
         facts.loop_wall_s = time.monotonic() - loop_wall0  # stepping until the broker has every reading
         facts.published = sum(dia.readings_acknowledged for dia in wired.dias)
         facts.stored = wait_stored(ctx.api, facts.start_ms, facts.end_ms, target=facts.published, timeout_s=120)
-        facts.rejected = Metrics.model_validate(ctx.api.metrics()).rejected
+        facts.rejected = ctx.api.metrics().rejected
         facts.completeness = completeness_per_day(ctx.api, facts.start_ms, facts.end_ms)
         for closable in (*wired.dias, *wired.controllers):
             closable.close()
@@ -184,9 +182,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> dict:
             log.warning("broker did not acknowledge %d readings",
                         sum(dia.readings_offered - dia.readings_acknowledged for dia in wired.dias))
     facts.pacer = pacer
-    summary = write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
 from gridloop.scenario.model import EquipmentOutageEvent, Scenario
+from gridloop.sdk import PlatformClient
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
@@ -32,7 +33,7 @@ from gridloop.virtual_meters.meter_stages import (
     build_reading_path,
     build_substation_meters,
 )
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath
 
 

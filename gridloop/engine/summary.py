@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridloop.contract import RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
@@ -39,8 +40,8 @@ class RunFacts:
 
 
 def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
-                  controllers: list[SimulatorController], run_dir: Path) -> dict:
-    """Series, plots, commands, KPIs and report into run_dir; returns the summary."""
+                  controllers: list[SimulatorController], run_dir: Path) -> RunSummary:
+    """Series, plots, commands, KPIs and report into run_dir; returns the summary (also in summary.json)."""
     s = facts.s
     outputs = write_series([(u.name, bool(u.prefix), u.recorder, len(u.meters)) for u in units], run_dir, s)
     (run_dir / "commands.json").write_text(json.dumps(
@@ -52,8 +53,9 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
         kpis, report = run_kpis(s, u.grid, u.kpi, u.grid.faults, u.meter_events.counters, controllers[0], run_dir,
                                 facts.n_steps)
         outputs += report
-    summary = _summary(facts, units, dias, controllers)
-    summary["kpis"], summary["outputs"] = kpis, outputs
+    summary = RunSummary.model_validate({**_summary(facts, units, dias, controllers), "kpis": kpis,
+                                         "outputs": outputs})
+    summary.write(run_dir)
     return summary
 
 

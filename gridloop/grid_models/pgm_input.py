@@ -142,136 +142,142 @@ def _lines(net: pp.pandapowerNet, bus_pos: BusPos, ids: np.ndarray, symmetric: b
     return arr
 
 
-def build_pgm_input(
-    net: pp.pandapowerNet, *, symmetric: bool = True, trafo_model: str = "t"
-) -> tuple[dict[ComponentType, np.ndarray], PgmLayout]:
-    """Return the PGM input dataset and the layout; switch states are taken from ``net.switch.closed``."""
-    _check_supported(net)
-    n_bus = len(net.bus)
-    index = net.bus.index
+class _Ids:
+    """Positions of buses and consecutive PGM ids for the components, in the order they are built."""
 
-    def bus_pos(col: object) -> np.ndarray:
-        pos = index.get_indexer(np.asarray(col, dtype=np.int64))
+    def __init__(self, net: pp.pandapowerNet) -> None:
+        self.index = net.bus.index
+        self.next_id = len(net.bus)
+        self.bus_ok = net.bus.in_service.to_numpy(dtype=bool)
+
+    def bus_pos(self, col: object) -> np.ndarray:
+        pos = self.index.get_indexer(np.asarray(col, dtype=np.int64))
         if (pos < 0).any():
             raise ValueError("element refers to a missing bus")
         return pos
 
-    next_id = n_bus
-
-    def take(n: int) -> np.ndarray:
-        nonlocal next_id
-        ids = np.arange(next_id, next_id + n, dtype=np.int32)
-        next_id += n
+    def take(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_id, self.next_id + n, dtype=np.int32)
+        self.next_id += n
         return ids
 
-    bus_ok = net.bus.in_service.to_numpy(dtype=bool)
-    nodes = initialize_array("input", ComponentType.node, n_bus)
-    nodes["id"] = np.arange(n_bus)
-    nodes["u_rated"] = _f(net.bus.vn_kv) * 1e3
 
-    smap = build_switch_map(net)
-    closed = net.switch.closed.to_numpy(dtype=bool) if len(net.switch) else np.zeros(0, bool)
-
-    line_ids = take(len(net.line))
-    lines = _lines(net, bus_pos, line_ids, symmetric)
-    line_in_service = net.line.in_service.to_numpy(dtype=bool) & bus_ok[lines["from_node"]] & bus_ok[lines["to_node"]]
-    lines["from_status"], lines["to_status"] = branch_end_status(smap, closed, 0, line_in_service)
-
-    trafo_ids = take(len(net.trafo))
-    trafos = _transformers(net, bus_pos, trafo_ids, trafo_model, symmetric)
-    trafo_in_service = (
-        net.trafo.in_service.to_numpy(dtype=bool) & bus_ok[trafos["from_node"]] & bus_ok[trafos["to_node"]]
-    )
-    trafos["from_status"], trafos["to_status"] = branch_end_status(smap, closed, 1, trafo_in_service)
-
-    bb = smap.kind == 2
-    link_ids = take(int(bb.sum()))
-    links = initialize_array("input", ComponentType.link, link_ids.size)
-    links["id"] = link_ids
-    links["from_node"] = bus_pos(net.switch.bus.to_numpy()[bb])
-    links["to_node"] = bus_pos(net.switch.element.to_numpy()[bb])
-    links["from_status"] = links["to_status"] = closed[bb]
-
+def _sources(net: pp.pandapowerNet, ids: _Ids) -> np.ndarray:
     eg = net.ext_grid[net.ext_grid.in_service.astype(bool)]
     sources = initialize_array("input", ComponentType.source, len(eg))
-    sources["id"] = take(len(eg))
-    sources["node"] = bus_pos(eg.bus)
+    sources["id"] = ids.take(len(eg))
+    sources["node"] = ids.bus_pos(eg.bus)
     sources["status"] = 1
     sources["u_ref"] = _f(eg.vm_pu, 1.0)
     sources["u_ref_angle"] = np.deg2rad(_f(eg.va_degree))
     sources["sk"] = SOURCE_SK_VA
     sources["rx_ratio"] = 0.1
     sources["z01_ratio"] = 1.0
+    return sources
 
+
+def _loads(net: pp.pandapowerNet, ids: _Ids, symmetric: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PGM loads (constant power, split evenly over the phases when asymmetric), their scaling and service."""
     ld = net.load
-    load_ids = take(len(ld))
-    load_bus = bus_pos(ld.bus)
-    load_scaling = _f(ld.scaling, 1.0)
-    load_in_service = ld.in_service.to_numpy(dtype=bool) & bus_ok[load_bus]
-    load_type = ComponentType.sym_load if symmetric else ComponentType.asym_load
-    loads = initialize_array("input", load_type, len(ld))
+    load_ids = ids.take(len(ld))
+    load_bus = ids.bus_pos(ld.bus)
+    scaling = _f(ld.scaling, 1.0)
+    in_service = ld.in_service.to_numpy(dtype=bool) & ids.bus_ok[load_bus]
+    loads = initialize_array("input", ComponentType.sym_load if symmetric else ComponentType.asym_load, len(ld))
     loads["id"] = load_ids
     loads["node"] = load_bus
-    loads["status"] = load_in_service
+    loads["status"] = in_service
     loads["type"] = 0  # constant power
-    p = _f(ld.p_mw) * load_scaling * 1e6
-    q = _f(ld.q_mvar) * load_scaling * 1e6
+    p = _f(ld.p_mw) * scaling * 1e6
+    q = _f(ld.q_mvar) * scaling * 1e6
     if symmetric:
         loads["p_specified"], loads["q_specified"] = p, q
     else:
         loads["p_specified"] = np.repeat(p[:, None] / 3.0, 3, axis=1)
         loads["q_specified"] = np.repeat(q[:, None] / 3.0, 3, axis=1)
+    return loads, scaling, in_service
 
-    # static generators and storages: fixed injections (sgens can be updated via set_sgens)
+
+def _injections(net: pp.pandapowerNet, ids: _Ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Static generators (updatable via set_sgens) with their scaling, and storages as fixed loads."""
     sg = net.sgen
-    sgen_ids = take(len(sg))
-    sgen_scaling = _f(sg.scaling, 1.0)
+    scaling = _f(sg.scaling, 1.0)
     gens = initialize_array("input", ComponentType.sym_gen, len(sg))
-    gens["id"] = sgen_ids
-    gens["node"] = bus_pos(sg.bus)
-    gens["status"] = sg.in_service.to_numpy(dtype=bool) & bus_ok[gens["node"]]
+    gens["id"] = ids.take(len(sg))
+    gens["node"] = ids.bus_pos(sg.bus)
+    gens["status"] = sg.in_service.to_numpy(dtype=bool) & ids.bus_ok[gens["node"]]
     gens["type"] = 0
-    gens["p_specified"] = _f(sg.p_mw) * sgen_scaling * 1e6
-    gens["q_specified"] = _f(sg.q_mvar) * sgen_scaling * 1e6
+    gens["p_specified"] = _f(sg.p_mw) * scaling * 1e6
+    gens["q_specified"] = _f(sg.q_mvar) * scaling * 1e6
     st = net.storage if "storage" in net else None
     n_st = 0 if st is None else len(st)
     storages = initialize_array("input", ComponentType.sym_load, n_st)
     if n_st:
-        storages["id"] = take(n_st)
-        storages["node"] = bus_pos(st.bus)
+        storages["id"] = ids.take(n_st)
+        storages["node"] = ids.bus_pos(st.bus)
         storages["status"] = st.in_service.to_numpy(dtype=bool)
         storages["type"] = 0
         storages["p_specified"] = _f(st.p_mw) * _f(st.scaling, 1.0) * 1e6
         storages["q_specified"] = _f(st.q_mvar) * _f(st.scaling, 1.0) * 1e6
+    return gens, scaling, storages
 
+
+def _branches(net: pp.pandapowerNet, ids: _Ids, symmetric: bool, trafo_model: str, smap, closed: np.ndarray):
+    """Lines, transformers and bus-bus links with their end statuses from the switches."""
+    bus_ok = ids.bus_ok
+    line_ids = ids.take(len(net.line))
+    lines = _lines(net, ids.bus_pos, line_ids, symmetric)
+    line_in_service = net.line.in_service.to_numpy(dtype=bool) & bus_ok[lines["from_node"]] & bus_ok[lines["to_node"]]
+    lines["from_status"], lines["to_status"] = branch_end_status(smap, closed, 0, line_in_service)
+    trafo_ids = ids.take(len(net.trafo))
+    trafos = _transformers(net, ids.bus_pos, trafo_ids, trafo_model, symmetric)
+    trafo_in_service = (
+        net.trafo.in_service.to_numpy(dtype=bool) & bus_ok[trafos["from_node"]] & bus_ok[trafos["to_node"]]
+    )
+    trafos["from_status"], trafos["to_status"] = branch_end_status(smap, closed, 1, trafo_in_service)
+    bb = smap.kind == 2
+    link_ids = ids.take(int(bb.sum()))
+    links = initialize_array("input", ComponentType.link, link_ids.size)
+    links["id"] = link_ids
+    links["from_node"] = ids.bus_pos(net.switch.bus.to_numpy()[bb])
+    links["to_node"] = ids.bus_pos(net.switch.element.to_numpy()[bb])
+    links["from_status"] = links["to_status"] = closed[bb]
+    return lines, line_in_service, trafos, trafo_in_service, links
+
+
+def build_pgm_input(
+    net: pp.pandapowerNet, *, symmetric: bool = True, trafo_model: str = "t"
+) -> tuple[dict[ComponentType, np.ndarray], PgmLayout]:
+    """Return the PGM input dataset and the layout; switch states are taken from ``net.switch.closed``."""
+    _check_supported(net)
+    n_bus = len(net.bus)
+    ids = _Ids(net)
+    nodes = initialize_array("input", ComponentType.node, n_bus)
+    nodes["id"] = np.arange(n_bus)
+    nodes["u_rated"] = _f(net.bus.vn_kv) * 1e3
+    smap = build_switch_map(net)
+    closed = net.switch.closed.to_numpy(dtype=bool) if len(net.switch) else np.zeros(0, bool)
+    lines, line_in_service, trafos, trafo_in_service, links = _branches(net, ids, symmetric, trafo_model, smap,
+                                                                        closed)
+    sources = _sources(net, ids)
+    loads, load_scaling, load_in_service = _loads(net, ids, symmetric)
+    gens, sgen_scaling, storages = _injections(net, ids)
+    load_type = ComponentType.sym_load if symmetric else ComponentType.asym_load
     data: dict[ComponentType, np.ndarray] = {
-        ComponentType.node: nodes,
-        ComponentType.line: lines,
-        ComponentType.transformer: trafos,
-        ComponentType.link: links,
-        ComponentType.source: sources,
-        load_type: loads,
-        ComponentType.sym_gen: gens,
+        ComponentType.node: nodes, ComponentType.line: lines, ComponentType.transformer: trafos,
+        ComponentType.link: links, ComponentType.source: sources, load_type: loads, ComponentType.sym_gen: gens,
     }
-    if n_st:
+    if len(storages):
         data[ComponentType.sym_load] = (
             np.concatenate([data[ComponentType.sym_load], storages]) if symmetric else storages
         )
     layout = PgmLayout(
-        n_bus=n_bus,
-        load_ids=load_ids,
-        load_bus_pos=load_bus,
-        load_scaling=load_scaling,
-        load_in_service=load_in_service,
-        sgen_ids=sgen_ids,
-        sgen_scaling=sgen_scaling,
-        line_ids=line_ids,
-        line_in_service=line_in_service,
-        trafo_ids=trafo_ids,
+        n_bus=n_bus, load_ids=loads["id"], load_bus_pos=loads["node"].astype(np.intp), load_scaling=load_scaling,
+        load_in_service=load_in_service, sgen_ids=gens["id"], sgen_scaling=sgen_scaling,
+        line_ids=lines["id"], line_in_service=line_in_service, trafo_ids=trafos["id"],
         trafo_in_service=trafo_in_service,
         trafo_vn_kv=np.column_stack([_f(net.trafo.vn_hv_kv), _f(net.trafo.vn_lv_kv)]),
         trafo_sn_mva=_f(net.trafo.sn_mva) * _f(net.trafo.parallel, 1.0),
-        link_ids=link_ids,
-        switches=smap,
+        link_ids=links["id"], switches=smap,
     )
     return data, layout

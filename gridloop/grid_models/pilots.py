@@ -236,79 +236,67 @@ def build_turin(seed: int = 0) -> pp.pandapowerNet:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net, root = _empty("turin")
-        mv = np.asarray(pp.create_buses(net, 6, vn_kv=20.0, name=[f"T{s} MV" for s in range(6)]))
-        ring = [root, mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], root]
-        mv_lines = [
-            pp.create_line(net, a, b, rng.uniform(0.5, 1.2), std_type=MV_CABLE, name=f"T MV ring {k}")
-            for k, (a, b) in enumerate(itertools.pairwise(ring))
-        ]
-        for line, bus in ((mv_lines[0], root), (mv_lines[-1], root)):
-            pp.create_switch(
-                net, bus, line, et="l", closed=True, type="CB", name="MV feeder breaker", in_ka=MV_BREAKER_KA
-            )
-            net.switch.loc[net.switch.index[-1], "protection"] = "breaker"
-        pp.create_switch(net, mv[2], mv_lines[3], et="l", closed=False, type="LBS", name="MV ring open point")
-        park_sizes = np.array([8, 8, 8] + [7] * 7)  # 73 meters on 10 gateways
+        mv = _turin_mv_ring(net, root, rng)
         home_id, feeder_id = 0, 0
         for s in range(6):
             trafo, lv = _substation(net, int(mv[s]), f"T{s}")
             for f in range(4):
-                name = f"T{s}F{f}"
-                if s < 2:  # Environment Park: gateway buildings (2nd gateway on feeders of S0)
-                    gws = [g for g in range(10) if g % 8 == s * 4 + f]
-                    lengths = np.concatenate([[rng.uniform(0.05, 0.15)], rng.uniform(0.03, 0.06, len(gws))])
-                elif s < 4:  # residential: 5 homes in a row
-                    gws = []
-                    lengths = np.concatenate([[rng.uniform(0.08, 0.2)], rng.uniform(0.02, 0.04, 5)])
-                else:
-                    gws = []
-                    lengths = np.array([rng.uniform(0.1, 0.25), rng.uniform(0.08, 0.15)])
-                buses, first = _feeder(net, lv, lengths, feeder_id, name)
-                _meter_point(net, f"{name} feeder meter", "substation", "line", first, lv, trafo)
-                for k, g in enumerate(gws):
-                    n = int(park_sizes[g])
-                    _loads(
-                        net,
-                        np.full(n, buses[k + 1]),
-                        rng.uniform(3000, 15000, n),
-                        kind="park_1ph",
-                        phase=(np.arange(n) + g) % 3,
-                        gateway=g,
-                        sampling_s=1.0,
-                        names=[f"park gw{g} meter {i}" for i in range(n)],
-                    )
-                if 2 <= s < 4:
-                    ids = home_id + np.arange(5)
-                    _loads(
-                        net,
-                        buses[1:],
-                        rng.uniform(1800, 3600, 5),
-                        kind="residential",
-                        phase=ids % 3,
-                        sampling_s=np.where(ids % 4 == 0, 1.0, 900.0),
-                        names=[f"home {i}" for i in ids],
-                    )
-                    for b, i in zip(buses[1:], ids, strict=True):
-                        if i % 6 == 0 and i < 42:  # 7 heat meters in homes' buildings
-                            _meter_point(net, f"home {i} district heating", "district_heating", "bus", b, b)
-                    home_id += 5
-                if s < 4:
-                    _loads(
-                        net,
-                        buses[-1:],
-                        np.array([20.0 * 8760 / PEAK_FACTOR]),
-                        kind=None,
-                        phase=-1,
-                        names=[f"{name} background"],
-                    )
-                else:
-                    _loads(
-                        net,
-                        buses,
-                        np.full(buses.size, 40.0 * 8760 / PEAK_FACTOR),
-                        kind=None,
-                        phase=-1,
-                        names=[f"{name} background {k}" for k in range(buses.size)],
-                    )
+                home_id = _turin_feeder(net, s, f, lv, trafo, rng, home_id, feeder_id)
                 feeder_id += 1
         return _finish(net)
+
+
+def _turin_mv_ring(net: pp.pandapowerNet, root: int, rng: np.random.Generator) -> np.ndarray:
+    """Six MV substations on a ring opened at one point, fed by breakers at both ends."""
+    mv = np.asarray(pp.create_buses(net, 6, vn_kv=20.0, name=[f"T{s} MV" for s in range(6)]))
+    ring = [root, mv[0], mv[1], mv[2], mv[3], mv[4], mv[5], root]
+    mv_lines = [
+        pp.create_line(net, a, b, rng.uniform(0.5, 1.2), std_type=MV_CABLE, name=f"T MV ring {k}")
+        for k, (a, b) in enumerate(itertools.pairwise(ring))
+    ]
+    for line, bus in ((mv_lines[0], root), (mv_lines[-1], root)):
+        pp.create_switch(net, bus, line, et="l", closed=True, type="CB", name="MV feeder breaker", in_ka=MV_BREAKER_KA)
+        net.switch.loc[net.switch.index[-1], "protection"] = "breaker"
+    pp.create_switch(net, mv[2], mv_lines[3], et="l", closed=False, type="LBS", name="MV ring open point")
+    return mv
+
+
+TURIN_PARK_SIZES = np.array([8, 8, 8] + [7] * 7)  # 73 meters on 10 gateways
+
+
+def _turin_feeder(net: pp.pandapowerNet, s: int, f: int, lv: int, trafo: int, rng: np.random.Generator,
+                  home_id: int, feeder_id: int) -> int:
+    """Feeder f of substation s: Environment Park gateways (S0, S1), five homes (S2, S3) or background load;
+    returns the next home number."""
+    name = f"T{s}F{f}"
+    if s < 2:  # Environment Park: gateway buildings (2nd gateway on feeders of S0)
+        gws = [g for g in range(10) if g % 8 == s * 4 + f]
+        lengths = np.concatenate([[rng.uniform(0.05, 0.15)], rng.uniform(0.03, 0.06, len(gws))])
+    elif s < 4:  # residential: 5 homes in a row
+        gws = []
+        lengths = np.concatenate([[rng.uniform(0.08, 0.2)], rng.uniform(0.02, 0.04, 5)])
+    else:
+        gws = []
+        lengths = np.array([rng.uniform(0.1, 0.25), rng.uniform(0.08, 0.15)])
+    buses, first = _feeder(net, lv, lengths, feeder_id, name)
+    _meter_point(net, f"{name} feeder meter", "substation", "line", first, lv, trafo)
+    for k, g in enumerate(gws):
+        n = int(TURIN_PARK_SIZES[g])
+        _loads(net, np.full(n, buses[k + 1]), rng.uniform(3000, 15000, n), kind="park_1ph",
+               phase=(np.arange(n) + g) % 3, gateway=g, sampling_s=1.0,
+               names=[f"park gw{g} meter {i}" for i in range(n)])
+    if 2 <= s < 4:
+        ids = home_id + np.arange(5)
+        _loads(net, buses[1:], rng.uniform(1800, 3600, 5), kind="residential", phase=ids % 3,
+               sampling_s=np.where(ids % 4 == 0, 1.0, 900.0), names=[f"home {i}" for i in ids])
+        for b, i in zip(buses[1:], ids, strict=True):
+            if i % 6 == 0 and i < 42:  # 7 heat meters in homes' buildings
+                _meter_point(net, f"home {i} district heating", "district_heating", "bus", b, b)
+        home_id += 5
+    if s < 4:
+        _loads(net, buses[-1:], np.array([20.0 * 8760 / PEAK_FACTOR]), kind=None, phase=-1,
+               names=[f"{name} background"])
+    else:
+        _loads(net, buses, np.full(buses.size, 40.0 * 8760 / PEAK_FACTOR), kind=None, phase=-1,
+               names=[f"{name} background {k}" for k in range(buses.size)])
+    return home_id

@@ -168,47 +168,10 @@ def simulate_line_fault(
         raise ValueError(f"no line with index {line}")
     if pre_fault not in ("load_flow", "iec60909"):
         raise ValueError(f"pre_fault must be 'load_flow' or 'iec60909', not {pre_fault!r}")
-    work = copy.deepcopy(net)
-    if load_p_mw is not None:
-        work.load["p_mw"] = np.asarray(load_p_mw, dtype=float)
-    if load_q_mvar is not None:
-        work.load["q_mvar"] = np.asarray(load_q_mvar, dtype=float)
-    if source_s_sc_mva is not None:
-        work.ext_grid["s_sc_max_mva"] = work.ext_grid["s_sc_min_mva"] = float(source_s_sc_mva)
-    add_zero_sequence_defaults(work, ext_grid_s_sc_mva=DEFAULT_SOURCE_S_SC_MVA)  # fills only what is missing
-    for col in ("k", "kappa"):  # inverter-fed generation: short-circuit current 1.2 × rated where not given
-        if len(work.sgen):
-            work.sgen[col] = work.sgen[col].fillna(SGEN_K) if col in work.sgen else SGEN_K
-    rating_ka = work.switch["in_ka"].astype(float) if "in_ka" in work.switch else pd.Series(np.nan, work.switch.index)
-    # pandapower's switch results break on nets whose only switches are bus-bus ones when in_ka exists
-    work.switch = work.switch.drop(columns="in_ka", errors="ignore")
+    work, rating_ka = _fault_copy(net, load_p_mw, load_q_mvar, source_s_sc_mva)
     n_bus = len(net.bus)
-    # parts already without supply (an open switch upstream) take no part in the fault: out of service,
-    # since the short-circuit admittance matrix cannot hold isolated buses
-    dead = list(top.unsupplied_buses(work))
-    if dead:
-        work.bus.loc[dead, "in_service"] = False
     fault_bus = _split_line(work, line, position)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)  # calc_sc warns on every call that branch results are "beta"
-        try:
-            # pandapower's superposition method fails for unbalanced faults with sgens: use c·Un there
-            type_c = pre_fault == "load_flow" and (fault == "3ph" or not work.sgen.in_service.any())
-            if type_c:
-                pp.runpp(work, numba=False)
-            sc.calc_sc(
-                work,
-                bus=fault_bus,
-                fault=fault,
-                case=case,
-                branch_results=True,
-                r_fault_ohm=r_fault_ohm,
-                x_fault_ohm=x_fault_ohm,
-                use_pre_fault_voltage=type_c,
-            )
-        finally:
-            logging.disable(logging.NOTSET)
+    _calc_short_circuit(work, fault_bus, fault, case, pre_fault, r_fault_ohm, x_fault_ohm)
     i_fault = float(work.res_bus_sc.at[fault_bus, "ikss_ka"])
     if fault == "3ph":
         vm = _bus_voltages(work, n_bus)
@@ -216,16 +179,7 @@ def simulate_line_fault(
     else:
         vm_phase = pgm_phase_voltages(work, fault_bus, fault, r_fault_ohm, x_fault_ohm, case)[:n_bus]
         vm = vm_phase.min(axis=1)
-    kind = dict(zip(work.switch.index, protection_kind(work), strict=True))
-    switch, t_clear, i_dev = -1, np.inf, np.nan
-    for s in _upstream_switches(work, fault_bus):
-        i = _branch_current_ka(work, s)
-        rating = float(rating_ka.at[s])
-        curve = fuse_time_s if kind[s] == "fuse" else breaker_time_s
-        t = float(curve(np.array([i]), np.array([rating]))[0])
-        if np.isfinite(t):
-            switch, t_clear, i_dev = s, t, i
-            break
+    switch, t_clear, i_dev = _clearing_device(work, fault_bus, rating_ka)
     after = copy.deepcopy(net)
     if switch >= 0:
         after.switch.at[switch, "closed"] = False
@@ -240,6 +194,59 @@ def simulate_line_fault(
         bus_vm_pu_phase_during=vm_phase,
         deenergised_buses=_unsupplied(after),
     )
+
+
+def _fault_copy(net: pp.pandapowerNet, load_p_mw: np.ndarray | None, load_q_mvar: np.ndarray | None,
+                source_s_sc_mva: float | None) -> tuple[pp.pandapowerNet, pd.Series]:
+    """A copy of the net ready for IEC 60909 (demand, source, defaults, unsupplied parts out) and switch ratings."""
+    work = copy.deepcopy(net)
+    if load_p_mw is not None:
+        work.load["p_mw"] = np.asarray(load_p_mw, dtype=float)
+    if load_q_mvar is not None:
+        work.load["q_mvar"] = np.asarray(load_q_mvar, dtype=float)
+    if source_s_sc_mva is not None:
+        work.ext_grid["s_sc_max_mva"] = work.ext_grid["s_sc_min_mva"] = float(source_s_sc_mva)
+    add_zero_sequence_defaults(work, ext_grid_s_sc_mva=DEFAULT_SOURCE_S_SC_MVA)  # fills only what is missing
+    for col in ("k", "kappa"):  # inverter-fed generation: short-circuit current 1.2 × rated where not given
+        if len(work.sgen):
+            work.sgen[col] = work.sgen[col].fillna(SGEN_K) if col in work.sgen else SGEN_K
+    rating_ka = work.switch["in_ka"].astype(float) if "in_ka" in work.switch else pd.Series(np.nan, work.switch.index)
+    # pandapower's switch results break on nets whose only switches are bus-bus ones when in_ka exists
+    work.switch = work.switch.drop(columns="in_ka", errors="ignore")
+    # parts already without supply (an open switch upstream) take no part in the fault: out of service,
+    # since the short-circuit admittance matrix cannot hold isolated buses
+    dead = list(top.unsupplied_buses(work))
+    if dead:
+        work.bus.loc[dead, "in_service"] = False
+    return work, rating_ka
+
+
+def _calc_short_circuit(work: pp.pandapowerNet, fault_bus: int, fault: str, case: str, pre_fault: str,
+                        r_fault_ohm: float, x_fault_ohm: float) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)  # calc_sc warns on every call that branch results are "beta"
+        try:
+            # pandapower's superposition method fails for unbalanced faults with sgens: use c·Un there
+            type_c = pre_fault == "load_flow" and (fault == "3ph" or not work.sgen.in_service.any())
+            if type_c:
+                pp.runpp(work, numba=False)
+            sc.calc_sc(work, bus=fault_bus, fault=fault, case=case, branch_results=True,
+                       r_fault_ohm=r_fault_ohm, x_fault_ohm=x_fault_ohm, use_pre_fault_voltage=type_c)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _clearing_device(work: pp.pandapowerNet, fault_bus: int, rating_ka: pd.Series) -> tuple[int, float, float]:
+    """(switch, clearing time s, its current kA) of the first device upstream whose curve trips; -1 if none."""
+    kind = dict(zip(work.switch.index, protection_kind(work), strict=True))
+    for s in _upstream_switches(work, fault_bus):
+        i = _branch_current_ka(work, s)
+        curve = fuse_time_s if kind[s] == "fuse" else breaker_time_s
+        t = float(curve(np.array([i]), np.array([float(rating_ka.at[s])]))[0])
+        if np.isfinite(t):
+            return s, t, i
+    return -1, np.inf, np.nan
 
 
 def _unsupplied(net: pp.pandapowerNet) -> np.ndarray:

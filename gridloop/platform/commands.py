@@ -39,7 +39,8 @@ from gridloop.contract import (
     topic,
 )
 from gridloop.contract import commands as wire
-from gridloop.mqtt_client import connect, is_v5
+from gridloop.mqtt_client import TlsFiles, connect, is_v5
+from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import CommandRecord, Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class CommandDispatcher:
         group: str | None = None,
         session_expiry_s: int = 0,
         release_on_stop: bool = True,
+        tls: TlsFiles | None = None,
     ) -> None:
         """``instance``: the replica's name (client id ``gridloop-<group>-<instance>-commands``, lease holder).
 
@@ -88,10 +90,11 @@ class CommandDispatcher:
         self.instance = instance or f"{default_instance()}-{uuid.uuid4().hex[:6]}"
         self.group = group
         self.client_id = (f"gridloop-{group}-{self.instance}-commands" if group
-                          else f"gridloop-commands-{self.instance}")
+                          else f"gridloop-commands-{self.instance}") + platform_client_suffix(credentials)
         self.session_expiry_s = session_expiry_s
         self.release_on_stop = release_on_stop
         self._credentials = credentials
+        self._tls = tls
         self._client: mqtt.Client | None = None
         self._stop = threading.Event()
         self._expirer = threading.Thread(target=self._lease_loop, name="command-expiry", daemon=True)
@@ -109,7 +112,7 @@ class CommandDispatcher:
         user, password = self._credentials or (None, None)
         self._client = connect(self.broker, self.client_id, clean_start=not self.session_expiry_s,
                                session_expiry_s=self.session_expiry_s, username=user, password=password,
-                               on_message=self._on_message)
+                               on_message=self._on_message, tls=self._tls)
         self._client.on_connect = self._subscribe  # again after every reconnect
         self._client.on_disconnect = self._on_disconnect
         self._subscribe(self._client)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from gridloop.contract import Rejected
 from gridloop.contract import events as wire_events
 from gridloop.contract import telemetry as wire_telemetry
+from gridloop.contract.delivery import envelope_id
 
 
 class Reading(NamedTuple):
@@ -44,6 +45,7 @@ class Decoded:
     readings: list[Reading] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     rejections: list[str] = field(default_factory=list)
+    envelope_id: int | None = None  # the publisher's number for the envelope, acknowledged once it is stored
 
 
 # owner_of(device) -> tenant that owns it, or None if unknown
@@ -65,9 +67,10 @@ def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Deco
     """Split a telemetry envelope into valid readings and per-reading rejection reasons."""
     decoded = Decoded()
     try:
-        readings, decoded.rejections, positions = wire_telemetry.decode_readings(payload)
+        readings, decoded.rejections, positions, decoded.envelope_id = wire_telemetry.decode_readings(payload)
     except Rejected as exc:
         decoded.rejections.append(str(exc))
+        decoded.envelope_id = envelope_id(payload)
         return decoded
     why = _owned({r.dev for r in readings}, tenant, owner_of)
     if not any(why.values()):
@@ -84,6 +87,7 @@ def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Deco
 def decode_events(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
     """Split an event envelope into valid events and per-event rejection reasons."""
     decoded = Decoded()
+    decoded.envelope_id = envelope_id(payload)
     try:
         events, decoded.rejections = wire_events.decode_events(payload)
     except Rejected as exc:

@@ -4,7 +4,8 @@ A bounded queue sits between the MQTT receive thread and the writer; when it is 
 receive thread blocks, so the broker holds the backlog (back-pressure, not unbounded memory).
 A message is acknowledged (PUBACK) only after its readings are committed: QoS 1 end to end.
 
-Client ids are ``gridloop-<group>-<instance>-<n>``: unique per platform replica (``instance``), the same
+Client ids are ``gridloop-<group>-<instance>-<n>`` plus a secret suffix derived from the platform's password (a tenant
+cannot take them over): unique per platform replica (``instance``), the same
 across restarts of one replica when its instance name is. The session is persistent, so a worker that
 crashed and comes back under the same id gets what it never acknowledged and what the broker queued for it
 meanwhile. A graceful stop with ``release_on_stop`` hands the worker's share to the other group members
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -23,13 +25,40 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridloop.contract import INGEST_GROUP, BrokerAddress, DeviceStatus, TopicKind, all_tenants, parse_topic, shared
-from gridloop.mqtt_client import connect, is_v5
+from gridloop.contract import (
+    INGEST_GROUP,
+    BrokerAddress,
+    DeviceStatus,
+    TopicKind,
+    all_tenants,
+    parse_topic,
+    shared,
+    topic,
+)
+from gridloop.contract.delivery import encode_ack, envelope_id
+from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
+from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
 RELEASE_QUIET_S = 0.5  # after unsubscribing: drained once nothing more arrived for this long
+OUTAGE_RETRY_MIN_S, OUTAGE_RETRY_MAX_S = 0.05, 2.0  # back-off while the store is unavailable
+MAX_KEPT_PAYLOAD = 4096  # bytes of a rejected payload kept with its reason (the reason says what was wrong)
+MAX_REASON = 1000
+# MongoDB error codes of an unavailable server (not of bad data): HostUnreachable, HostNotFound, NetworkTimeout,
+# ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit, SocketException, NotWritablePrimary, NotPrimary...
+MONGO_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    """The store is unavailable (locked, unreachable, full), as opposed to refusing this particular data."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    from pymongo import errors
+
+    return isinstance(exc, errors.ConnectionFailure | errors.ExecutionTimeout | errors.WTimeoutError) or (
+        isinstance(exc, errors.OperationFailure) and exc.code in MONGO_TRANSIENT_CODES)
 
 
 @dataclass
@@ -45,7 +74,11 @@ class IngestCounters:
     queue_full_waits: int = 0
     write_batches: int = 0
     disconnects: int = 0  # lost broker connections (a broker restart; another client taking over this client id)
+    quarantined: int = 0  # messages the store refused, kept with its reason among the rejected ones
+    store_outages: int = 0  # times the store became unavailable (ingest paused, nothing acknowledged meanwhile)
+    delivery_acks: int = 0  # numbered envelopes acknowledged to their publishers (contract.delivery)
     queue_depth: int = 0  # messages waiting for the writer (a gauge, filled in by IngestWorker.snapshot)
+    degraded: int = 0  # 1 while the store is unavailable (a gauge)
 
 
 @dataclass(frozen=True)
@@ -72,11 +105,13 @@ class IngestWorker:
         instance: str | None = None,
         session_expiry_s: int = 3600,
         release_on_stop: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
         self.group = group  # the shared-subscription group: the workers of all replicas split its stream
         self.instance = instance
-        self.client_id = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        base = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
+        self.client_id = base + platform_client_suffix(credentials)  # not guessable by a tenant: no take-over
         self.session_expiry_s = session_expiry_s
         self.release_on_stop = release_on_stop
         self.store = store
@@ -86,6 +121,7 @@ class IngestWorker:
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=queue_size)
         self._batch = batch_messages
         self._credentials = credentials
+        self._tls = tls
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"ingest-writer-{worker_id}", daemon=True)
         self._client: mqtt.Client | None = None
@@ -98,7 +134,7 @@ class IngestWorker:
         self._client = connect(
             self.broker, self.client_id, clean_start=False,
             session_expiry_s=self.session_expiry_s, manual_ack=True, username=user, password=password,
-            on_message=self._on_message,
+            on_message=self._on_message, tls=self._tls,
             max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
         )
         self._client.on_connect = self._subscribe
@@ -151,51 +187,125 @@ class IngestWorker:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._store_batch(batch)
-            except Exception:  # a store failure must not ack: the broker will redeliver
-                log.exception("ingest batch failed; %d messages left unacknowledged", len(batch))
-                time.sleep(1.0)
-                continue
-            if self._client is not None:
-                for m in batch:
-                    if m.qos > 0:
-                        self._client.ack(m.mid, m.qos)
+            self._write(batch)
 
-    def _store_batch(self, batch: list[_Message]) -> None:
+    def _write(self, batch: list[_Message]) -> None:
+        """Store the batch, then acknowledge each message: none is acknowledged before it is stored or quarantined.
+
+        A store outage (locked, unreachable) is retried until the store is back (the queue fills and the receive
+        thread blocks: back-pressure); a message the store refuses is isolated by splitting the batch and
+        quarantined with the store's reason, so that it never costs the good messages beside it.
+        """
+        delay = OUTAGE_RETRY_MIN_S
+        while True:
+            try:
+                stored = self._commit(batch)
+                break
+            except Exception as exc:
+                if is_store_outage(exc):
+                    if self._stop.is_set():
+                        return  # stopping during an outage: unacknowledged, the broker redelivers later
+                    self._outage(exc, delay)
+                    delay = min(delay * 2, OUTAGE_RETRY_MAX_S)
+                    if delay < OUTAGE_RETRY_MAX_S or len(batch) == 1:
+                        continue  # a long 'outage' of a batch may be one message after all: split it (below)
+                elif len(batch) == 1:
+                    stored = self._quarantine(batch[0], exc)
+                    break
+                half = len(batch) // 2
+                self._write(batch[:half])
+                self._write(batch[half:])
+                return
+        if self.counters.degraded:
+            log.warning("ingest worker %s: the store is back", self.client_id)
+            self.counters.degraded = 0
+        self._ack(batch)
+        self._acknowledge_delivery(stored)
+
+    def _acknowledge_delivery(self, stored: list[tuple[str, str, int]]) -> None:
+        """Tell each publisher which of its numbered envelopes are stored (or rejected for good)."""
+        if self._client is None or not stored:
+            return
+        by_publisher: dict[tuple[str, str], list[int]] = {}
+        for tenant, publisher, number in stored:
+            by_publisher.setdefault((tenant, publisher), []).append(number)
+        for (tenant, publisher), ids in by_publisher.items():
+            self._client.publish(topic(tenant, TopicKind.ACKS, publisher), encode_ack(ids), qos=1)
+            self.counters.delivery_acks += len(ids)
+
+    def _outage(self, exc: BaseException, delay_s: float) -> None:
+        if not self.counters.degraded:
+            self.counters.store_outages += 1
+            log.warning("ingest worker %s: store unavailable (%s); holding %s messages unacknowledged",
+                        self.client_id, exc, self._queue.qsize())
+        self.counters.degraded = 1
+        time.sleep(delay_s)
+
+    def _quarantine(self, m: _Message, exc: BaseException) -> list[tuple[str, str, int]]:
+        """Keep a message the store refuses among the rejected ones, with the store's reason."""
+        parsed = parse_topic(m.topic)
+        reason = f"the store refused this message: {type(exc).__name__}: {exc}"[:MAX_REASON]
+        log.warning("ingest worker %s: quarantined a message on %s: %s", self.client_id, m.topic, reason)
+        self.store.add_rejected(parsed[0] if parsed else None, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
+        self.counters.rejected += 1
+        self.counters.quarantined += 1
+        number = envelope_id(m.payload)
+        return [(parsed[0], parsed[2], number)] if parsed and number is not None else []
+
+    def _ack(self, batch: list[_Message]) -> None:
+        if self._client is not None:
+            for m in batch:
+                if m.qos > 0:
+                    self._client.ack(m.mid, m.qos)
+
+    def _commit(self, batch: list[_Message]) -> list[tuple[str, str, int]]:
+        """Decode the batch, write its readings, events and rejections; counters move only once all is written.
+
+        Returns (tenant, publisher, envelope id) of the numbered envelopes, for their delivery acknowledgements."""
         readings_by_tenant: dict[str, list] = {}
         events_by_tenant: dict[str, list] = {}
-        c = self.counters
+        rejections: list[tuple[str | None, _Message, str]] = []
+        statuses: list[tuple[str, str, str]] = []
+        numbered: list[tuple[str, str, int]] = []
         for m in batch:
-            c.messages += 1
             parsed = parse_topic(m.topic)
             if parsed is None:
-                self.store.add_rejected(None, m.topic, "topic does not follow the contract", m.payload)
-                c.rejected += 1
+                rejections.append((None, m, "topic does not follow the contract"))
                 continue
             tenant, kind, device = parsed
             if kind == TopicKind.STATUS:
-                status = m.payload.decode(errors="replace").strip('"')
-                if self.store.owner_of(device) == tenant and status in tuple(DeviceStatus):
-                    self.store.set_device_status(tenant, device, status)
+                status = m.payload[:16].decode(errors="replace").strip('"')
+                if status in tuple(DeviceStatus) and self.store.owner_of(device) == tenant:
+                    statuses.append((tenant, device, status))
                 continue
             decode = decode_telemetry if kind == TopicKind.TELEMETRY else decode_events
             decoded = decode(m.payload, tenant, self.store.owner_of)
-            for reason in decoded.rejections:
-                self.store.add_rejected(tenant, m.topic, reason, m.payload)
-            c.rejected += len(decoded.rejections)
-            c.readings_received += len(decoded.readings)
+            if decoded.envelope_id is not None:
+                numbered.append((tenant, device, decoded.envelope_id))
+            rejections += [(tenant, m, reason[:MAX_REASON]) for reason in decoded.rejections]
             readings_by_tenant.setdefault(tenant, []).extend(decoded.readings)
             events_by_tenant.setdefault(tenant, []).extend(decoded.events)
+        stored = duplicate = events = 0
         for tenant, readings in readings_by_tenant.items():
             if readings:
-                stored = self.store.insert_readings(tenant, readings)
-                c.readings_stored += stored
-                c.readings_duplicate += len(readings) - stored
-        for tenant, events in events_by_tenant.items():
-            if events:
-                c.events_stored += self.store.insert_events(tenant, events)
+                n = self.store.insert_readings(tenant, readings)
+                stored, duplicate = stored + n, duplicate + len(readings) - n
+        for tenant, tenant_events in events_by_tenant.items():
+            if tenant_events:
+                events += self.store.insert_events(tenant, tenant_events)
+        for tenant, device, status in statuses:
+            self.store.set_device_status(tenant, device, status)
+        for tenant, m, reason in rejections:
+            self.store.add_rejected(tenant, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
+        c = self.counters
+        c.messages += len(batch)
+        c.rejected += len(rejections)
+        c.readings_received += sum(map(len, readings_by_tenant.values()))
+        c.readings_stored += stored
+        c.readings_duplicate += duplicate
+        c.events_stored += events
         c.write_batches += 1
+        return numbered
 
     def snapshot(self) -> IngestCounters:
         """A copy of the counters with the current queue depth, for /api/v1/metrics."""

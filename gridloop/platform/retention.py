@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gridloop.platform.rollups import RESOLUTIONS
 from gridloop.platform.store import open_store
-from gridloop.platform.store.base import Store
+from gridloop.platform.store.base import RollupStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class RetentionPolicy:
         if unknown := set(self.rollup_days) - set(RESOLUTIONS):
             raise ValueError(f"unknown rollup resolution(s) {sorted(unknown)}; known: {list(RESOLUTIONS)}")
 
-    def apply(self, store: Store, now: int | None = None) -> dict[str, int]:
+    def apply(self, store: RollupStore, now: int | None = None) -> dict[str, int]:
         return store.apply_retention(self.tenant, raw_days=self.raw_days, rollup_days=dict(self.rollup_days),
                                      batch=self.batch, now=now)
 
@@ -39,7 +39,7 @@ class RetentionPolicy:
 class RetentionTask:
     """Applies the policies every ``period_s`` seconds in a background thread."""
 
-    def __init__(self, store: Store, policies: list[RetentionPolicy], period_s: float = 3600.0) -> None:
+    def __init__(self, store: RollupStore, policies: list[RetentionPolicy], period_s: float = 3600.0) -> None:
         self.store = store
         self.policies = policies
         self.period_s = period_s

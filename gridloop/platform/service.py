@@ -15,6 +15,7 @@ import time
 import uvicorn
 
 from gridloop.contract import BrokerAddress
+from gridloop.mqtt_client import TlsFiles
 from gridloop.platform.api import create_app
 from gridloop.platform.commands import CommandDispatcher, default_instance
 from gridloop.platform.ingest import IngestWorker
@@ -53,6 +54,7 @@ class PlatformService:
         instance: str | None = None,
         session_expiry_s: int | None = None,
         keep_session: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         """``ingest_group`` names the MQTT v5 shared subscriptions of all replicas: telemetry, events and command
         responses (``$share/<group>/gridloop/v1/+/responses/+``, so each response is handled by one replica).
@@ -64,6 +66,7 @@ class PlatformService:
         keeps a crashed replica's sessions (default 3600 s for a named instance, 300 s otherwise).
         ``keep_session``: a graceful stop keeps the sessions subscribed (one replica restarted under its name
         then misses nothing); by default a graceful stop hands its share to the other replicas and ends them.
+        ``tls``: CA, and the platform's own certificate and key, for an ``mqtts://`` broker.
         ``cache_max_age_s``: bound on the age of cached aggregate answers (0 disables; default
         $GRIDLOOP_CACHE_MAX_AGE_S or 5 s). ``retention``: per-tenant policies applied every ``retention_period_s``.
         """
@@ -76,13 +79,14 @@ class PlatformService:
         self.store = open_store(store_uri)
         self.workers = [
             IngestWorker(self.store, self.broker, i, credentials=credentials, group=ingest_group,
-                         instance=self.instance, session_expiry_s=session_expiry_s, release_on_stop=not keep_session)
+                         instance=self.instance, session_expiry_s=session_expiry_s, release_on_stop=not keep_session,
+                         tls=tls)
             for i in range(ingest_workers)
         ]
         self.retention = RetentionTask(self.store, retention, retention_period_s) if retention else None
         self.dispatcher = CommandDispatcher(self.store, self.broker, credentials=credentials, instance=self.instance,
                                             group=ingest_group, session_expiry_s=session_expiry_s,
-                                            release_on_stop=not keep_session)
+                                            release_on_stop=not keep_session, tls=tls)
         self.app = create_app(self.store, self.dispatcher, lambda: [w.snapshot() for w in self.workers], admin_key,
                               cache_max_age_s=cache_max_age_s, instance=self.instance)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import threading
 
+from gridloop.contract import CommandName, Quantity, Reading
 from gridloop.sdk import CommandFailed, PlatformSession
 from gridloop.services.common import connection_arguments, serve_readings
 from gridloop.services.topology import Topology
 
-POWER = "electricity.power.active.total"
+POWER = Quantity.POWER_ACTIVE_TOTAL
 
 
 class DemandResponse:
@@ -38,7 +39,7 @@ class DemandResponse:
         self._since_release = 0
         devices = platform.devices()
         topology = Topology(platform.assets(), devices)
-        where = next((d.get("asset") for d in devices if d["id"] == substation_meter), None)
+        where = next((d.asset for d in devices if d.id == substation_meter), None)
         # only the homes this transformer supplies can relieve it
         self.homes = topology.meters_below(where) if where in topology.parent else sorted(topology.meter_location)
         self.home_kw: dict[str, float] = {}
@@ -47,15 +48,15 @@ class DemandResponse:
         self.log: list[dict] = []
         self._lock = threading.Lock()
 
-    def on_reading(self, r: dict) -> None:
-        value = r.get("q", {}).get(POWER)
+    def on_reading(self, r: Reading) -> None:
+        value = r.q.get(POWER)
         if value is None:
             return
-        if r["dev"] != self.substation_meter:
-            self.home_kw[r["dev"]] = value / 1000
+        if r.dev != self.substation_meter:
+            self.home_kw[r.dev] = value / 1000
             return
         with self._lock:
-            self.decide(value / 1000, r["ts"])
+            self.decide(value / 1000, r.ts)
 
     def decide(self, substation_kw: float, ts: int) -> None:
         self._since_release += 1
@@ -65,7 +66,8 @@ class DemandResponse:
             free.sort(key=lambda h: -self.home_kw.get(h, 0.0))
             for home in free[: self.block]:
                 try:
-                    self.p.send_command(home, "load.curtail", {"limit_kw": self.cap_kw, "duration_s": self.hold_s})
+                    self.p.send_command(home, CommandName.LOAD_CURTAIL,
+                                        {"limit_kw": self.cap_kw, "duration_s": self.hold_s})
                     self.curtailed.append(home)
                     self.expected_kw[home] = max(self.home_kw.get(home, 0.0) - self.cap_kw, 0.0) + self.rebound_kw
                 except CommandFailed as exc:
@@ -79,7 +81,7 @@ class DemandResponse:
                 if need > room or len(released) >= self.block:
                     break
                 try:
-                    self.p.send_command(home, "load.release")
+                    self.p.send_command(home, CommandName.LOAD_RELEASE)
                     released.append(home)
                     room -= need
                 except CommandFailed as exc:

@@ -18,11 +18,13 @@ import json
 import threading
 import time
 
+from gridloop.contract import CommandName, Event, EventType
 from gridloop.sdk import CommandFailed, PlatformSession
 from gridloop.services.common import connection_arguments, session, stop_event
 from gridloop.services.topology import Topology
 
-OUTAGE = {"power_outage", "last_gasp"}
+OUTAGE = {EventType.POWER_OUTAGE, EventType.LAST_GASP}
+SAG_VOLTAGE = "voltage_v"  # what a meter's voltage_sag event says it saw (virtual_meters.power_quality)
 
 
 class FaultLocator:
@@ -39,16 +41,16 @@ class FaultLocator:
         self.result: dict = {}
         self._lock = threading.Lock()
 
-    def on_event(self, e: dict) -> None:
+    def on_event(self, e: Event) -> None:
         with self._lock:
-            if e["dev"] not in self.topo.meter_location:
+            if e.dev not in self.topo.meter_location:
                 return
-            if e["type"] == "voltage_sag":
-                v = float(e.get("data", {}).get("voltage_v", 0.0))
-                self.sag_v[e["dev"]] = min(v, self.sag_v.get(e["dev"], v))
-            elif e["type"] in OUTAGE:
-                self.out.add(e["dev"])
-                self.first_event_ts = self.first_event_ts or int(e["ts"])
+            if e.type == EventType.VOLTAGE_SAG:
+                v = float(e.data.get(SAG_VOLTAGE) or 0.0)
+                self.sag_v[e.dev] = min(v, self.sag_v.get(e.dev, v))
+            elif e.type in OUTAGE:
+                self.out.add(e.dev)
+                self.first_event_ts = self.first_event_ts or e.ts
             else:
                 return
             self.last_event = time.monotonic()
@@ -74,20 +76,19 @@ class FaultLocator:
         line = self.topo.line_of_location.get(location, -1) if location else -1
         opened, closed, errors = [], [], []
         for sw in self.topo.switches_on_line(line):
-            if sw.get("meta", {}).get("protective"):
+            if sw.meta.protective:
                 continue  # a protective device on the faulted section itself stays open: it isolates it
             try:
-                self.p.send_command(sw["id"], "switch.open", wait_s=30)
-                opened.append(sw["id"])
+                self.p.send_command(sw.id, CommandName.SWITCH_OPEN, wait_s=30)
+                opened.append(sw.id)
             except CommandFailed as exc:
                 errors.append(str(exc))
         upstream = set(self.topo.lines_above(location)) if opened else set()
         for sw in self.topo.switches:
-            meta = sw.get("meta", {})
-            if meta.get("protective") and meta.get("line") in upstream:
+            if sw.meta.protective and sw.meta.line in upstream:
                 try:  # the faulted section is isolated: the healthy part upstream can be supplied again
-                    self.p.send_command(sw["id"], "switch.close", wait_s=30)
-                    closed.append(sw["id"])
+                    self.p.send_command(sw.id, CommandName.SWITCH_CLOSE, wait_s=30)
+                    closed.append(sw.id)
                 except CommandFailed as exc:
                     errors.append(str(exc))
         self.result = {"location": location, "line": line, "opened": opened, "closed": closed,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import threading
 
+from gridloop.contract import CommandName, Quantity, Reading
 from gridloop.sdk import CommandFailed, PlatformSession
 from gridloop.services.common import connection_arguments, serve_readings
 
-POWER = "electricity.power.active.total"
+POWER = Quantity.POWER_ACTIVE_TOTAL
 
 
 class PeakShaving:
@@ -41,19 +42,19 @@ class PeakShaving:
             return min(self.recharge_kw, self.threshold_kw - grid_without_battery)
         return 0.0
 
-    def on_reading(self, r: dict) -> None:
-        if r.get("dev") != self.substation_meter or POWER not in r.get("q", {}):
+    def on_reading(self, r: Reading) -> None:
+        if r.dev != self.substation_meter or POWER not in r.q:
             return
         with self._lock:
-            target = round(self.wanted(r["q"][POWER] / 1000), 1)
+            target = round(self.wanted(r.q[POWER] / 1000), 1)
             if abs(target - self.setpoint_kw) < self.deadband_kw:
                 return
             try:
-                self.p.send_command(self.battery, "storage.setpoint", {"p_kw": target})
+                self.p.send_command(self.battery, CommandName.STORAGE_SETPOINT, {"p_kw": target})
                 self.setpoint_kw = target
-                self.log.append({"ts": r["ts"], "substation_kw": r["q"][POWER] / 1000, "setpoint_kw": target})
+                self.log.append({"ts": r.ts, "substation_kw": r.q[POWER] / 1000, "setpoint_kw": target})
             except CommandFailed as exc:
-                self.log.append({"ts": r["ts"], "error": str(exc)})
+                self.log.append({"ts": r.ts, "error": str(exc)})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from gridloop.contract import AssetKind, DeviceType
+from gridloop.contract.devices import SwitchMeta, parse_meta
+from gridloop.contract.rest import Asset, Device
+
+
+@dataclass(frozen=True)
+class Switch:
+    id: str
+    meta: SwitchMeta
+
 
 class Topology:
     """The radial tree of locations, meters and switches, as provisioned in the registry."""
 
-    def __init__(self, assets: list[dict], devices: list[dict]) -> None:
-        self.parent = {a["id"]: a.get("parent") for a in assets if a["kind"] == "location"}
-        self.meter_location = {d["id"]: d["asset"] for d in devices
-                               if d["type"] == "electricity_meter" and d.get("asset") in self.parent}
-        self.switches = [d for d in devices if d["type"] == "switch"]
-        self.line_of_location = {a["id"]: int(a.get("name", "line -1").split()[-1]) for a in assets
-                                 if a["kind"] == "location" and a.get("name", "").startswith("line ")}
+    def __init__(self, assets: list[Asset], devices: list[Device]) -> None:
+        locations = [a for a in assets if a.kind == AssetKind.LOCATION]
+        self.parent = {a.id: a.parent for a in locations}
+        self.meter_location = {d.id: d.asset for d in devices
+                               if d.type == DeviceType.ELECTRICITY_METER and d.asset in self.parent}
+        self.switches = [Switch(d.id, parse_meta(d.type, d.meta)) for d in devices  # type: ignore[arg-type]
+                         if d.type == DeviceType.SWITCH]
+        self.line_of_location = {a.id: int(a.name.split()[-1]) for a in locations if a.name.startswith("line ")}
 
     def depth(self, loc: str) -> int:
         d = 0
@@ -43,5 +56,5 @@ class Topology:
         """Electricity meters at or downstream of a location (e.g. a substation's LV busbar)."""
         return sorted(m for m, loc in self.meter_location.items() if self.is_below(loc, ancestor))
 
-    def switches_on_line(self, line: int) -> list[dict]:
-        return [s for s in self.switches if s.get("meta", {}).get("line") == line]
+    def switches_on_line(self, line: int) -> list[Switch]:
+        return [s for s in self.switches if s.meta.line == line]

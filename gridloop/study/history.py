@@ -17,11 +17,11 @@ scenario interval; the substation meter and blink detectors get no history):
   queried meter fits, its newest ``RAW_ROWS_MAX`` readings;
 * the newest ``RECENT_RAW`` raw readings of every other meter (at least a B-tree page of each meter's readings,
   as a store that keeps raw data for a while has: ingest then appends to each meter's own page);
-* raw readings go through ``SqliteStore.insert_readings``, so the store adds their 1m, 15m, 1h and 1d rollups as
+* raw readings go through the store's ``insert_readings``, so the store adds their 1m, 15m, 1h and 1d rollups as
   ingest would;
 * before a meter's raw readings begin, the rollup buckets ingest would have written for its readings at the 15m,
-  1h and 1d resolutions, all its quantities (written directly with the store's upsert statement, as
-  benchmarks/query.py does); those spans have no raw readings and no 1m buckets (30 days of 10 s readings of
+  1h and 1d resolutions, all its quantities (restored through the store's ``restore_rollups``, which folds them
+  in as ingest folds its own); those spans have no raw readings and no 1m buckets (30 days of 10 s readings of
   1,000 meters would be 259 M raw rows and 43 M 1-minute buckets per quantity).
 
 Rows are written in key order, so the restored B-trees are denser than ones grown by ingest. A plan whose rows
@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gridloop.contract import Quantity
 from gridloop.platform.envelope import Reading
-from gridloop.platform.rollups import RESOLUTIONS
+from gridloop.platform.rollups import RESOLUTIONS, RollupRow
 from gridloop.platform.store import open_store
-from gridloop.platform.store.sqlite import UPSERT_ROLLUP_SQL
 from gridloop.scenario.model import Scenario, parse_duration
 
 DAY_S = 86_400.0
@@ -51,14 +51,15 @@ RECENT_RAW = 240  # newest raw readings of every other meter
 ROWS_MAX = 25_000_000  # raw readings + rollup rows written directly, at most per point (~6 µs a row here)
 DIRECT_RES = ("15m", "1h", "1d")  # resolutions written directly for meters without raw history
 BATCH_READINGS = 100_000  # raw readings per insert_readings call (one transaction each)
-BATCH_ROLLUPS = 500_000  # directly written rollup rows per transaction
+BATCH_ROLLUPS = 500_000  # restored rollup rows per restore_rollups call
 
 
 @dataclass(frozen=True)
-class Quantity:
-    """A synthetic series: ``base`` ± ``spread`` (times a per-meter factor 0.5-1.5), rising ``per_h`` if a register."""
+class Series:
+    """A synthetic series of one quantity: ``base`` ± ``spread`` (times a per-meter factor 0.5-1.5), rising
+    ``per_h`` if a register."""
 
-    name: str
+    quantity: Quantity
     base: float
     spread: float
     per_h: float = 0.0
@@ -66,25 +67,26 @@ class Quantity:
 
 
 # the quantity sets the simulator's meters report (gridloop.virtual_meters), in the order of their readings
-KINDS: dict[str, tuple[Quantity, ...]] = {
+Q = Quantity
+KINDS: dict[str, tuple[Series, ...]] = {
     "household": (
-        Quantity("electricity.energy.active.import", 2e7, 0.0, per_h=500.0),
-        Quantity("electricity.energy.active.export", 0.0, 0.0),
-        Quantity("electricity.power.active.total", 500.0, 400.0),
-        *(Quantity(f"electricity.voltage.l{k}", 232.0, 4.0) for k in (1, 2, 3)),
-        *(Quantity(f"electricity.power.active.l{k}", 170.0, 150.0) for k in (1, 2, 3)),
+        Series(Q.ENERGY_ACTIVE_IMPORT, 2e7, 0.0, per_h=500.0),
+        Series(Q.ENERGY_ACTIVE_EXPORT, 0.0, 0.0),
+        Series(Q.POWER_ACTIVE_TOTAL, 500.0, 400.0),
+        *(Series(q, 232.0, 4.0) for q in (Q.VOLTAGE_L1, Q.VOLTAGE_L2, Q.VOLTAGE_L3)),
+        *(Series(q, 170.0, 150.0) for q in (Q.POWER_ACTIVE_L1, Q.POWER_ACTIVE_L2, Q.POWER_ACTIVE_L3)),
     ),
     "heat": (
-        Quantity("heating.energy", 1e8, 0.0, per_h=20_000.0),
-        Quantity("heating.volume", 5e3, 0.0, per_h=0.5, decimals=3),
-        Quantity("heating.flowrate", 500.0, 400.0),
-        Quantity("heating.power", 20_000.0, 15_000.0),
+        Series(Q.HEATING_ENERGY, 1e8, 0.0, per_h=20_000.0),
+        Series(Q.HEATING_VOLUME, 5e3, 0.0, per_h=0.5, decimals=3),
+        Series(Q.HEATING_FLOWRATE, 500.0, 400.0),
+        Series(Q.HEATING_POWER, 20_000.0, 15_000.0),
     ),
     "water": (
-        Quantity("water.volume", 500.0, 0.0, per_h=0.02, decimals=3),
-        Quantity("water.flowrate", 0.05, 0.05, decimals=3),
+        Series(Q.WATER_VOLUME, 500.0, 0.0, per_h=0.02, decimals=3),
+        Series(Q.WATER_FLOWRATE, 0.05, 0.05, decimals=3),
     ),
-    "gas": (Quantity("gas.volume", 2e3, 0.0, per_h=0.1, decimals=3),),
+    "gas": (Series(Q.GAS_VOLUME, 2e3, 0.0, per_h=0.1, decimals=3),),
 }
 
 
@@ -129,8 +131,8 @@ def meters_of(s: Scenario) -> list[tuple[str, str, int]]:
 def queried_meter(s: Scenario) -> tuple[str, str]:
     """The meter (and quantity) whose queries a point times: the first household meter, else the first water meter."""
     if s.households.count:
-        return "m00001", "electricity.energy.active.import"
-    return "wm0001", "water.volume"
+        return "m00001", Q.ENERGY_ACTIVE_IMPORT.value
+    return "wm0001", Q.WATER_VOLUME.value
 
 
 def _count(start_ms: int, end_ms: int, interval_ms: int) -> int:
@@ -186,7 +188,7 @@ def _factors(dev: str, kind: str) -> np.random.Generator:
     return np.random.default_rng([sum(dev.encode()) * 1_000_003 + len(dev), len(kind)])
 
 
-def _values(q: Quantity, scale: float, t_ms: np.ndarray, start_ms: int, rng: np.random.Generator) -> np.ndarray:
+def _values(q: Series, scale: float, t_ms: np.ndarray, start_ms: int, rng: np.random.Generator) -> np.ndarray:
     hours = (t_ms - start_ms) / 3_600_000
     base = q.base * scale
     wobble = q.spread * scale * (2 * rng.random(len(t_ms)) - 1)
@@ -198,7 +200,7 @@ def _raw(dev: str, kind: str, interval: int, lo: int, hi: int, origin: int, scal
          rng: np.random.Generator):
     """One meter's raw readings over [lo, hi), in chunks of at most BATCH_READINGS."""
     qs = KINDS[kind]
-    names = [q.name for q in qs]
+    names = [q.quantity.value for q in qs]  # plain str keys, as decoded telemetry has
     n = _count(lo, hi, interval)
     for k0 in range(0, n, BATCH_READINGS):
         ts = lo + np.arange(k0, min(n, k0 + BATCH_READINGS), dtype=np.int64) * interval
@@ -222,10 +224,10 @@ def _bucket_frame(lo: int, hi: int, interval: int, width: int) -> tuple[np.ndarr
 
 
 def _rollups(dev: str, kind: str, interval: int, lo: int, hi: int, scale: float, rng: np.random.Generator,
-             tenant: str, frames: dict) -> list:
+             tenant: str, frames: dict) -> list[RollupRow]:
     """Rollup rows (15m, 1h, 1d, every quantity) of one meter's readings over [lo, hi), in key order."""
-    rows: list = []
-    for q in sorted(KINDS[kind], key=lambda q: q.name):
+    rows: list[RollupRow] = []
+    for q in sorted(KINDS[kind], key=lambda q: q.quantity.value):
         for res in DIRECT_RES:
             width = RESOLUTIONS[res]
             key = (lo, hi, interval, width)
@@ -240,7 +242,8 @@ def _rollups(dev: str, kind: str, interval: int, lo: int, hi: int, scale: float,
                 vmin = np.minimum(np.minimum(fv, lv), mean) - np.where(n > 2, q.spread * scale * 0.1, 0)
                 vmax = np.maximum(np.maximum(fv, lv), mean) + np.where(n > 2, q.spread * scale * 0.1, 0)
                 mean = np.where(n == 1, fv, mean)
-            rows.extend(zip(repeat(tenant), repeat(dev), repeat(q.name), repeat(width), b.tolist(), n.tolist(),
+            name = q.quantity.value
+            rows.extend(zip(repeat(tenant), repeat(dev), repeat(name), repeat(width), b.tolist(), n.tolist(),
                             (mean * n).tolist(), vmin.tolist(), vmax.tolist(), fts.tolist(), fv.tolist(),
                             lts.tolist(), lv.tolist()))
     return rows
@@ -254,17 +257,13 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
     """
     t0 = time.perf_counter()
     store = open_store(f"sqlite:///{store_path}")
-    db = store._db  # the store's own connection: its upsert statement for rollup buckets, in large transactions
     raw = 0
     frames: dict = {}
-    rollups: list = []
+    rollups: list[RollupRow] = []
     readings: list[Reading] = []
 
     def write_rollups() -> None:
-        with store._lock:
-            db.execute("BEGIN")
-            db.executemany(UPSERT_ROLLUP_SQL, rollups)
-            db.execute("COMMIT")
+        store.restore_rollups(rollups)  # folded in as ingest would, in large transactions
         rollups.clear()
 
     def write_readings() -> None:
@@ -273,7 +272,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
         readings.clear()
 
     try:
-        before = db.execute("SELECT count(*) FROM rollups").fetchone()[0]
+        before = store.count_rollups(tenant)
         order = sorted(range(len(plan.meters)), key=lambda i: plan.meters[i][0])  # key order: sequential B-trees
         for i in order:
             dev, kind, interval = plan.meters[i]
@@ -292,7 +291,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
             write_rollups()
         if readings:
             write_readings()
-        written = db.execute("SELECT count(*) FROM rollups").fetchone()[0] - before
+        written = store.count_rollups(tenant) - before
     finally:
         store.close()
     size = sum(p.stat().st_size for p in store_path.parent.glob(store_path.name + "*") if p.is_file())

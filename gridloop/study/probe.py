@@ -12,12 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
-
-from gridloop.contract import BrokerAddress, topic
+from gridloop.contract import BrokerAddress, Quantity, Reading, TopicKind, topic
+from gridloop.contract.telemetry import encode_envelope
 from gridloop.mqtt_client import connect
 
-QUANTITY = "electricity.power.active.total"
+QUANTITY = Quantity.POWER_ACTIVE_TOTAL
 
 
 class LatencyProbe:
@@ -26,7 +25,7 @@ class LatencyProbe:
     def __init__(self, broker_uri: str, tenant: str, device: str, store_path: Path, period_s: float = 0.2,
                  poll_s: float = 0.01, max_probes: int = 20_000) -> None:
         self.broker = BrokerAddress.parse(broker_uri)
-        self.topic = topic(tenant, "telemetry", device)
+        self.topic = topic(tenant, TopicKind.TELEMETRY, device)
         self.tenant, self.device, self.store_path = tenant, device, store_path
         self.period_s, self.poll_s, self.max_probes = period_s, poll_s, max_probes
         self.sent: dict[int, float] = {}  # ts ms → wall time sent
@@ -53,8 +52,8 @@ class LatencyProbe:
                     ts += 1
                 self.sent[ts] = now
             seq += 1
-            body = {"v": 1, "readings": [{"dev": self.device, "ts": ts, "seq": seq, "q": {QUANTITY: float(seq)}}]}
-            self._client.publish(self.topic, orjson.dumps(body), qos=1)
+            body = encode_envelope([Reading(dev=self.device, ts=ts, seq=seq, q={QUANTITY: float(seq)})])
+            self._client.publish(self.topic, body, qos=1)
             self._pub_stop.wait(self.period_s)
 
     def _watch(self) -> None:

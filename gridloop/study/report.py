@@ -81,9 +81,20 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     rows = sorted((r for r in rows if "error" not in r), key=lambda r: r["offered_per_s"])
     if not rows:
         return []
-    x = [r["offered_per_s"] for r in rows]
-    paths = []
+    paths = [_save(_throughput(rows), out / f"{prefix}throughput.png"),
+             _save(_latency(rows), out / f"{prefix}latency.png"),
+             _save(_cpu(rows), out / f"{prefix}cpu.png")]
+    by_size = sorted(rows, key=lambda r: r["db_bytes"])
+    size = [r["db_bytes"] / 1e6 for r in by_size]
+    wide = max(size) > 20 * max(min(size), 1e-3)  # a store grown by history: sizes over decades
+    paths.append(_save(_queries(by_size, size, wide), out / f"{prefix}query.png"))
+    if _has_history(rows):  # ingest as the store grows: the same load against ever larger stores
+        paths.append(_save(_growth(by_size, size, wide), out / f"{prefix}growth.png"))
+    return paths
 
+
+def _throughput(rows: list[dict]):
+    x = [r["offered_per_s"] for r in rows]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax.plot(x, x, "k:", lw=1, label="stored = offered")
     ax.plot(x, [r["stored_per_s"] for r in rows], "o-", label="stored/s")
@@ -91,8 +102,10 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     ax.legend()
     ax2.plot(x, [r["loss_pct"] for r in rows], "o-", color="tab:red")
     ax2.set(xlabel="readings offered / s", ylabel="readings lost (%)", title="loss")
-    paths.append(_save(fig, out / f"{prefix}throughput.png"))
+    return fig
 
+
+def _latency(rows: list[dict]):
     fig, ax = plt.subplots(figsize=(7, 4))
     for interval in sorted({r["interval_s"] for r in rows}):  # burst size differs per interval: one line each
         part = [r for r in rows if r["interval_s"] == interval]
@@ -103,28 +116,33 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     ax.set(xlabel="readings offered / s", ylabel="publish → stored (ms)", title="end-to-end latency (probe)",
            yscale="log")
     ax.legend(fontsize=7)
-    paths.append(_save(fig, out / f"{prefix}latency.png"))
+    return fig
 
+
+def _cpu(rows: list[dict]):
+    x = [r["offered_per_s"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in ("broker", "platform", "simulator"):
         ax.plot(x, [r.get(f"{name}_cpu_pct") or 0 for r in rows], "o-", label=name)
     ax.axhline(100, color="k", lw=0.8, ls=":")
     ax.set(xlabel="readings offered / s", ylabel="CPU (% of one core, mean over the point)", title="CPU per process")
     ax.legend()
-    paths.append(_save(fig, out / f"{prefix}cpu.png"))
+    return fig
 
-    by_size = sorted(rows, key=lambda r: r["db_bytes"])
-    size = [r["db_bytes"] / 1e6 for r in by_size]
-    wide = max(size) > 20 * max(min(size), 1e-3)  # a store grown by history: sizes over decades
+
+QUERY_LINES = (
+    ("query_readings_ms", "o-", "raw readings, one meter, the run's window"),
+    ("query_aggregates_ms", "s-", "15-min means, one meter, the run's window"),
+    ("query_history_readings_ms", "o--", "raw readings, one meter, a day of history"),
+    ("query_history_aggregates_ms", "s--", "15-min means, one meter, a day of history"),
+    ("query_completeness_ms", "^:", "completeness report, all meters, the run's window"),
+    ("query_metrics_ms", "v:", "/api/v1/metrics of the tenant (counts its readings)"),
+)
+
+
+def _queries(by_size: list[dict], size: list[float], wide: bool):
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, style, label in (
-        ("query_readings_ms", "o-", "raw readings, one meter, the run's window"),
-        ("query_aggregates_ms", "s-", "15-min means, one meter, the run's window"),
-        ("query_history_readings_ms", "o--", "raw readings, one meter, a day of history"),
-        ("query_history_aggregates_ms", "s--", "15-min means, one meter, a day of history"),
-        ("query_completeness_ms", "^:", "completeness report, all meters, the run's window"),
-        ("query_metrics_ms", "v:", "/api/v1/metrics of the tenant (counts its readings)"),
-    ):
+    for key, style, label in QUERY_LINES:
         ys = [r.get(key) for r in by_size]
         if any(y is not None for y in ys):
             ax.plot(size, [float("nan") if y is None else y for y in ys], style, label=label)
@@ -135,32 +153,32 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     ax.set(xlabel="database size (MB)", ylabel="query time (ms, median of 5)", title="query latency vs DB size",
            xscale="log" if wide else "linear", yscale="log" if wide else "linear")
     ax.legend(fontsize=7)
-    paths.append(_save(fig, out / f"{prefix}query.png"))
+    return fig
 
-    if _has_history(rows):  # ingest as the store grows: the same load against ever larger stores
-        scale = "log" if wide else "linear"
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        for k, style in (("latency_p50_ms", "o-"), ("latency_p95_ms", "s--"), ("latency_p99_ms", "^:")):
-            ax.plot(size, [r.get(k) or float("nan") for r in by_size], style, label=k.split("_")[1])
-        for r, x in zip(by_size, size, strict=True):
-            ax.annotate(f"{r.get('history_days') or 0:g} d", (x, r.get("latency_p95_ms") or 0),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set(xlabel="database size (MB)", ylabel="publish → stored (ms)", title="ingest latency (probe) vs DB size",
-               xscale=scale)
-        ax.legend(fontsize=7)
-        ax2.plot(size, [r["offered_per_s"] for r in by_size], "k:", label="offered/s")
-        ax2.plot(size, [r["stored_per_s"] for r in by_size], "o-", label="stored/s")
-        ax2.set(xlabel="database size (MB)", ylabel="readings / s", title="ingest rate and cost vs DB size",
-                xscale=scale, ylim=(0, None))
-        cost = ax2.twinx()
-        cost.plot(size, [r.get("platform_us_per_reading") or float("nan") for r in by_size], "s--",
-                  color="tab:red", label="platform CPU µs / reading")
-        cost.set(ylabel="platform CPU µs / reading", ylim=(0, None))
-        lines = ax2.get_legend_handles_labels()
-        more = cost.get_legend_handles_labels()
-        ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left")
-        paths.append(_save(fig, out / f"{prefix}growth.png"))
-    return paths
+
+def _growth(by_size: list[dict], size: list[float], wide: bool):
+    scale = "log" if wide else "linear"
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for k, style in (("latency_p50_ms", "o-"), ("latency_p95_ms", "s--"), ("latency_p99_ms", "^:")):
+        ax.plot(size, [r.get(k) or float("nan") for r in by_size], style, label=k.split("_")[1])
+    for r, x in zip(by_size, size, strict=True):
+        ax.annotate(f"{r.get('history_days') or 0:g} d", (x, r.get("latency_p95_ms") or 0),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set(xlabel="database size (MB)", ylabel="publish → stored (ms)", title="ingest latency (probe) vs DB size",
+           xscale=scale)
+    ax.legend(fontsize=7)
+    ax2.plot(size, [r["offered_per_s"] for r in by_size], "k:", label="offered/s")
+    ax2.plot(size, [r["stored_per_s"] for r in by_size], "o-", label="stored/s")
+    ax2.set(xlabel="database size (MB)", ylabel="readings / s", title="ingest rate and cost vs DB size",
+            xscale=scale, ylim=(0, None))
+    cost = ax2.twinx()
+    cost.plot(size, [r.get("platform_us_per_reading") or float("nan") for r in by_size], "s--",
+              color="tab:red", label="platform CPU µs / reading")
+    cost.set(ylabel="platform CPU µs / reading", ylim=(0, None))
+    lines = ax2.get_legend_handles_labels()
+    more = cost.get_legend_handles_labels()
+    ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left")
+    return fig
 
 
 def _save(fig, path: Path) -> Path:

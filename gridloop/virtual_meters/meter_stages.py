@@ -16,7 +16,7 @@ from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
 GRID_FREQUENCY_HZ = 50.0

@@ -39,7 +39,7 @@ def _one(**fields) -> bytes:
     ({"q": {V1: None}}, "$.q"), ({"dev": "M1"}, "$.dev"), ({"dev": "x" * 64}, "$.dev"),
 ])
 def test_a_reading_out_of_bounds_is_rejected_with_its_reason(fields, why):
-    readings, reasons, _ = decode_readings(_one(**fields))
+    readings, reasons, *_ = decode_readings(_one(**fields))
     assert readings == [] and len(reasons) == 1 and why in reasons[0], reasons
 
 
@@ -47,7 +47,7 @@ def test_good_readings_beside_bad_ones_are_kept():
     payload = orjson.dumps({"v": 1, "readings": [
         {"dev": "m1", "ts": T0, "q": {V1: 1.0}}, {"dev": "m1", "ts": -5, "q": {V1: 1.0}},
         {"dev": "m2", "ts": T0, "seq": 0, "q": {V1: 2.0}}]})
-    readings, reasons, positions = decode_readings(payload)
+    readings, reasons, positions, _ = decode_readings(payload)
     assert [r.dev for r in readings] == ["m1", "m2"] and positions == [0, 2]
     assert reasons[0].startswith("readings[1]:")
 

@@ -18,6 +18,7 @@ CONTRACT = ROOT / "gridloop" / "contract"
 WIRE_WORDS = {m.value for enum in (Quantity, EventType, CommandName) for m in enum}
 STATUS_WORDS = {m.value for m in CommandStatus} | {m.value for m in DeviceStatus}
 TOPIC_KINDS = {m.value for m in TopicKind}
+QUANTITY_FAMILIES = tuple({q.value.split(".")[0] + "." for q in Quantity})
 META_KEYS = {f for model in {*META_MODELS.values(), DeviceMeta} for f in model.model_fields}
 
 
@@ -56,7 +57,7 @@ def _findings(path: Path) -> list[str]:
         if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in skip:
             continue
         value, where = node.value, f"{path.relative_to(ROOT)}:{node.lineno}"
-        if value in WIRE_WORDS or "gridloop/v1" in value or value.startswith("$share/"):
+        if value in WIRE_WORDS or "gridloop/v1" in value or value.startswith(("$share/", *QUANTITY_FAMILIES)):
             out.append(f"{where}: {value!r}")
         elif value in STATUS_WORDS and _is_compared_or_keyed(node, parents):
             out.append(f"{where}: status {value!r}")

@@ -41,7 +41,8 @@ def mqtt(broker_uri):
 
 
 def _command(cid: str) -> bytes:
-    return orjson.dumps({"v": 1, "id": cid, "ts": 1_767_225_600_000, "name": "switch.open", "args": {}, "expires": None})
+    return orjson.dumps({"v": 1, "id": cid, "ts": 1_767_225_600_000, "name": "switch.open", "args": {},
+                         "expires": None})
 
 
 def test_a_command_delivered_twice_is_applied_once_and_answered_again(mqtt):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridloop.contract.quantities import VOLTAGE, Quantity
 from gridloop.engine.step_loop import Pacer
-from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, VOLTAGE, ElectricityMeterBank
+from gridloop.virtual_meters.electricity import ElectricityMeterBank
 
 
 def test_registers_follow_integrated_power():
@@ -17,8 +18,8 @@ def test_registers_follow_integrated_power():
     expected_import = np.array([10.0, 0.0, 5.0]) + np.clip(powers, 0, None).sum(axis=0) / 60.0
     expected_export = np.clip(-powers, 0, None).sum(axis=0) / 60.0
     sample = bank.sample(1_000, np.array([400.0, 380.0]), powers[-1])
-    assert np.allclose(sample.quantities[ENERGY_IMPORT], expected_import, atol=0.05)  # 0.1 Wh resolution
-    assert np.allclose(sample.quantities[ENERGY_EXPORT], expected_export, atol=0.05)
+    assert np.allclose(sample.quantities[Quantity.ENERGY_ACTIVE_IMPORT], expected_import, atol=0.05)  # 0.1 Wh
+    assert np.allclose(sample.quantities[Quantity.ENERGY_ACTIVE_EXPORT], expected_export, atol=0.05)
     assert np.allclose(sample.quantities[VOLTAGE[0]], [230.9, 219.4, 219.4])
     assert sample.seq.tolist() == [1, 1, 1]
     assert bank.sample(2_000, np.array([400.0, 0.0]), np.zeros(3)).quantities[VOLTAGE[2]].tolist() == [230.9, 0, 0]

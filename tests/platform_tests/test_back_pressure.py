@@ -15,6 +15,9 @@ from gridloop.platform.ingest import IngestWorker
 from gridloop.platform.store import open_store
 from gridloop.platform.store.base import DeviceRecord
 
+T0 = 1767225600000  # 2026-01-01T00:00:00Z: inside the contract's timestamp bounds
+Q = "electricity.voltage.l1"
+
 
 def test_a_stalled_store_holds_the_stream_back_and_loses_nothing(broker_uri, tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
@@ -27,7 +30,7 @@ def test_a_stalled_store_holds_the_stream_back_and_loses_nothing(broker_uri, tmp
     try:
         with store._lock:  # a real stall: the SQLite store is busy (as under a long query or a full disk)
             for k in range(60):
-                readings = [{"dev": f"m{i}", "ts": 1_000 * k + i, "seq": k, "q": {"x": float(k)}} for i in range(10)]
+                readings = [{"dev": f"m{i}", "ts": T0 + 1_000 * k + i, "seq": k, "q": {Q: float(k)}} for i in range(10)]
                 publisher.publish(topic("bp", "telemetry", "dia"), orjson.dumps({"v": 1, "readings": readings}),
                                   qos=1)
             time.sleep(1.5)
@@ -37,7 +40,7 @@ def test_a_stalled_store_holds_the_stream_back_and_loses_nothing(broker_uri, tmp
             assert held.queue_full_waits >= 1  # the receive thread waited: the broker holds the rest
         assert wait_for(lambda: store.count_readings("bp") == 600, 30)
         assert worker.counters.readings_stored == 600 and worker.counters.readings_duplicate == 0
-        assert store.insert_readings("bp", [Reading("m0", 0, 0, {"x": 0.0})]) == 0  # already there, once
+        assert store.insert_readings("bp", [Reading("m0", T0, 0, {Q: 0.0})]) == 0  # already there, once
     finally:
         publisher.disconnect()
         publisher.loop_stop()

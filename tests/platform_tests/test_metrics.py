@@ -43,8 +43,8 @@ def test_prometheus_metrics_per_worker(broker_uri, tmp_path):
                                                  for i in range(10)]).status_code == 201
         client = connect(BrokerAddress.parse(broker_uri), f"prom-pub-{time.monotonic_ns()}")
         for k in range(40):
-            env = {"v": 1, "readings": [{"dev": f"m{i}", "ts": T0 + k * 10_000, "seq": k, "q": {"x.y": 1.0}}
-                                        for i in range(10)]}
+            env = {"v": 1, "readings": [{"dev": f"m{i}", "ts": T0 + k * 10_000, "seq": k,
+                                         "q": {"electricity.voltage.l1": 1.0}} for i in range(10)]}
             client.publish(topic("prom", "telemetry", "gw"), orjson.dumps(env), qos=1)
         client.publish(topic("prom", "telemetry", "gw"), b"not json", qos=1).wait_for_publish(5)
         client.disconnect()

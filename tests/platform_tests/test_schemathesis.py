@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
+try:
+    import schemathesis
+except ImportError:  # a dev dependency: scripts/test.sh installs it, CI requires it
+    if os.environ.get("GRIDLOOP_REQUIRE_SERVICES") in ("1", "true"):
+        raise
+    pytest.skip("schemathesis is not installed (pip install -e '.[dev]')", allow_module_level=True)
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
 
-from gridloop.contract import BrokerAddress  # noqa: E402
-from gridloop.platform.api import create_app  # noqa: E402
-from gridloop.platform.commands import CommandDispatcher  # noqa: E402
-from gridloop.platform.envelope import Reading  # noqa: E402
-from gridloop.platform.store.base import AssetRecord, DeviceRecord  # noqa: E402
-from gridloop.platform.store.sqlite import SqliteStore  # noqa: E402
+from gridloop.contract import BrokerAddress
+from gridloop.platform.api import create_app
+from gridloop.platform.commands import CommandDispatcher
+from gridloop.platform.envelope import Reading
+from gridloop.platform.store.base import AssetRecord, DeviceRecord
+from gridloop.platform.store.sqlite import SqliteStore
 
 T0 = 1767225600000
 EXAMPLES = 40  # per operation: ~20 operations, well under a minute

@@ -190,3 +190,30 @@ def test_tenant_isolation(store):
     assert store.count_readings("beta") == 0
     assert store.list_devices("beta") == []
     assert len(store.query_rollups("alpha", ["a1"], "x", "1m", 0, T0 * 2)) == 1
+
+
+def test_restored_rollups_fold_into_stored_ones_like_ingest(store):
+    """restore_rollups (a restore of past data) folds rows exactly as ingest folds its own; count_rollups counts."""
+    store.insert_readings("alpha", [Reading("m1", T0 + 1000, None, {"x": 2.0, "y": 1.0})])
+    assert store.count_rollups("alpha") == 2 * len(RESOLUTIONS)
+    width = RESOLUTIONS["1h"]
+    rows = [("alpha", "m1", "x", width, T0, 3, 9.0, 1.0, 5.0, T0 + 500, 4.0, T0 + 9000, 1.0),
+            ("alpha", "m1", "x", width, T0 + HOUR, 1, 7.0, 7.0, 7.0, T0 + HOUR, 7.0, T0 + HOUR, 7.0),
+            ("alpha", "m1", "x", width, T0 + HOUR, 1, 3.0, 3.0, 3.0, T0 + HOUR + 5, 3.0, T0 + HOUR + 5, 3.0),
+            ("beta", "b1", "x", width, T0, 1, 1.0, 1.0, 1.0, T0, 1.0, T0, 1.0)]
+    assert store.restore_rollups(iter(rows)) == 4
+    got = [(b.start, b.n, b.sum, b.min, b.max, b.first_ts, b.first, b.last_ts, b.last)
+           for b in store.query_rollups("alpha", ["m1"], "x", "1h", T0, T0 + 2 * HOUR)]
+    assert got == [(T0, 4, 11.0, 1.0, 5.0, T0 + 500, 4.0, T0 + 9000, 1.0),
+                   (T0 + HOUR, 2, 10.0, 3.0, 7.0, T0 + HOUR, 7.0, T0 + HOUR + 5, 3.0)]
+    assert store.count_rollups("alpha") == 2 * len(RESOLUTIONS) + 1 and store.count_rollups("beta") == 1
+    assert store.restore_rollups([]) == 0
+
+
+def test_commands_come_back_with_plain_ints(store):
+    """Epoch ms of a command come back as int itself (not bson's Int64): the wire encoder takes no int subclass."""
+    store.put_command(CommandRecord(tenant="alpha", id="c-1", device="sw1", name="switch.open", args={}, ts=T0,
+                                    expires=T0 + 60_000, updated=T0, history=[["pending", T0]]))
+    assert store.update_command("alpha", "c-1", "sent", "", T0 + 5)
+    for c in (store.get_command("alpha", "c-1"), *store.open_commands()):
+        assert {type(v) for v in (c.ts, c.expires, c.updated, *(t for _, t in c.history))} == {int}

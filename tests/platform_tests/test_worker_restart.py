@@ -16,6 +16,8 @@ from gridloop.platform.store import open_store
 from gridloop.platform.store.base import DeviceRecord
 
 METERS, ENVELOPES = 50, 300
+T0 = 1767225600000  # 2026-01-01T00:00:00Z: inside the contract's timestamp bounds
+Q = "electricity.voltage.l1"
 
 
 def _crash(worker: IngestWorker) -> None:
@@ -38,7 +40,7 @@ def test_killed_and_restarted_worker_loses_and_doubles_nothing(broker_uri, tmp_p
 
     def publish() -> None:
         for k in range(ENVELOPES):
-            readings = [{"dev": f"m{i}", "ts": 10_000 * k, "seq": k, "q": {"x": float(k)}} for i in range(METERS)]
+            readings = [{"dev": f"m{i}", "ts": T0 + 10_000 * k, "seq": k, "q": {Q: float(k)}} for i in range(METERS)]
             publisher.publish(topic("kr", "telemetry", "dia"), orjson.dumps({"v": 1, "readings": readings}), qos=1)
             time.sleep(0.005)
 

@@ -38,7 +38,8 @@ DIA = "dia-site01"
 METERS = [f"m{i:02d}" for i in range(20)]
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 INTERVAL_MS = 10_000
-SWAPPED = ("address", "listener", "persistence_location")  # the only lines of the file the test replaces
+# the only lines of the file the test replaces: where it runs, and open to the test's anonymous clients
+SWAPPED = ("address", "listener", "persistence_location", "allow_anonymous", "plugin", "plugin_opt_config_file")
 
 
 def _missing(what: str) -> None:
@@ -55,14 +56,16 @@ def _directives(text: str) -> list[str]:
 def edge_conf(core: BrokerAddress, edge_port: int, data_dir: Path) -> str:
     """The deploy file with its address, listener and persistence_location lines swapped, and a ``user`` line."""
     swaps = {"address": f"address {core.host}:{core.port}", "listener": f"listener {edge_port} 127.0.0.1",
-             "persistence_location": f"persistence_location {data_dir}/"}
+             "persistence_location": f"persistence_location {data_dir}/",
+             "allow_anonymous": "allow_anonymous true", "plugin": "", "plugin_opt_config_file": ""}
     out, seen = [f"user {getpass.getuser()}"], []
     for line in BRIDGE_FILE.read_text().splitlines():
         key = line.split()[0] if line.strip() and not line.lstrip().startswith("#") else None
         if key in swaps:
             seen.append(key)
             line = swaps[key]
-        out.append(line)
+        if line:
+            out.append(line)
     assert sorted(seen) == sorted(SWAPPED), f"each of {SWAPPED} must be in the file exactly once, found {seen}"
     return "\n".join(out) + "\n"
 

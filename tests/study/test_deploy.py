@@ -76,23 +76,33 @@ def _conf_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
+def _store_uris(where: str, store: str) -> str:
+    """The store URI a command gets: compose spells it out (with the password from the environment), k8s takes it
+    from the gridloop-mongo secret."""
+    if where.startswith("k8s"):
+        assert store == "$(GRIDLOOP_STORE_URI)", where
+        return "mongodb://gridloop:x@mongo:27017/gridloop?authSource=admin"
+    return store
+
+
 def test_ports_and_hosts_match() -> None:
     conf = _conf_lines((DEPLOY / "mosquitto.conf").read_text())
-    mqtt_port = int(next(ln.split()[1] for ln in conf if ln.startswith("listener")))
+    mqtt_port, tls_port = (int(ln.split()[1]) for ln in conf if ln.startswith("listener"))
     services = {d["metadata"]["name"]: d for d in _k8s_docs() if d["kind"] == "Service"}
     compose = _compose()["services"]
-    assert services["mosquitto"]["spec"]["ports"][0]["port"] == mqtt_port
-    assert compose["mosquitto"]["ports"] == [f"{mqtt_port}:{mqtt_port}"]
+    assert [p["port"] for p in services["mosquitto"]["spec"]["ports"]] == [mqtt_port, tls_port]
+    assert compose["mosquitto"]["ports"][0].split()[0] == f"{tls_port}:{tls_port}"  # outside: TLS only
     for where, argv in _gridloop_commands():
         if (broker := _option(argv, "--broker")) is not None:
             addr = BrokerAddress.parse(broker)
             assert (addr.host, addr.port) == ("mosquitto", mqtt_port), where
         if (store := _option(argv, "--store")) is not None:
-            m = re.match(r"^mongodb://([^:/]+):(\d+)/(\w+)$", store)
+            uri = _store_uris(where, store)
+            m = re.match(r"^mongodb://gridloop:[^@]+@([^:/]+):(\d+)/(\w+)\?authSource=admin$", uri)
             assert m, f"{where}: {store}"
             assert m.group(1) == "mongo"
             assert int(m.group(2)) == services["mongo"]["spec"]["ports"][0]["port"]
-            assert compose["mongo"]["ports"] == [f"{m.group(2)}:{m.group(2)}"]
+            assert "ports" not in compose["mongo"]  # the store is reached on the compose network only
         if argv[:2] == ["platform", "serve"]:
             port = int(_option(argv, "--port") or 0)
             assert services["platform"]["spec"]["ports"][0]["targetPort"] == port
@@ -101,6 +111,31 @@ def test_ports_and_hosts_match() -> None:
     fleet = yaml.safe_load((DEPLOY / "scenarios" / "fleet.yaml").read_text())
     assert fleet["platform"]["api_url"] == f"http://platform:{services['platform']['spec']['ports'][0]['port']}"
 
+
+def test_shipped_deployments_are_closed_by_default() -> None:
+    """No anonymous broker, accounts from the dynamic-security file the setup step writes, a TLS listener, an
+    authenticated store, no default admin key, the platform on its own broker account."""
+    for name, text in (("deploy/mosquitto.conf", (DEPLOY / "mosquitto.conf").read_text()),
+                       ("deploy/mosquitto-edge-bridge.conf", (DEPLOY / "mosquitto-edge-bridge.conf").read_text())):
+        lines = _conf_lines(text)
+        assert "allow_anonymous true" not in lines, name
+    lines = _conf_lines((DEPLOY / "mosquitto.conf").read_text())
+    assert "allow_anonymous false" in lines
+    assert "plugin_opt_config_file /mosquitto/auth/dynamic-security.json" in lines
+    assert {"cafile /mosquitto/certs/ca.crt", "certfile /mosquitto/certs/server.crt"} <= set(lines)
+    compose = _compose()
+    assert "mqtt-auth:/mosquitto/auth" in compose["services"]["mosquitto"]["volumes"]
+    assert compose["services"]["broker-accounts"]["command"] == ["broker", "accounts", "/auth"]
+    assert "mqtt-auth:/auth" in compose["services"]["broker-accounts"]["volumes"]
+    text = (DEPLOY / "docker-compose.yml").read_text() + "".join(
+        f.read_text() for f in sorted((DEPLOY / "k8s").glob("*.yaml")))
+    assert "change-me" not in text and "optional: true" not in text
+    assert compose["services"]["mongo"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"].startswith("${MONGO_PASSWORD:?")
+    for where, argv in _gridloop_commands():
+        if argv[:2] == ["platform", "serve"]:
+            assert _option(argv, "--mqtt-username") == "gridloop-platform", where
+        if argv[:2] == ["tenant", "create"]:
+            assert _option(argv, "--broker") is not None, where  # the running broker learns the account
 
 def test_ingest_group_is_the_contracts_shared_subscription() -> None:
     serves = [argv for _, argv in _gridloop_commands() if argv[:2] == ["platform", "serve"]]
@@ -188,7 +223,7 @@ def test_edge_bridge_topics_follow_the_contract() -> None:
     assert set(bridged) == set(KINDS)
     for kind, (pattern, direction, qos) in bridged.items():
         assert pattern == f"{PREFIX}/+/{kind}/+", pattern
-        assert (direction, qos) == ("in" if kind == "commands" else "out", 1), kind
+        assert (direction, qos) == ("in" if kind in ("commands", "acks") else "out", 1), kind
         published = topic("tenant-1", kind, "dia_7")
         assert parse_topic(published) == ("tenant-1", kind, "dia_7")
         assert topic_matches_sub(pattern, published)

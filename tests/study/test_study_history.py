@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gridloop.broker import find_mosquitto
 from gridloop.cli import main
 from gridloop.study import history
 from gridloop.study.history import GAP_S, parse_history, plan_history
@@ -53,7 +52,7 @@ def test_plan_caps_raw_readings_and_refuses_too_much() -> None:
         apply_point(BASE, {"meters": "20000", "history": "60d"})
 
 
-@pytest.mark.skipif(find_mosquitto() is None, reason="a study measures the real Mosquitto broker")
+@pytest.mark.usefixtures("mosquitto_binary")  # a study measures the real Mosquitto broker
 def test_a_point_with_two_days_of_history_measures_a_larger_store(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(history, "RAW_ROWS_MAX", 3 * 576)  # 3 of the 10 meters raw throughout, 7 raw for 20 h
     out = tmp_path / "study"

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gridloop.broker import find_mosquitto
 from gridloop.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 
 
-@pytest.mark.skipif(find_mosquitto() is None, reason="a study measures the real Mosquitto broker")
+@pytest.mark.usefixtures("mosquitto_binary")  # a study measures the real Mosquitto broker
 def test_two_point_sweep_writes_table_plots_and_model(tmp_path: Path, capsys) -> None:
     img = tmp_path / "img"
     code = main(["study", QUICKSTART, "--sweep", "meters=10,20", "--sweep", "duration=30min",

@@ -1,4 +1,5 @@
-"""Storage backends behind one interface: embedded SQLite (default) and MongoDB."""
+"""Storage backends behind one interface (base.py: a protocol per concern, ``Store`` all of them): embedded SQLite
+(default, sqlite/) and MongoDB (mongo/), each split into one module per concern."""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""Store on MongoDB (tested against FerretDB v1.24): hourly reading buckets, rollups, registry, commands.
+
+Written for what FerretDB v1 supports: no time-series or TTL collections, no nested arrays, no '.'
+or '$' in field names (quantities are stored as lists of {k, v}), plain upserts with $inc/$min/$max.
+
+Several platform replicas may share one database. MongoDB applies each update to one document atomically
+(filter and change together), which is all the conditional writes here need: a reading bucket guarded by
+``k: {$nin: ...}``, a command's status step, a lease. FerretDB v1 does not: it reads the matching documents,
+then writes them back, so two processes updating one document can lose one update. On FerretDB the store
+therefore also serialises its read-modify-write steps across processes with a lock document
+(``locks._id: "writer"``, inserted to take it: an insert of an existing _id fails atomically there too).
+On MongoDB, upserts of readings and rollups also filter on the shard key {tenant, dev} (deploy/mongo-shard.js).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pymongo
+from pymongo.errors import DuplicateKeyError
+
+BUCKET_MS = 3_600_000  # one readings document per (tenant, meter, hour)
+DUPLICATE_KEY = 11000
+MAX_RETRIES = 20
+UPDATE_CHUNK = 50  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
+WRITE_LOCK_TTL_MS = 3_000  # FerretDB only: a crashed holder's lock is taken over after this long
+WRITE_LOCK_RENEW_S = 1.0  # a holder in a long write renews it this often (between update chunks)
+WRITE_LOCK_WAIT_S = 60.0
+
+
+class MongoBase:
+    """The client, the write serialisation every part uses, and raw write commands that report duplicates."""
+
+    def __init__(self, uri: str) -> None:
+        self._client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+        self.db = self._client.get_default_database()
+        self._lock = threading.RLock()  # one writer at a time per process: keeps read-then-write cheap
+        self._owners: dict[str, tuple[str, float]] = {}  # device -> (tenant, time.monotonic() looked up)
+        # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
+        # shard either, and a filter on more than _id makes its updates much slower (no push-down)
+        self._ferretdb = "ferretdbVersion" in self._client.admin.command("buildInfo")
+        self._serialise = self._ferretdb
+        self._token = uuid.uuid4().hex
+        self._depth = 0  # nesting of _writing() in the thread holding self._lock
+        self._locked_at = 0.0
+        self._create_indexes()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A read-modify-write step: one at a time in this process, and on FerretDB in all processes."""
+        with self._lock:
+            if self._serialise and self._depth == 0:
+                self._take_write_lock()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._serialise and self._depth == 0:
+                    self.db.locks.delete_one({"_id": "writer", "holder": self._token})
+
+    def _by_id(self, doc_id: str, tenant: str, dev: str) -> dict[str, Any]:
+        """Filter on a document's _id, with the shard key (tenant, dev): a sharded cluster needs it for an upsert."""
+        return {"_id": doc_id} if self._ferretdb else {"_id": doc_id, "tenant": tenant, "dev": dev}
+
+    def _shard_key_on_insert(self, tenant: str, dev: str) -> dict[str, str]:
+        """What an upsert must set besides its filter's fields (with the shard key in the filter, nothing)."""
+        return {"tenant": tenant, "dev": dev} if self._ferretdb else {}
+
+    def _take_write_lock(self) -> None:
+        deadline = time.monotonic() + WRITE_LOCK_WAIT_S
+        while True:
+            now = time.time_ns() // 1_000_000
+            try:
+                self.db.locks.insert_one({"_id": "writer", "holder": self._token, "until": now + WRITE_LOCK_TTL_MS})
+                self._locked_at = time.monotonic()
+                return
+            except DuplicateKeyError:
+                held = self.db.locks.find_one({"_id": "writer"})
+                if held is not None and held.get("until", 0) < now:  # its holder died: take it over
+                    self.db.locks.delete_one({"_id": "writer", "holder": held["holder"]})
+                    continue
+            if time.monotonic() > deadline:
+                raise RuntimeError("the store's write lock stayed taken for 60 s")
+            time.sleep(0.002)
+
+    def _keep_write_lock(self) -> None:
+        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one."""
+        if self._serialise and self._depth and time.monotonic() - self._locked_at > WRITE_LOCK_RENEW_S:
+            self.db.locks.update_one({"_id": "writer", "holder": self._token},
+                                     {"$set": {"until": time.time_ns() // 1_000_000 + WRITE_LOCK_TTL_MS}})
+            self._locked_at = time.monotonic()
+
+    def _create_indexes(self) -> None:
+        db = self.db
+        db.tenants.create_index("key_hash", unique=True)
+        db.devices.create_index([("tenant", 1), ("_id", 1)])
+        db.assets.create_index([("tenant", 1), ("id", 1)])
+        db.readings.create_index([("tenant", 1), ("dev", 1), ("h", 1)])
+        db.events.create_index([("tenant", 1), ("dev", 1), ("ts", 1)])
+        db.rejected.create_index("tenant")
+        db.commands.create_index("status")
+        db.rollups.create_index([("tenant", 1), ("dev", 1), ("res", 1), ("b", 1)])
+
+    # -- raw write commands (FerretDB's partial bulk results trip pymongo's bulk_write, so read them ourselves)
+    def _update(self, collection: str, updates: list[dict]) -> set[int]:
+        """Run updates unordered; the indexes of those that failed on a duplicate key (others raise)."""
+        failed: set[int] = set()
+        for off in range(0, len(updates), UPDATE_CHUNK):
+            self._keep_write_lock()
+            chunk = updates[off:off + UPDATE_CHUNK]
+            reply = self.db.command({"update": collection, "updates": chunk, "ordered": False})
+            for err in reply.get("writeErrors", []):
+                if err.get("code") != DUPLICATE_KEY:
+                    raise pymongo.errors.OperationFailure(err.get("errmsg", str(err)), err.get("code"))
+                failed.add(off + err["index"])
+        return failed
+
+    def _insert(self, collection: str, docs: list[dict]) -> int:
+        """Insert unordered, skipping documents whose _id exists; the number inserted."""
+        inserted = 0
+        for off in range(0, len(docs), 500):
+            self._keep_write_lock()
+            chunk = docs[off:off + 500]
+            reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False})
+            dupes = 0
+            for err in reply.get("writeErrors", []):
+                if err.get("code") != DUPLICATE_KEY:
+                    raise pymongo.errors.OperationFailure(err.get("errmsg", str(err)), err.get("code"))
+                dupes += 1
+            inserted += len(chunk) - dupes
+        return inserted
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,127 @@
+"""Readings (with their rollups, in the same transaction), events and rejected messages in SQLite."""
+
+from __future__ import annotations
+
+from itertools import repeat
+from operator import itemgetter
+
+import orjson
+
+from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.rollups import rollup_rows
+from gridloop.platform.store.records import StoredReading
+from gridloop.platform.store.sqlite.connection import SqliteBase
+from gridloop.platform.store.sqlite.rollups import BY_ROLLUP_KEY, UPSERT_ROLLUP_SQL
+
+BY_DEV_TS = itemgetter(1, 2)  # never compares seq or q: equal keys in one batch must not raise
+INSERT_READING_SQL = "INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?)"
+
+
+class SqliteReadings(SqliteBase):
+    """Readings and their rollups, events and rejected messages."""
+
+    def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
+        """Store the readings not stored yet and fold exactly those into the rollups, in one transaction.
+
+        Fast path: insert everything with OR IGNORE; if every row was new (the normal case) the batch's
+        rollups are added as computed. Otherwise roll back and redo with the duplicates removed first.
+        """
+        if not readings:
+            return 0
+        dumps = orjson.dumps
+        db = self._db
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.total_changes
+                # sorted by key: consecutive inserts land on the same B-tree pages (fewer dirty pages to commit)
+                devs, tss, seqs, qs = zip(*readings, strict=True)  # columns, built in C
+                rows = sorted(zip(repeat(tenant, len(devs)), devs, tss, seqs, map(dumps, qs), strict=True),
+                              key=BY_DEV_TS)
+                db.executemany(INSERT_READING_SQL, rows)
+                if db.total_changes - before != len(readings):
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN IMMEDIATE")  # _new_only reads before it writes: hold the write lock first
+                    readings = self._new_only(tenant, readings)
+                    db.executemany(INSERT_READING_SQL, [(tenant, r.dev, r.ts, r.seq, dumps(r.q)) for r in readings])
+                if readings:
+                    db.executemany(UPSERT_ROLLUP_SQL, sorted(rollup_rows(tenant, readings), key=BY_ROLLUP_KEY))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return len(readings)
+
+    def _new_only(self, tenant: str, readings: list[Reading]) -> list[Reading]:
+        """The first reading of each (dev, ts) of the batch that is not stored yet (inside the transaction)."""
+        unique: dict[tuple[str, int], Reading] = {}
+        for r in readings:
+            unique.setdefault((r.dev, r.ts), r)
+        db = self._db
+        db.execute("DELETE FROM batch_k")
+        db.executemany("INSERT INTO batch_k VALUES (?,?)", list(unique))
+        stored = db.execute(
+            "SELECT k.dev, k.ts FROM batch_k k JOIN readings r ON r.tenant=? AND r.dev=k.dev AND r.ts=k.ts", (tenant,)
+        ).fetchall()
+        for key in stored:
+            del unique[key]
+        return list(unique.values())
+
+    def insert_events(self, tenant: str, events: list[Event]) -> int:
+        rows = [(tenant, e.dev, e.ts, e.type, e.severity, orjson.dumps(e.data)) for e in events]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._db.total_changes - before
+
+    def add_rejected(self, tenant: str | None, topic: str, reason: str, payload: bytes) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
+                (tenant, topic, reason, payload[:65536]),
+            )
+
+    def query_readings(
+        self, tenant: str, device: str, start: int | None, end: int | None, limit: int
+    ) -> list[StoredReading]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts, seq, q FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<? ORDER BY ts LIMIT ?",
+                (tenant, device, start if start is not None else -1, end if end is not None else 2**62, limit),
+            ).fetchall()
+        return [StoredReading(ts, seq, orjson.loads(q)) for ts, seq, q in rows]
+
+    def query_events(
+        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None
+    ) -> list[Event]:
+        sql = "SELECT dev, ts, type, severity, data FROM events WHERE tenant=? AND dev=? AND ts>=? AND ts<?"
+        args: list = [tenant, device, start if start is not None else -1, end if end is not None else 2**62]
+        if kind:
+            sql += " AND type=?"
+            args.append(kind)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY ts", args).fetchall()
+        return [Event(d, ts, t, s, orjson.loads(data)) for d, ts, t, s, data in rows]
+
+    def count_readings(self, tenant: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM readings WHERE tenant=?", (tenant,)).fetchone()[0]
+
+    def count_rejected(self, tenant: str | None) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM rejected WHERE tenant IS ?", (tenant,)).fetchone()[0]
+
+    def readings_per_device(self, tenant: str, start: int | None, end: int | None) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT dev, count(*) FROM readings WHERE tenant=? AND ts>=? AND ts<? GROUP BY dev",
+                (tenant, start if start is not None else -1, end if end is not None else 2**62),
+            ).fetchall()
+        return dict(rows)

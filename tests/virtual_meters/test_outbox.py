@@ -1,0 +1,41 @@
+"""The DIA's outbox: numbered envelopes kept until the platform acknowledges them, across a restart, bounded."""
+
+from __future__ import annotations
+
+import time
+
+from gridloop.contract.delivery import envelope_id
+from gridloop.virtual_meters.outbox import Outbox
+
+ENVELOPE = b'{"v":1,"readings":[]}'
+
+
+def test_ids_are_new_after_a_restart_and_what_was_unacknowledged_is_due_at_once(tmp_path):
+    box = Outbox(tmp_path / "outbox.db")
+    sent = [box.add("t", ENVELOPE, 2) for _ in range(3)]
+    assert [n for n, _ in sent] == [0, 1, 2] and [envelope_id(p) for _, p in sent] == [0, 1, 2]
+    assert box.acknowledge([1, 99]) == 2  # an unknown id counts nothing
+    assert box.due(older_than_s=60) == []  # just sent
+    box.close()
+    again = Outbox(tmp_path / "outbox.db")  # the DIA restarted
+    assert [p.id for p in again.due(older_than_s=60)] == [0, 2]
+    assert again.add("t", ENVELOPE, 1)[0] == 3  # never a number the platform may still acknowledge
+    assert again.readings() == 5 and len(again) == 3
+    again.close()
+
+
+def test_unacknowledged_envelopes_come_due_again_after_the_timeout():
+    box = Outbox()
+    box.add("t", ENVELOPE, 1)
+    assert box.due(older_than_s=0.05) == []
+    time.sleep(0.06)
+    assert [p.id for p in box.due(older_than_s=0.05)] == [0]
+    assert box.due(older_than_s=0.05) == []  # counted as sent again
+
+
+def test_the_oldest_are_dropped_and_counted_past_the_bound():
+    box = Outbox(max_envelopes=2)
+    for _ in range(5):
+        box.add("t", ENVELOPE, 10)
+    assert len(box) == 2 and box.dropped_envelopes == 3 and box.dropped_readings == 30
+    assert box.acknowledge([3, 4]) == 20
