@@ -46,9 +46,6 @@ class EmbeddedPlatform:
         self._proc = subprocess.Popen(self._cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         return self
 
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])

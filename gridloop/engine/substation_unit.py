@@ -7,21 +7,20 @@ platform, so partition K/N (the substations i with i % N == K) publishes the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from gridloop.controllers.actuators import CommandStage, grid_actuators
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.engine.publish import PublishStage
-from gridloop.engine.scenario_events import ScenarioEventsStage
+from gridloop.engine.scenario_events import CommandSender, ScenarioEventsStage
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.profiles.demand import build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
 from gridloop.scenario.model import EquipmentOutageEvent, Scenario
-from gridloop.sdk import PlatformClient
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
@@ -52,6 +51,12 @@ class SubstationUnit:
     substation: SubstationMeterBank
     kpi: KpiRecorder
     recorder: RunRecorder
+    # made by pipeline(), read by the summary
+    events: ScenarioEventsStage = field(init=False)
+    meter_events: MeterEventsStage = field(init=False)
+    meter_stage: HomeMeterStage = field(init=False)
+    publisher: PublishStage = field(init=False)
+    event_publisher: PublishStage = field(init=False)
 
     @property
     def name(self) -> str:
@@ -61,7 +66,7 @@ class SubstationUnit:
     def meter_count(self) -> int:
         return len(self.meters) + self.utilities.count + len(self.substation) + len(self.meters.blink_homes)
 
-    def pipeline(self, dia: DeviceIntegrationAdapter, controller: SimulatorController, api: PlatformClient,
+    def pipeline(self, dia: DeviceIntegrationAdapter, controller: SimulatorController, api: CommandSender,
                  owned: set[str] | None, lead: bool, broker=None) -> list[Stage]:
         """The substation's stages in the order of a step; ``lead``: this partition sends and answers."""
         s, period = self.s, ms(self.s.clock.step)

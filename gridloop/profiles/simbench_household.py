@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -62,11 +63,16 @@ class SimbenchHouseholds:
         i0, i1, w = self._position(t_s)
         return (1 - w) * self.sgen_p_mw[i0] + w * self.sgen_p_mw[i1]
 
-    def _position(self, t_s: float) -> tuple[int, int, float]:
+    @cached_property
+    def _start_in_year_s(self) -> float:
+        """Seconds from the start of the profiles' year (UTC) to the scenario start."""
         year_start = pd.Timestamp(self.start).tz_convert("UTC").replace(
             month=1, day=1, hour=0, minute=0, second=0, microsecond=0
         )
-        offset = (pd.Timestamp(self.start).tz_convert("UTC") - year_start).total_seconds() + t_s
+        return (pd.Timestamp(self.start).tz_convert("UTC") - year_start).total_seconds()
+
+    def _position(self, t_s: float) -> tuple[int, int, float]:
+        offset = self._start_in_year_s + t_s
         position = offset / QUARTER_S
         n = self.p_mw.shape[0]
         i0 = int(np.floor(position)) % n
