@@ -57,9 +57,9 @@ def main() -> None:
         for n in workers:
             out = Path(tmp) / f"n{n}"
             summary = run_workers(path, scenario, RunOptions(out=out, progress=False), n)
-            loop_s = max(p["loop_wall_s"] for p in summary["partitions"])
+            loop_s = max(p["loop_wall_s"] for p in summary.partitions)
             stored, digest = stored_digest(out)
-            rows.append((n, loop_s, summary["wall_s"], summary["messages"]["readings_sampled"], stored, digest))
+            rows.append((n, loop_s, summary.wall_s, summary.messages.readings_sampled, stored, digest))
     ref_loop, ref_wall = rows[0][1], rows[0][2]
     print("\n| workers | slowest partition loop s | command wall s | readings | readings/s (loop) | "
           "readings/s (wall) | speed-up loop | speed-up wall | stored digest |")

@@ -142,10 +142,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run_workers(args.scenario, scenario, options, args.workers)
     else:
         summary = run_scenario(scenario, options)
-    m = summary["messages"]
-    print(json.dumps({k: summary[k] for k in ("scenario", "seed", "steps", "wall_s", "meters")}))
-    print(f"readings: sampled {m['readings_sampled']}, published {m['readings_published']}, "
-          f"stored {m['readings_stored']}, lost {m['readings_lost']}, rejected {m['rejected']}")
+    m = summary.messages
+    print(summary.model_dump_json(include={"scenario", "seed", "steps", "wall_s", "meters"}))
+    print(f"readings: sampled {m.readings_sampled}, published {m.readings_published}, "
+          f"stored {m.readings_stored}, lost {m.readings_lost}, rejected {m.rejected}")
     return 0
 
 

@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridloop.contract import BrokerAddress
+from gridloop.contract import BrokerAddress, DeviceStatus, TopicKind, topic
 
 V5_ATTEMPT_S = 3.0
 
@@ -130,3 +130,23 @@ def wait_for(predicate, timeout_s: float, poll_s: float = 0.01) -> bool:
             return True
         time.sleep(poll_s)
     return bool(predicate())
+
+
+def wait_online(broker: BrokerAddress, tenant: str, devices: set[str], timeout_s: float,
+                tls: TlsFiles | None = None, credentials: tuple[str, str] | None = None) -> None:
+    """Block until every device's retained status on the broker says online; RuntimeError after timeout_s."""
+    online: set[str] = set()
+
+    def on_status(client, userdata, msg) -> None:
+        if msg.payload.strip(b'"').decode(errors="replace") == DeviceStatus.ONLINE:
+            online.add(msg.topic.rsplit("/", 1)[-1])
+
+    watcher = connect(broker, f"gridloop-online-{tenant}-{time.monotonic_ns()}", tls=tls,
+                      username=(credentials or (None, None))[0], password=(credentials or (None, None))[1],
+                      subscriptions=[(topic(tenant, TopicKind.STATUS, "+"), 1)], on_message=on_status)
+    try:
+        if not wait_for(lambda: devices <= online, timeout_s):
+            raise RuntimeError(f"not online after {timeout_s:.0f} s: {sorted(devices - online)}")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()

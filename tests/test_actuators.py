@@ -28,10 +28,10 @@ def test_battery_follows_setpoints_and_bad_commands_change_nothing(tmp_path):
         "outputs": {"progress": False, "plots": False},
     }, "test")
     summary = run_scenario(scenario, RunOptions(out=tmp_path))
-    assert summary["commands"] == {"received": 4, "executed": 2, "rejected": 2, "failed": 0}
+    assert summary.commands.model_dump() == {"received": 4, "executed": 2, "rejected": 2, "failed": 0}
     # 1 h charging at 30 kW (90 % efficient), then 1 h discharging at 20 kW
     expected_kwh = 100 + 30 * 0.9 - 20 / 0.9
-    assert summary["batteries"]["bat1"]["soc"] == pytest.approx(expected_kwh / 200, abs=1e-4)
+    assert summary.batteries["bat1"]["soc"] == pytest.approx(expected_kwh / 200, abs=1e-4)
     # the transformer carries the battery: more load while charging than while discharging
     trafo = pd.read_parquet(tmp_path / "grid_trafo_loading_percent.parquet").iloc[:, 0]
     charging, discharging = trafo.iloc[60:120].mean(), trafo.iloc[120:180].mean()
@@ -59,8 +59,8 @@ def test_switch_battery_tap_and_fault_together_on_hyllie(tmp_path):
         "outputs": {"progress": False, "plots": False},
     }, "test")
     summary = run_scenario(scenario, RunOptions(out=tmp_path))
-    assert summary["commands"] == {"received": 4, "executed": 3, "rejected": 1, "failed": 0}
-    fault = summary["faults"][0]
+    assert summary.commands.model_dump() == {"received": 4, "executed": 3, "rejected": 1, "failed": 0}
+    fault = summary.faults[0]
     assert fault["clearing_device"] == "sw13"  # the H1F1 feeder fuse
     assert 0 < fault["clearing_time_s"] < 5
     assert sorted(fault["deenergised_buses"]) == [4, 5, 18, 19, 20]  # 4 and 5 were already behind sw1
@@ -73,5 +73,5 @@ def test_switch_battery_tap_and_fault_together_on_hyllie(tmp_path):
     # the tap changer (HV side) raised the H1 LV busbar by ~2 steps of 2.5 %
     assert after_switch.iloc[bus["H1 LV busbar"]] - before.iloc[bus["H1 LV busbar"]] < -0.03 or \
         after_switch.iloc[bus["H1 LV busbar"]] - before.iloc[bus["H1 LV busbar"]] > 0.03
-    assert summary["batteries"]["bat1"]["soc"] < 0.5  # it discharged
-    assert summary["events"]["by_type"]["power_outage"] > 0 and summary["events"]["by_type"]["voltage_sag"] > 0
+    assert summary.batteries["bat1"]["soc"] < 0.5  # it discharged
+    assert summary.events.by_type["power_outage"] > 0 and summary.events.by_type["voltage_sag"] > 0

@@ -23,8 +23,8 @@ def test_turin_with_every_meter_type(platform, broker_uri, tmp_path):
     scenario.platform.tenant = "turin"
     scenario.platform.broker, scenario.platform.api_url, scenario.platform.api_key = broker_uri, platform.url, key
     summary = run_scenario(scenario, RunOptions(out=tmp_path, progress=False))
-    m = summary["messages"]
-    assert m["readings_lost"] == 0 and m["readings_stored"] == m["readings_sampled"]
+    m = summary.messages
+    assert m.readings_lost == 0 and m.readings_stored == m.readings_sampled
 
     devices = api.get("/api/v1/devices").json()
     by_type: dict[str, list[dict]] = {}

@@ -65,19 +65,19 @@ def _run_with_outage(tmp_path, name: str, dia_buffer: int) -> dict:
 @pytest.mark.slow
 def test_buffered_dia_loses_nothing_across_a_broker_outage(tmp_path):
     summary = _run_with_outage(tmp_path, "outage-buffered", dia_buffer=1_000_000)
-    m = summary["messages"]
-    assert m["readings_sampled"] == (50 + 1) * 120  # homes and the substation meter
-    assert m["readings_stored"] == m["readings_sampled"]  # every sampled reading stored exactly once
-    assert m["readings_lost"] == 0
-    assert summary["links"]["dia_dropped"] == 0
+    m = summary.messages
+    assert m.readings_sampled == (50 + 1) * 120  # homes and the substation meter
+    assert m.readings_stored == m.readings_sampled  # every sampled reading stored exactly once
+    assert m.readings_lost == 0
+    assert summary.links.dia_dropped == 0
 
 
 @pytest.mark.slow
 def test_unbuffered_dia_loses_the_outage(tmp_path):
     summary = _run_with_outage(tmp_path, "outage-unbuffered", dia_buffer=0)
-    m = summary["messages"]
-    dropped = summary["links"]["dia_dropped"]
+    m = summary.messages
+    dropped = summary.links.dia_dropped
     # about 30 s of a 60 s run at one sample per 0.5 s: ~60 of 120 sampling instants
     assert 50 * 40 <= dropped <= 50 * 80
-    assert m["readings_lost"] >= dropped
-    assert m["readings_stored"] == m["readings_sampled"] - m["readings_lost"]
+    assert m.readings_lost >= dropped
+    assert m.readings_stored == m.readings_sampled - m.readings_lost

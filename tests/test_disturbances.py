@@ -29,10 +29,10 @@ def test_disturbances_have_their_effect_and_are_ground_truth(tmp_path):
         "outputs": {"progress": False, "plots": False},
     }, "test")
     summary = run_scenario(scenario, RunOptions(out=tmp_path))
-    assert [e["kind"] for e in summary["injected"]] == ["equipment_outage", "broker_outage", "link_outage",
+    assert [e["kind"] for e in summary.injected] == ["equipment_outage", "broker_outage", "link_outage",
                                                          "stuck_register", "clock_drift", "link_degradation"]
-    m = summary["messages"]
-    assert m["readings_lost"] == 0  # the gateways and the DIA buffered through the link and broker outages
+    m = summary.messages
+    assert m.readings_lost == 0  # the gateways and the DIA buffered through the link and broker outages
     vm = pd.read_parquet(tmp_path / "grid_bus_vm_pu.parquet")
     dead = (vm == 0).sum(axis=1)
     assert dead.iloc[:5].sum() == 0 and (dead.iloc[5:25] > 0).all() and dead.iloc[25:].sum() == 0

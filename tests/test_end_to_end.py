@@ -52,8 +52,8 @@ def test_rest_command_opens_a_switch_and_meters_downstream_lose_voltage(platform
         clock={"realtime": True, "speed": 300.0},  # 1-min steps every 0.2 s of wall time
         platform={"tenant": "lab", "broker": broker_uri, "api_url": platform.url, "api_key": key},
     )
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.update(run_scenario(scenario, RunOptions(out=tmp_path))))
+    done: list = []
+    runner = threading.Thread(target=lambda: done.append(run_scenario(scenario, RunOptions(out=tmp_path))))
     runner.start()
 
     def stored() -> int:
@@ -70,7 +70,8 @@ def test_rest_command_opens_a_switch_and_meters_downstream_lose_voltage(platform
     assert wait_for(lambda: stored() >= 60 * 40, 60)
     command("switch.close")
     runner.join(120)
-    assert result, "the run did not finish"
+    assert done, "the run did not finish"
+    result = done[0]
 
     applied = json.loads((tmp_path / "commands.json").read_text())
     t_open, t_close = (c["sim_time_s"] for c in applied)
@@ -93,11 +94,11 @@ def test_rest_command_opens_a_switch_and_meters_downstream_lose_voltage(platform
     assert (v[down & (t >= t_close)] > 200).all()  # closing restores supply
     assert (v[~down] > 200).all()
     # and the platform stored exactly what the meters sampled
-    m = result["messages"]
-    assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"] == (60 + 1) * 90  # + substation
-    assert m["readings_lost"] == 0
-    assert result["commands"] == {"received": 2, "executed": 2, "rejected": 0, "failed": 0}
-    assert result["realtime"]["enabled"] is True
+    m = result.messages
+    assert m.readings_stored == m.readings_published == m.readings_sampled == (60 + 1) * 90  # + substation
+    assert m.readings_lost == 0
+    assert result.commands.model_dump() == {"received": 2, "executed": 2, "rejected": 0, "failed": 0}
+    assert result.realtime.enabled is True
 
 
 @pytest.mark.slow
@@ -108,12 +109,10 @@ def test_same_seed_same_numbers_embedded_services(tmp_path):
     a = run_scenario(scenario, RunOptions(out=tmp_path / "a", **options))
     b = run_scenario(scenario, RunOptions(out=tmp_path / "b", **options))
     run_scenario(scenario, RunOptions(out=tmp_path / "c", seed=7, **options))
-    for s in (a, b):
-        for timing in ("wall_s", "loop_wall_s"):  # wall-clock times differ from run to run
-            s.pop(timing)
-    assert a == b
-    assert a["messages"]["readings_stored"] == a["messages"]["readings_published"] > 0
-    assert a["messages"]["readings_lost"] == 0
+    timings = {"wall_s", "loop_wall_s"}  # wall-clock times differ from run to run
+    assert a.model_dump(exclude=timings) == b.model_dump(exclude=timings)
+    assert a.messages.readings_stored == a.messages.readings_published > 0
+    assert a.messages.readings_lost == 0
     ra = pd.read_parquet(tmp_path / "a" / "meter_readings.parquet")
     rb = pd.read_parquet(tmp_path / "b" / "meter_readings.parquet")
     rc = pd.read_parquet(tmp_path / "c" / "meter_readings.parquet")
@@ -129,7 +128,7 @@ def test_fallback_broker_without_mosquitto(tmp_path, monkeypatch):
     monkeypatch.setenv("GRIDLOOP_EMBEDDED_BROKER", "amqtt")
     summary = run_scenario(_scenario(), RunOptions(out=tmp_path, until=1800.0, progress=False))
     assert (tmp_path / "broker" / "amqtt.log").exists()
-    m = summary["messages"]
-    assert m["readings_sampled"] == (60 + 1) * 30  # homes and the substation meter
-    assert m["readings_stored"] == m["readings_published"] == m["readings_sampled"]
-    assert m["readings_lost"] == 0
+    m = summary.messages
+    assert m.readings_sampled == (60 + 1) * 30  # homes and the substation meter
+    assert m.readings_stored == m.readings_published == m.readings_sampled
+    assert m.readings_lost == 0

@@ -45,10 +45,10 @@ def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
     assert len(stored[1]) == (102 + 1) * 40 + 2 * 8  # homes and substation every minute, heat every 5 min
     assert stored[1] == stored[2] == stored[4]
     for n, summary in summaries.items():
-        m = summary["messages"]
-        assert m["readings_stored"] == m["readings_sampled"] == len(stored[1]), n
-        assert len(summary["partitions"]) == n
-        assert summary["commands"]["executed"] == 1  # answered once, by the lead partition
+        m = summary.messages
+        assert m.readings_stored == m.readings_sampled == len(stored[1]), n
+        assert len(summary.partitions) == n
+        assert summary.commands.executed == 1  # answered once, by the lead partition
     # the switch opened in every partition's grid: meters behind it read 0 V in all of them alike
     assert any(b'"electricity.voltage.l1":0.0' in row[3] for row in stored[4])
 
@@ -75,13 +75,13 @@ def test_substation_partitions_split_the_work_and_store_identical_readings(tmp_p
     first = {row[0]: row[3] for row in stored[1] if row[0].endswith("-m00001")}
     assert len(set(first.values())) == 4
     for n, summary in summaries.items():
-        assert summary["messages"]["readings_stored"] == len(stored[1]), n
-        assert summary["meters"] == 4 * (102 + 1 + 3)
+        assert summary.messages.readings_stored == len(stored[1]), n
+        assert summary.meters == 4 * (102 + 1 + 3)
         # the partitions split the substations between them: each runs only its own
-        ran = [p["substations"] for p in summary["partitions"]]
+        ran = [p["substations"] for p in summary.partitions]
         assert sorted(s for r in ran for s in r) == ["s001", "s002", "s003", "s004"]
         assert all(len(r) == 4 // n for r in ran)
-        assert [p["readings_sampled"] for p in summary["partitions"]] == [len(stored[1]) // n] * n
+        assert [p["readings_sampled"] for p in summary.partitions] == [len(stored[1]) // n] * n
 
 
 def test_more_partitions_than_substations_is_refused(tmp_path):

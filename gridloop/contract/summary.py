@@ -84,6 +84,7 @@ class RunSummary(_Part):
     completeness: dict[str, Any] = Field(default_factory=dict)
     kpis: dict[str, Any] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=list)
+    partitions: list[dict[str, Any]] = Field(default_factory=list, description="per partition, with --workers")
 
     def write(self, run_dir: Path) -> Path:
         path = Path(run_dir) / "summary.json"

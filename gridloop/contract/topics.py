@@ -13,6 +13,7 @@ PREFIX = "gridloop/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 NAME = re.compile(NAME_PATTERN)
 INGEST_GROUP = "ingest"  # the platform's shared-subscription group for telemetry and events
+SHARED = "$share"  # MQTT v5 shared subscriptions: $share/<group>/<filter>
 
 
 class TopicKind(StrEnum):
@@ -48,7 +49,7 @@ def all_tenants(kind: TopicKind) -> str:
 
 def shared(kind: TopicKind, group: str = INGEST_GROUP, tenant: str = "+") -> str:
     """MQTT v5 shared subscription so that several workers split one stream."""
-    return f"$share/{group}/{PREFIX}/{tenant}/{kind}/+"
+    return f"{SHARED}/{group}/{PREFIX}/{tenant}/{kind}/+"
 
 
 def parse_topic(name: str) -> tuple[str, TopicKind, str] | None:

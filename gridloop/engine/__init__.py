@@ -1,1 +1,1 @@
-"""The engine: one SimPy clock that wires profiles, grid, meters, DIA, platform and controller."""
+"""The engine: wires the stages of each substation into one step loop, with MQTT, the platform and the run directory."""

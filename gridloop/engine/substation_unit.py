@@ -1,4 +1,4 @@
-"""One substation of a scenario, the unit partitions split: its grid and homes, meters, reading path and KPIs.
+"""One substation of a scenario, the unit partitions split: its stages, built from the scenario's sections.
 
 ``grid.substations: S`` makes a scenario S independent copies of its network. Each copy is built from the
 scenario's seed and its own number only, and its devices are namespaced ``s001-``, ``s002-``, ... on the
@@ -11,21 +11,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridloop.engine.kpis import KpiRecorder
-from gridloop.engine.recorder import RunRecorder
-from gridloop.engine.stages import (
-    GridStage,
-    battery_actuators,
-    flexible_load_actuators,
-    switch_actuators,
-    transformer_actuators,
-)
-from gridloop.engine.utility_stage import UtilityMeterStage
-from gridloop.scenario.model import Scenario
-from gridloop.virtual_meters.gateway import Gateway
+from gridloop.controllers.actuators import CommandStage, grid_actuators
+from gridloop.controllers.simulator_controller import Actuator, SimulatorController
+from gridloop.engine.publish import PublishStage
+from gridloop.engine.scenario_events import ScenarioEventsStage
+from gridloop.grid_models.grid_stage import GridStage
+from gridloop.profiles.demand import build_demand
+from gridloop.profiles.utility_demand import UtilityMeterStage
+from gridloop.results.kpis import KpiRecorder
+from gridloop.results.recorder import RecordStage, RunRecorder
+from gridloop.scenario.model import EquipmentOutageEvent, Scenario
+from gridloop.sdk import PlatformClient
+from gridloop.stage import Stage, ms
+from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
-from gridloop.virtual_meters.meter_types import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
+from gridloop.virtual_meters.meter_events import MeterEventsStage
+from gridloop.virtual_meters.meter_stages import (
+    HomeMeterStage,
+    SubstationMeterStage,
+    build_home_meters,
+    build_reading_path,
+    build_substation_meters,
+)
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
+from gridloop.virtual_meters.reading_path import ReadingPath
 
 
 @dataclass
@@ -37,7 +46,7 @@ class SubstationUnit:
     s: Scenario  # the scenario as this substation sees it (its own seed)
     grid: GridStage
     meters: HomeMeterFleet
-    actuators: list
+    actuators: list[Actuator]
     path: ReadingPath
     utilities: UtilityMeterStage
     substation: SubstationMeterBank
@@ -51,6 +60,21 @@ class SubstationUnit:
     @property
     def meter_count(self) -> int:
         return len(self.meters) + self.utilities.count + len(self.substation) + len(self.meters.blink_homes)
+
+    def pipeline(self, dia: DeviceIntegrationAdapter, controller: SimulatorController, api: PlatformClient,
+                 owned: set[str] | None, lead: bool, broker=None) -> list[Stage]:
+        """The substation's stages in the order of a step; ``lead``: this partition sends and answers."""
+        s, period = self.s, ms(self.s.clock.step)
+        self.events = ScenarioEventsStage(s.events, self.grid, self.meters, self.path, api,
+                                          lambda: controller.arrivals, period, send_commands=lead, broker=broker)
+        self.meter_events = MeterEventsStage(self.meters, period, enabled=s.meters.events)
+        self.meter_stage = HomeMeterStage(self.meters, self.path, period)
+        self.publisher = PublishStage(dia, self.recorder, owned, period)
+        self.event_publisher = PublishStage(dia, self.recorder, owned, period, events=True)
+        return [self.events, CommandStage(controller, period, every_step=lead), self.grid, self.meter_events,
+                self.event_publisher, self.meter_stage, SubstationMeterStage(self.substation, period),
+                self.utilities, self.publisher,
+                RecordStage(self.recorder, self.kpi if len(self.substation) else None, s.kpis.transformer, period)]
 
 
 def substation_seed(seed: int, index: int, count: int) -> int:
@@ -79,45 +103,13 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
     if count > 1:
         s = s.model_copy(deep=True)
         s.seed = substation_seed(s.seed, index, count)
-    grid = GridStage.build(s)
-    rng = np.random.default_rng([s.seed, 1])
-    meter_ids = [f"m{i + 1:05d}" for i in range(len(grid.household_index))]
-    meters = HomeMeterFleet(meter_ids, grid.household_bus, grid.demand.home_phase(),
-                            _one_hz_homes(grid, s.meters.home_1hz), s.meters.interval,
-                            np.random.default_rng([s.seed, 7]), initial_wh=rng.uniform(1e5, 5e7, len(meter_ids)),
-                            blink_detectors=s.meters.blink_detectors)
-    actuators = (switch_actuators(grid) + battery_actuators(grid) + flexible_load_actuators(grid, meter_ids)
-                 + transformer_actuators(grid))
-    return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, actuators,
-                          _reading_path(s, len(meters.sampled)), UtilityMeterStage(s),
-                          _substation_meters(grid, s.meters.interval, s.seed), KpiRecorder(s.clock.step),
+    period, seed = ms(s.clock.step), s.seed
+    outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
+    grid = GridStage.build(s.grid, lambda net: build_demand(net, s.households, s.clock.start, period, seed),
+                           outages, period)
+    meters = build_home_meters(s.meters, grid, seed)
+    return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
+                          build_reading_path(s.meters.link, len(meters.sampled), seed),
+                          UtilityMeterStage(s.meters.utility, seed, s.clock.start, period),
+                          build_substation_meters(grid, s.meters.interval, seed), KpiRecorder(s.clock.step),
                           RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names))
-
-
-def _one_hz_homes(grid: GridStage, count: int | None) -> np.ndarray:
-    """Which homes carry a 1 Hz disaggregation meter: the grid's own (a ``sampling_s`` of 1) or the first N."""
-    n = len(grid.household_index)
-    if count is not None:
-        return np.arange(n) < count
-    if "sampling_s" in grid.net.load.columns:
-        return (grid.net.load.sampling_s.to_numpy(dtype=float)[grid.household_index] == 1.0)
-    return np.zeros(n, dtype=bool)
-
-
-def _substation_meters(grid: GridStage, interval_s: float, seed: int) -> SubstationMeterBank:
-    """A grid meter on each transformer's LV side (the pilots' substation meters, accuracy class C)."""
-    ids = [f"ss{i}" for i in range(len(grid.net.trafo))]
-    rng = np.random.default_rng([seed, 6])
-    return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
-
-
-def _reading_path(s: Scenario, n_meters: int) -> ReadingPath:
-    link_cfg = s.meters.link
-    link = build_link(link_cfg.technology, n_meters, link_cfg.gateways, link_cfg.profile,
-                      np.random.default_rng([s.seed, 2]))
-    if link is None:
-        return ReadingPath(None)
-    link = DegradableLink(link, np.random.default_rng([s.seed, 8]))
-    gateway = Gateway(link, link_cfg.buffer_readings, buffering=link_cfg.buffering,
-                      bytes_per_reading=link_cfg.bytes_per_reading, rng=np.random.default_rng([s.seed, 3]))
-    return ReadingPath(gateway, link_cfg.bytes_per_reading)

@@ -7,7 +7,6 @@ The parent starts the broker and platform (embedded unless given), then N child 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,20 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridloop.engine.run import RunOptions, _resolve, _Services, _wait_stored
+from gridloop.contract.summary import CommandCounts, Messages, Realtime, RunSummary
+from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
+from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start
 
 
-def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> dict:
-    s = _resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
+def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> RunSummary:
+    s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.substations, 0, workers)  # more partitions than substations: say so now
-    run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
-    with _Services(s, run_dir) as services:
+    with RunServices(s, run_dir) as services:
         api = services.api
         wall_start = time.time() + START_MARGIN_S if s.clock.realtime else None
         children = []
@@ -49,35 +49,38 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         codes = [c.wait() for c in children]
         if any(codes):
             raise RuntimeError(f"partitions failed with exit codes {codes}; see {run_dir}/part-*.log")
-        parts = [json.loads((run_dir / f"part-{k}" / "summary.json").read_text()) for k in range(workers)]
-        start = pd.Timestamp(parts[0]["sim_start"])
-        end = pd.Timestamp(parts[0]["sim_end"])
-        start_ms, end_ms = int(start.value // 1_000_000), int(end.value // 1_000_000)
-        sampled = sum(p["messages"]["readings_sampled"] for p in parts)
-        published = sum(p["messages"]["readings_published"] for p in parts)
-        stored = _wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
-        rejected = int(api.metrics().get("rejected", 0))
-    by_substation = s.grid.substations > 1  # the partitions' grids are disjoint: add them up
-    grids = [p["grid"] for p in parts]
-    grid = {**grids[0], "v_min_pu": min(g["v_min_pu"] for g in grids), "v_max_pu": max(g["v_max_pu"] for g in grids),
-            "max_line_loading_percent": max(g["max_line_loading_percent"] for g in grids),
-            "deenergized_bus_steps": sum(g["deenergized_bus_steps"] for g in grids)} if by_substation else grids[0]
-    commands = ({k: sum(p["commands"][k] for p in parts) for k in parts[0]["commands"]} if by_substation
-                else parts[0]["commands"])
-    summary = {
-        "scenario": s.name, "seed": s.seed, "sim_start": parts[0]["sim_start"], "sim_end": parts[0]["sim_end"],
-        "steps": parts[0]["steps"], "wall_s": round(time.monotonic() - wall0, 3),
-        "realtime": {"enabled": s.clock.realtime, "speed": s.clock.speed,
-                     "max_lag_s": max(p["realtime"]["max_lag_s"] for p in parts),
-                     "late_steps": sum(p["realtime"]["late_steps"] for p in parts)},
-        "meters": sum(p["meters"] for p in parts) if by_substation else parts[0]["meters"],
-        "messages": {"readings_sampled": sampled, "readings_published": published, "readings_stored": stored,
-                     "readings_lost": sampled - stored, "rejected": rejected},
-        "grid": grid,
-        "commands": commands,
-        "partitions": [{"partition": f"{k}/{workers}", "wall_s": p["wall_s"], "loop_wall_s": p["loop_wall_s"],
-                        "substations": p["substations"],
-                        **p["messages"]} for k, p in enumerate(parts)],
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        parts = [RunSummary.read(run_dir / f"part-{k}") for k in range(workers)]
+        start_ms = int(pd.Timestamp(parts[0].sim_start).value // 1_000_000)
+        end_ms = int(pd.Timestamp(parts[0].sim_end).value // 1_000_000)
+        sampled = sum(p.messages.readings_sampled for p in parts)
+        published = sum(p.messages.readings_published for p in parts)
+        stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
+        rejected = api.metrics().rejected
+    summary = _merged(s, parts, workers, wall0, Messages(readings_sampled=sampled, readings_published=published,
+                                                         readings_stored=stored, readings_lost=sampled - stored,
+                                                         rejected=rejected))
+    summary.write(run_dir)
     return summary
+
+
+def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, messages: Messages) -> RunSummary:
+    """One summary of the partitions' own: disjoint substations add up, copies of one substation do not."""
+    by_substation = s.grid.substations > 1
+    grids = [p.grid for p in parts]
+    grid = grids[0].model_copy(update={
+        "v_min_pu": min(g.v_min_pu for g in grids), "v_max_pu": max(g.v_max_pu for g in grids),
+        "max_line_loading_percent": max(g.max_line_loading_percent for g in grids),
+        "deenergized_bus_steps": sum(g.deenergized_bus_steps for g in grids)}) if by_substation else grids[0]
+    commands = CommandCounts(**{k: sum(getattr(p.commands, k) for p in parts) for k in CommandCounts.model_fields}
+                             ) if by_substation else parts[0].commands
+    return RunSummary(
+        scenario=s.name, seed=s.seed, sim_start=parts[0].sim_start, sim_end=parts[0].sim_end, steps=parts[0].steps,
+        wall_s=round(time.monotonic() - wall0, 3),
+        realtime=Realtime(enabled=s.clock.realtime, speed=s.clock.speed,
+                          max_lag_s=max(p.realtime.max_lag_s for p in parts),
+                          late_steps=sum(p.realtime.late_steps for p in parts)),
+        meters=sum(p.meters for p in parts) if by_substation else parts[0].meters,
+        messages=messages, grid=grid, commands=commands,
+        partitions=[{"partition": f"{k}/{workers}", "wall_s": p.wall_s, "loop_wall_s": p.loop_wall_s,
+                     "substations": p.substations, **p.messages.model_dump()} for k, p in enumerate(parts)],
+    )

@@ -1,11 +1,14 @@
-"""Fold pandapower switches into per-branch-end statuses (vectorised, reused by the PGM solver)."""
+"""The grid's topology: switches folded into per-branch-end statuses (vectorised, for the PGM solver), and
+the radial tree from the supply that provisioning registers as location assets."""
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
+import pandapower.topology as top
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,26 @@ def branch_end_status(
     open_from = np.bincount(smap.element_pos[open_here & (smap.side == 0)], minlength=n)[:n]
     open_to = np.bincount(smap.element_pos[open_here & (smap.side == 1)], minlength=n)[:n]
     return (in_service & (open_from == 0)).astype(np.int8), (in_service & (open_to == 0)).astype(np.int8)
+
+
+def radial_tree(net) -> dict[int, tuple[int, int]]:
+    """bus -> (parent bus, line feeding it), breadth-first from the supply (-1 at roots).
+
+    Follows the normal switching state; buses reached through a transformer or a bus-bus switch get line -1.
+    """
+    graph = top.create_nxgraph(net, respect_switches=True, include_trafos=True, multi=True)
+    tree: dict[int, tuple[int, int]] = {}
+    queue: deque[int] = deque()
+    for root in net.ext_grid.bus.tolist():
+        if root not in tree:
+            tree[int(root)] = (-1, -1)
+            queue.append(int(root))
+    while queue:
+        bus = queue.popleft()
+        for _, nxt, key in sorted(graph.edges(bus, keys=True), key=lambda e: (e[1], str(e[2]))):
+            if nxt in tree:
+                continue
+            kind, idx = key if isinstance(key, tuple) else ("", -1)
+            tree[int(nxt)] = (bus, int(idx) if kind == "line" else -1)
+            queue.append(int(nxt))
+    return tree

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gridloop.contract import NAME, PREFIX, BrokerAddress, TopicKind
 from gridloop.contract.bounds import MAX_PAYLOAD_BYTES
+from gridloop.contract.topics import SHARED
 
 PLATFORM_USER = "gridloop-platform"
 ADMIN_USER = "gridloop-admin"
@@ -65,7 +66,7 @@ def platform_role() -> dict:
     acls = [_acl("publishClientSend", f"{PREFIX}/+/{TopicKind.COMMANDS}/+"),
             _acl("publishClientSend", f"{PREFIX}/+/{TopicKind.ACKS}/+"),
             _acl("publishClientReceive", f"{PREFIX}/#"), _acl("subscribePattern", f"{PREFIX}/#"),
-            _acl("subscribePattern", f"$share/+/{PREFIX}/#")]
+            _acl("subscribePattern", f"{SHARED}/+/{PREFIX}/#")]
     return {"rolename": PLATFORM_ROLE, "acls": acls}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from gridloop.contract import RunSummary
 from gridloop.engine.run import RunOptions, run_scenario
 from gridloop.study.history import fill_history, plan_history, queried_meter
 from gridloop.study.monitor import Monitor
@@ -84,7 +85,7 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
             probe.stop()
             usage = monitor.stop()
         start_ms = int(s.clock.start.timestamp() * 1000)
-        end_ms = start_ms + int(summary["steps"] * s.clock.step * 1000)
+        end_ms = start_ms + int(summary.steps * s.clock.step * 1000)
         device, quantity = queried_meter(s)
         day = (plan.end_ms - DAY_MS, plan.end_ms) if plan is not None and plan.days >= 1 else None
         queries = time_queries(svc.api_url, svc.api_key, device, quantity, start_ms, end_ms, history_day=day)
@@ -95,14 +96,14 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
     return row
 
 
-def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: dict, monitor: Monitor,
+def _row(point: Point, s, summary: RunSummary, realtime: bool, span_s: float, usage: dict, monitor: Monitor,
          probe: LatencyProbe, queries: dict, grown: int, db_bytes: int) -> dict:
-    m = summary["messages"]
-    sim_s = summary["steps"] * s.clock.step
-    published, stored = m["readings_published"], m["readings_stored"]
+    m = summary.messages
+    sim_s = summary.steps * s.clock.step
+    published, stored = m.readings_published, m.readings_stored
     # paced: the meters offered their readings over the simulated span, stretched by any lag;
     # fast: only the whole run's wall time is known, so that rate is a lower bound
-    offer_s = sim_s / s.clock.speed + summary["realtime"]["max_lag_s"] if realtime else summary["wall_s"]
+    offer_s = sim_s / s.clock.speed + summary.realtime.max_lag_s if realtime else summary.wall_s
     window = monitor.timeline.active_window()
     # stored over the span the store was busy, but never faster than offered over the offering span
     store_s = max((window[1] - window[0]) if window else span_s, offer_s if realtime else 0.0)
@@ -111,15 +112,15 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
         lat = [ms for _, ms in probe.samples]
     row: dict = {"point": point.label, **{f"sweep_{k}": v for k, v in point.values.items()},
                  "history_days": round(point.history_s / 86400, 3),
-                 "meters": summary["meters"], "interval_s": s.meters.interval, "step_s": s.clock.step,
+                 "meters": summary.meters, "interval_s": s.meters.interval, "step_s": s.clock.step,
                  "sim_s": sim_s, "mode": f"realtime x{s.clock.speed:g}" if realtime else "fast",
                  "ingest_workers": point.ingest_workers, "wall_s": round(span_s, 2),
-                 "readings_sampled": m["readings_sampled"], "readings_stored": stored,
-                 "readings_lost": m["readings_lost"],
-                 "loss_pct": round(100 * m["readings_lost"] / max(m["readings_sampled"], 1), 4),
+                 "readings_sampled": m.readings_sampled, "readings_stored": stored,
+                 "readings_lost": m.readings_lost,
+                 "loss_pct": round(100 * m.readings_lost / max(m.readings_sampled, 1), 4),
                  "offered_per_s": round(published / max(offer_s, 1e-9), 1),
                  "stored_per_s": round(stored / max(store_s, 1e-9), 1),
-                 "sim_late_steps": summary["realtime"]["late_steps"], **_percentiles(lat),
+                 "sim_late_steps": summary.realtime.late_steps, **_percentiles(lat),
                  "probe_sent": len(probe.sent), "probe_lost": probe.lost}
     for name in ("broker", "platform", "simulator"):
         u = usage.get(name)
@@ -132,7 +133,7 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
     row["ingest_messages"] = int(monitor.ingest.get("messages", 0))
     row["ingest_commits"] = int(monitor.ingest.get("write_batches", 0))
     row["readings_per_commit"] = round(stored / max(row["ingest_commits"], 1), 1)
-    per_sim_s = m["readings_sampled"] / max(sim_s, 1e-9)
+    per_sim_s = m.readings_sampled / max(sim_s, 1e-9)
     row["db_bytes"] = db_bytes
     row["db_mb"] = round(db_bytes / 1e6, 1)
     # a tiny run can shrink the file (its WAL checkpointed away); then the whole file is the better estimate
@@ -140,6 +141,6 @@ def _row(point: Point, s, summary: dict, realtime: bool, span_s: float, usage: d
     row["db_gb_per_day"] = round(row["bytes_per_reading"] * per_sim_s * 86400 / 1e9, 3)
     row["readings_per_day"] = round(per_sim_s * 86400)
     row.update(queries)
-    row["no_loss"] = m["readings_lost"] == 0
+    row["no_loss"] = m.readings_lost == 0
     row["kept_up"] = row["no_loss"] and row["stored_per_s"] >= 0.95 * row["offered_per_s"]
     return row

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gridloop.broker import find_mosquitto, free_port, wait_port
-from gridloop.engine.platform_client import PlatformClient
+from gridloop.sdk import PlatformClient
 
 PROBE_DEVICE = "study-probe"
 MONITOR_TENANT = "study-monitor"  # an empty tenant: the monitor's metrics polls count no readings

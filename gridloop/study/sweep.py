@@ -98,8 +98,8 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[str]]:
 @cache
 def household_capacity(network: str) -> int:
     """How many household loads (hence electricity meters) a network has."""
-    from gridloop.engine.demand import household_loads
     from gridloop.grid_models.networks import load_network
+    from gridloop.profiles.demand import household_loads
 
     return len(household_loads(load_network(network)))
 

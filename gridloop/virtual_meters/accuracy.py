@@ -4,7 +4,7 @@ A meter's active-energy error is dominated by a fixed gain error set at manufact
 limit), plus small sample-to-sample noise on instantaneous values.  Registers integrate the
 gain-affected power and are displayed truncated to their resolution, so they never go backwards and
 stay within one resolution step of the integral.  Each meter's clock runs with its own drift (ppm) and
-offset, so the ``ts`` it reports is the measurement instant as its clock says (contracts.md section 2).
+offset, so the ``ts`` it reports is the measurement instant as its clock says (docs/contract.md, section 2).
 
 Example::
 

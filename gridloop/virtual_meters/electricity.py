@@ -7,11 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ENERGY_IMPORT = "electricity.energy.active.import"
-ENERGY_EXPORT = "electricity.energy.active.export"
-VOLTAGE = ("electricity.voltage.l1", "electricity.voltage.l2", "electricity.voltage.l3")
-POWER = ("electricity.power.active.l1", "electricity.power.active.l2", "electricity.power.active.l3")
-POWER_TOTAL = "electricity.power.active.total"
+from gridloop.contract.quantities import POWER_ACTIVE, VOLTAGE, Quantity
 
 
 @dataclass
@@ -21,7 +17,7 @@ class MeterSample:
     ts_ms: int
     devices: list[str]
     seq: np.ndarray  # (n,)
-    quantities: dict[str, np.ndarray]  # name -> (n,) values
+    quantities: dict[str, np.ndarray]  # name (a contract Quantity) -> (n,) values
 
     def subset(self, idx: np.ndarray) -> MeterSample:
         """The readings of some of the meters (positions ``idx``), of the same kind of sample."""
@@ -66,13 +62,13 @@ class ElectricityMeterBank:
         p_phase = np.round(p_w / 3.0, 1)
         self.seq += 1
         quantities = {
-            ENERGY_IMPORT: np.round(self.import_wh, 1),
-            ENERGY_EXPORT: np.round(self.export_wh, 1),
-            POWER_TOTAL: np.round(p_w, 1),
+            Quantity.ENERGY_ACTIVE_IMPORT: np.round(self.import_wh, 1),
+            Quantity.ENERGY_ACTIVE_EXPORT: np.round(self.export_wh, 1),
+            Quantity.POWER_ACTIVE_TOTAL: np.round(p_w, 1),
         }
         for name in VOLTAGE:
             quantities[name] = v_phase
-        for name in POWER:
+        for name in POWER_ACTIVE:
             quantities[name] = p_phase
         return MeterSample(ts_ms, self.ids, self.seq.copy(), quantities)
 
@@ -80,13 +76,13 @@ class ElectricityMeterBank:
         """Readings at one instant from per-phase voltages (V) and active powers (W), (n, 3)."""
         self.seq += 1
         quantities = {
-            ENERGY_IMPORT: np.round(self.import_wh, 1),
-            ENERGY_EXPORT: np.round(self.export_wh, 1),
-            POWER_TOTAL: np.round(p_phase.sum(axis=1), 1),
+            Quantity.ENERGY_ACTIVE_IMPORT: np.round(self.import_wh, 1),
+            Quantity.ENERGY_ACTIVE_EXPORT: np.round(self.export_wh, 1),
+            Quantity.POWER_ACTIVE_TOTAL: np.round(p_phase.sum(axis=1), 1),
         }
         for k, name in enumerate(VOLTAGE):
             quantities[name] = np.round(v_phase[:, k], 1)
-        for k, name in enumerate(POWER):
+        for k, name in enumerate(POWER_ACTIVE):
             quantities[name] = np.round(p_phase[:, k], 1)
         return MeterSample(ts_ms, self.ids, self.seq.copy(), quantities)
 

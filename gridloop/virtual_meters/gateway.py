@@ -2,7 +2,7 @@
 
 Per step the pipeline is: readings offered this step (meter index, timestamp) join the
 pending readings -> everything pending and not already inside the link is offered to the
-link -> the :class:`~gridloop.virtual_meters.links.Delivery` counts are mapped back onto
+link -> the :class:`~gridloop.virtual_meters.links.base.Delivery` counts are mapped back onto
 readings (per meter, oldest first) -> delivered readings leave with their arrival time.
 
 With buffering on, whatever the link refused or lost (no acknowledgement) stays pending and
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridloop.virtual_meters.links import Link
+from gridloop.virtual_meters.links.base import Link
 
 
 @dataclass(frozen=True)

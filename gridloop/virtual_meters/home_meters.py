@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
-from gridloop.virtual_meters.meter_types import BlinkDetector, ClockedSample, HomeMeter1Hz, SinglePhaseMeterBank
+from gridloop.virtual_meters.meter_types.bank import ClockedSample
+from gridloop.virtual_meters.meter_types.blink import BlinkDetector
+from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
+from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
 
 
 class HomeMeterFleet:

@@ -15,7 +15,7 @@ previous state and emits events only on transitions (edge-triggered):
 Losing supply ends any open sag/swell (``*_end`` emitted) and a meter without supply reports
 no sags.  A single phase below 0.05 Un on a live polyphase meter is a (deep) sag of that phase.
 Hysteresis is 2 % of Un as in EN/IEC 61000-4-30.  Absent phases (single-phase meters) are NaN.
-``*_end`` types extend the contract's event list (contracts.md section 3).
+Event types and severities are the contract's :class:`~gridloop.contract.EventType` and ``Severity``.
 
 Example::
 
@@ -31,6 +31,8 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
+
+from gridloop.contract import EventType, Phase, Severity
 
 SAG_LIMIT = 0.9
 SWELL_LIMIT = 1.1
@@ -51,9 +53,9 @@ class EventCode(IntEnum):
     TAMPER = 8
 
     @property
-    def type_name(self) -> str:
-        """Contract event type, e.g. ``voltage_sag``."""
-        return self.name.lower()
+    def type_name(self) -> EventType:
+        """The contract's event type, e.g. ``EventType.VOLTAGE_SAG``."""
+        return EventType[self.name]
 
 
 class PhaseState(IntEnum):
@@ -65,16 +67,16 @@ class PhaseState(IntEnum):
 
 
 _SEVERITY = {
-    EventCode.VOLTAGE_SAG: "minor",
-    EventCode.VOLTAGE_SAG_END: "info",
-    EventCode.VOLTAGE_SWELL: "major",
-    EventCode.VOLTAGE_SWELL_END: "info",
-    EventCode.POWER_OUTAGE: "major",
-    EventCode.POWER_RESTORED: "info",
-    EventCode.LAST_GASP: "critical",
-    EventCode.TAMPER: "critical",
+    EventCode.VOLTAGE_SAG: Severity.MINOR,
+    EventCode.VOLTAGE_SAG_END: Severity.INFO,
+    EventCode.VOLTAGE_SWELL: Severity.MAJOR,
+    EventCode.VOLTAGE_SWELL_END: Severity.INFO,
+    EventCode.POWER_OUTAGE: Severity.MAJOR,
+    EventCode.POWER_RESTORED: Severity.INFO,
+    EventCode.LAST_GASP: Severity.CRITICAL,
+    EventCode.TAMPER: Severity.CRITICAL,
 }
-DEEP_SAG_LIMIT = 0.7  # sags below 0.7 Un are reported as "major"
+DEEP_SAG_LIMIT = 0.7  # sags below 0.7 Un are reported as major
 
 
 @dataclass(frozen=True)
@@ -185,13 +187,13 @@ def detect(
     return events, PQState(phase=new, supplied=supplied, tamper=tamper_now.copy())
 
 
-_PHASE_NAMES = ("l1", "l2", "l3")
+_PHASES = (Phase.L1, Phase.L2, Phase.L3)
 
 
 def to_contract_events(
     events: PQEvents, ts_ms: int, device_ids: list[str] | np.ndarray, un_v: float = 230.0
 ) -> list[dict[str, Any]]:
-    """Contract event dicts ``{"dev","ts","type","severity","data"}`` (contracts.md section 3)."""
+    """Contract event dicts ``{"dev","ts","type","severity","data"}`` (:class:`~gridloop.contract.Event` fields)."""
     out: list[dict[str, Any]] = []
     columns = (events.meter.tolist(), events.code.tolist(), events.phase.tolist(), events.value_v.tolist())
     for m, c, ph, val in zip(*columns, strict=True):
@@ -199,9 +201,9 @@ def to_contract_events(
         severity = _SEVERITY[code]
         data: dict[str, Any] = {}
         if ph >= 0:
-            data = {"phase": _PHASE_NAMES[ph], "voltage_v": round(val, 2), "un_v": un_v}
+            data = {"phase": _PHASES[ph], "voltage_v": round(val, 2), "un_v": un_v}
             if code == EventCode.VOLTAGE_SAG and val < DEEP_SAG_LIMIT * un_v:
-                severity = "major"
+                severity = Severity.MAJOR
         out.append(
             {"dev": str(device_ids[m]), "ts": int(ts_ms), "type": code.type_name, "severity": severity, "data": data}
         )

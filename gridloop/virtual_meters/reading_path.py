@@ -14,24 +14,19 @@ import numpy as np
 
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.gateway import Gateway
-from gridloop.virtual_meters.links import (
+from gridloop.virtual_meters.links.base import Link, cells_round_robin
+from gridloop.virtual_meters.links.cellular import GPRS, HOME_GATEWAY_4G, CellularLink
+from gridloop.virtual_meters.links.plc_g3 import PLCG3Link, PLCParams
+from gridloop.virtual_meters.links.rf_mesh import (
     FIELD_MEAN_HOPS,
-    GPRS,
-    HOME_GATEWAY_4G,
     LAB_MEAN_HOPS,
     MAX_HOPS,
     RF_MESH_FIELD,
     RF_MESH_LAB,
-    CellularLink,
-    Link,
-    PLCG3Link,
-    PLCParams,
     RFMeshLink,
-    WMBusLink,
-    WMBusParams,
-    cells_round_robin,
     draw_hops,
 )
+from gridloop.virtual_meters.links.wmbus import WMBusLink, WMBusParams
 
 Technology = Literal["ideal", "rf_mesh", "plc_g3", "gprs", "home_4g", "wmbus"]
 

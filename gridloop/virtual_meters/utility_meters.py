@@ -1,6 +1,6 @@
 """District-heating, water and gas meters, vectorised over meters.
 
-Each ``step(dt_s, ...)`` returns the contract quantities (contracts.md section 5) as arrays,
+Each ``step(dt_s, ...)`` returns the contract's quantities (:class:`~gridloop.contract.Quantity`) as arrays,
 one value per meter.  Registers (``heating.energy``, ``heating.volume``, ``water.volume``,
 ``gas.volume``) integrate the true flows exactly and are shown truncated to their resolution,
 so they never go backwards and always agree with the integrated flow within one resolution
@@ -12,7 +12,7 @@ All randomness comes from the ``numpy.random.Generator`` given to the constructo
 Example::
 
     heat = HeatMeters(7, design_power_w=60_000.0, rng=rng)
-    readings = heat.step(300.0, heat_power_w)  # {"heating.energy": array, ...}
+    readings = heat.step(300.0, heat_power_w)  # {Quantity.HEATING_ENERGY: array, ...}
     water = WaterMeters(20, rng).step(10.0)  # draws generated inside
     gas = GasMeters(5).step(60.0, gas_power_w)
 """
@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from gridloop.contract.quantities import Quantity
 
 RHO_WATER_KG_M3 = 983.2  # at ~60 degC, mid-way between district-heating supply and return
 CP_WATER_J_KGK = 4185.0
@@ -95,12 +97,12 @@ class HeatMeters:
         t_out_meas = t_out + p.temp_noise_k * self.rng.standard_normal(self.n_meters)
         power_meas = RHO_WATER_KG_M3 * CP_WATER_J_KGK * flow_meas * (t_in_meas - t_out_meas)
         return {
-            "heating.energy": _truncate(self.energy_wh, p.energy_resolution_wh),
-            "heating.volume": _truncate(self.volume_m3, p.volume_resolution_m3),
-            "heating.flowrate": flow_meas * 3600.0,
-            "heating.power": power_meas,
-            "heating.temp.primary.inlet": t_in_meas,
-            "heating.temp.primary.outlet": t_out_meas,
+            Quantity.HEATING_ENERGY: _truncate(self.energy_wh, p.energy_resolution_wh),
+            Quantity.HEATING_VOLUME: _truncate(self.volume_m3, p.volume_resolution_m3),
+            Quantity.HEATING_FLOWRATE: flow_meas * 3600.0,
+            Quantity.HEATING_POWER: power_meas,
+            Quantity.HEATING_TEMP_INLET: t_in_meas,
+            Quantity.HEATING_TEMP_OUTLET: t_out_meas,
         }
 
 
@@ -162,8 +164,8 @@ class WaterMeters:
         self.volume_m3 += flow * dt_s / 3600.0
         noisy = np.maximum(flow * (1.0 + p.flow_noise_rel * self.rng.standard_normal(self.n_meters)), 0.0)
         return {
-            "water.volume": _truncate(self.volume_m3, p.volume_resolution_m3),
-            "water.flowrate": noisy,
+            Quantity.WATER_VOLUME: _truncate(self.volume_m3, p.volume_resolution_m3),
+            Quantity.WATER_FLOWRATE: noisy,
         }
 
 
@@ -189,4 +191,4 @@ class GasMeters:
         """Advance by ``dt_s`` at the given gas heat input and return the register."""
         power = np.maximum(np.asarray(gas_power_w, dtype=float), 0.0)
         self.volume_m3 += power * dt_s / J_PER_WH / self.params.calorific_value_wh_m3
-        return {"gas.volume": _truncate(self.volume_m3, self.params.volume_resolution_m3)}
+        return {Quantity.GAS_VOLUME: _truncate(self.volume_m3, self.params.volume_resolution_m3)}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from gridloop.engine.pacing import LagMeter
-from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, VOLTAGE, ElectricityMeterBank
+from gridloop.contract.quantities import VOLTAGE, Quantity
+from gridloop.engine.step_loop import Pacer
+from gridloop.virtual_meters.electricity import ElectricityMeterBank
 
 
 def test_registers_follow_integrated_power():
@@ -19,8 +18,8 @@ def test_registers_follow_integrated_power():
     expected_import = np.array([10.0, 0.0, 5.0]) + np.clip(powers, 0, None).sum(axis=0) / 60.0
     expected_export = np.clip(-powers, 0, None).sum(axis=0) / 60.0
     sample = bank.sample(1_000, np.array([400.0, 380.0]), powers[-1])
-    assert np.allclose(sample.quantities[ENERGY_IMPORT], expected_import, atol=0.05)  # 0.1 Wh resolution
-    assert np.allclose(sample.quantities[ENERGY_EXPORT], expected_export, atol=0.05)
+    assert np.allclose(sample.quantities[Quantity.ENERGY_ACTIVE_IMPORT], expected_import, atol=0.05)  # 0.1 Wh
+    assert np.allclose(sample.quantities[Quantity.ENERGY_ACTIVE_EXPORT], expected_export, atol=0.05)
     assert np.allclose(sample.quantities[VOLTAGE[0]], [230.9, 219.4, 219.4])
     assert sample.seq.tolist() == [1, 1, 1]
     assert bank.sample(2_000, np.array([400.0, 0.0]), np.zeros(3)).quantities[VOLTAGE[2]].tolist() == [230.9, 0, 0]
@@ -31,11 +30,13 @@ def test_meters_sample_on_clock_aligned_instants():
     assert [t for t in range(0, 1200, 60) if bank.due(t)] == [0, 300, 600, 900]
 
 
-def test_lag_meter_counts_late_steps():
-    lag = LagMeter(speed=100.0, tolerance_s=0.02)
-    lag.step_started(0.0)
-    time.sleep(0.05)
-    lag.step_started(1.0)  # due 10 ms after start, came 50 ms after: 40 ms late
-    lag.step_started(100.0)  # due 1 s after start: early, not late
-    assert lag.late_steps == 1
-    assert 0.03 < lag.max_lag_s < 0.5
+def test_pacer_counts_late_steps():
+    now = [0.0]
+    pacer = Pacer(speed=100.0, tolerance_s=0.02, now=lambda: now[0], sleep=lambda d: now.__setitem__(0, now[0] + d))
+    pacer.wait(0.0)
+    now[0] += 0.05
+    pacer.wait(1.0)  # due 10 ms after start, came 50 ms after: 40 ms late
+    pacer.wait(100.0)  # due 1 s after start: it waits, not late
+    assert pacer.late_steps == 1
+    assert abs(pacer.max_lag_s - 0.04) < 1e-9
+    assert abs(now[0] - 1.0) < 1e-9

@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 
 from gridloop.virtual_meters.gateway import Gateway, completeness, daily_counts
-from gridloop.virtual_meters.links import (
-    GPRS,
-    HOME_GATEWAY_4G,
-    MAX_HOPS,
-    RF_MESH_LAB,
-    CellularLink,
-    PLCG3Link,
-    PLCParams,
-    RFMeshLink,
-    cells_round_robin,
-    draw_hops,
-)
+from gridloop.virtual_meters.links.base import cells_round_robin
+from gridloop.virtual_meters.links.cellular import GPRS, HOME_GATEWAY_4G, CellularLink
+from gridloop.virtual_meters.links.plc_g3 import PLCG3Link, PLCParams
+from gridloop.virtual_meters.links.rf_mesh import MAX_HOPS, RF_MESH_LAB, RFMeshLink, draw_hops
 
 DAY_S = 86_400
 DISAGGREGATION_MIN = 84_000  # D6.3 4.2.1: below this many 1 Hz samples a day, NIALM fails

@@ -6,23 +6,20 @@ import numpy as np
 import pytest
 
 from gridloop.virtual_meters.gateway import completeness
-from gridloop.virtual_meters.links import (
+from gridloop.virtual_meters.links.base import cells_round_robin
+from gridloop.virtual_meters.links.cellular import GPRS, CellularLink
+from gridloop.virtual_meters.links.plc_g3 import PLCG3Link, PLCParams
+from gridloop.virtual_meters.links.rf_mesh import (
     FIELD_MEAN_HOPS,
-    GPRS,
     LAB_MEAN_HOPS,
     MAX_HOPS,
     RF_MESH_FIELD,
     RF_MESH_LAB,
-    CellularLink,
-    PLCG3Link,
-    PLCParams,
     RFMeshLink,
     RFMeshParams,
-    WMBusLink,
-    WMBusParams,
-    cells_round_robin,
     draw_hops,
 )
+from gridloop.virtual_meters.links.wmbus import WMBusLink, WMBusParams
 
 HYLLIE_METERS = 318
 READING_BYTES = 100  # 2 energy registers, 3 voltages, 3 powers, timestamp, ids

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import orjson
-import pytest
 
-from gridloop.contract import NAME
+from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, POWER_REACTIVE, VOLTAGE
+from gridloop.contract.quantities import Quantity as Q
 from gridloop.virtual_meters.accuracy import MeterClock
-from gridloop.virtual_meters.electricity import ENERGY_EXPORT, ENERGY_IMPORT, POWER, POWER_TOTAL, VOLTAGE, MeterSample
-from gridloop.virtual_meters.meter_types import (
-    CURRENT,
-    FREQUENCY,
-    POWER_FACTOR,
-    REACTIVE,
-    REACTIVE_EXPORT,
-    REACTIVE_IMPORT,
-    REACTIVE_TOTAL,
-    BlinkDetector,
-    ClockedSample,
-    HomeMeter1Hz,
-    Resolution,
-    SinglePhaseMeterBank,
-    SubstationMeterBank,
-    encode_envelopes,
-    encode_envelopes_exact,
-    split_finite,
-)
+from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.envelopes import split_finite
+from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes
+from gridloop.virtual_meters.meter_types.bank import ClockedSample, Resolution
+from gridloop.virtual_meters.meter_types.blink import BlinkDetector
+from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
+from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
+from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 RES = Resolution()
@@ -63,8 +51,8 @@ def test_substation_registers_follow_the_gain_affected_integral_and_values_are_c
     init = rng.uniform(0, 2e6, n)
     bank = SubstationMeterBank(ids(n), dt, rng, accuracy="C", initial_import_wh=init,
                                clock=MeterClock.draw(n, rng, sync_ms=T0))
-    exact = {ENERGY_IMPORT: init.copy(), ENERGY_EXPORT: np.zeros(n), REACTIVE_IMPORT: np.zeros(n),
-             REACTIVE_EXPORT: np.zeros(n)}
+    exact = {Q.ENERGY_ACTIVE_IMPORT: init.copy(), Q.ENERGY_ACTIVE_EXPORT: np.zeros(n),
+             Q.ENERGY_REACTIVE_IMPORT: np.zeros(n), Q.ENERGY_REACTIVE_EXPORT: np.zeros(n)}
     prev = None
     for k in range(steps):
         v = 230.0 + 8.0 * rng.standard_normal((n, 3))
@@ -75,10 +63,10 @@ def test_substation_registers_follow_the_gain_affected_integral_and_values_are_c
         bank.integrate(p, q, dt)
         e = bank.active_error.gain * p.sum(axis=1) * dt / 3600.0
         r = bank.reactive_error.gain * q.sum(axis=1) * dt / 3600.0
-        exact[ENERGY_IMPORT] += np.clip(e, 0, None)
-        exact[ENERGY_EXPORT] += np.clip(-e, 0, None)
-        exact[REACTIVE_IMPORT] += np.clip(r, 0, None)
-        exact[REACTIVE_EXPORT] += np.clip(-r, 0, None)
+        exact[Q.ENERGY_ACTIVE_IMPORT] += np.clip(e, 0, None)
+        exact[Q.ENERGY_ACTIVE_EXPORT] += np.clip(-e, 0, None)
+        exact[Q.ENERGY_REACTIVE_IMPORT] += np.clip(r, 0, None)
+        exact[Q.ENERGY_REACTIVE_EXPORT] += np.clip(-r, 0, None)
         s = bank.sample(T0 + int((k + 1) * dt * 1000), v, p, q, frequency_hz=50.0 + 0.05 * rng.standard_normal())
         qs = s.quantities
         for name, value in exact.items():
@@ -86,16 +74,17 @@ def test_substation_registers_follow_the_gain_affected_integral_and_values_are_c
             if prev is not None:
                 assert (qs[name] >= prev[name]).all()
         vr, ir, pr, qr, pfr = (np.stack([qs[k] for k in names], axis=1)
-                               for names in (VOLTAGE, CURRENT, POWER, REACTIVE, POWER_FACTOR))
+                               for names in (VOLTAGE, CURRENT, POWER_ACTIVE, POWER_REACTIVE, POWER_FACTOR))
         check_derived(vr, ir, pr, qr, pfr, RES.current_a)
-        assert np.abs(qs[POWER_TOTAL] - pr.sum(axis=1)).max() <= 0.2 + 1e-9
-        assert np.abs(qs[REACTIVE_TOTAL] - qr.sum(axis=1)).max() <= 0.2 + 1e-9
+        assert np.abs(qs[Q.POWER_ACTIVE_TOTAL] - pr.sum(axis=1)).max() <= 0.2 + 1e-9
+        assert np.abs(qs[Q.POWER_REACTIVE_TOTAL] - qr.sum(axis=1)).max() <= 0.2 + 1e-9
         # instantaneous P within class C (0.5 %) plus noise and rounding of the true value
         assert (np.abs(pr - p) <= 0.006 * np.abs(p) + 0.06).all()
-        assert np.abs(qs[FREQUENCY] - 50.0).max() < 0.5
+        assert np.abs(qs[Q.FREQUENCY] - 50.0).max() < 0.5
         prev = qs
-    assert set(qs) >= {ENERGY_IMPORT, ENERGY_EXPORT, REACTIVE_IMPORT, REACTIVE_EXPORT, FREQUENCY, POWER_TOTAL,
-                       REACTIVE_TOTAL, *VOLTAGE, *CURRENT, *POWER, *REACTIVE, *POWER_FACTOR}
+    assert set(qs) >= {Q.ENERGY_ACTIVE_IMPORT, Q.ENERGY_ACTIVE_EXPORT, Q.ENERGY_REACTIVE_IMPORT,
+                       Q.ENERGY_REACTIVE_EXPORT, Q.FREQUENCY, Q.POWER_ACTIVE_TOTAL, Q.POWER_REACTIVE_TOTAL,
+                       *VOLTAGE, *CURRENT, *POWER_ACTIVE, *POWER_REACTIVE, *POWER_FACTOR}
     assert isinstance(s, MeterSample) and s.seq.tolist() == [steps] * n
     assert np.array_equal(s.meter_ts_ms, bank.clock.read(s.ts_ms))
 
@@ -128,21 +117,21 @@ def test_single_phase_meters_report_only_their_phase() -> None:
         q = rng.uniform(-500.0, 500.0, n)
         s = bank.sample(T0 + 1000 * k, v, p, q)
         bank.integrate(p, dt)
-        check_register(s.quantities[ENERGY_IMPORT], exact_imp, 0.1)
-        check_register(s.quantities[ENERGY_EXPORT], exact_exp, 0.1)
+        check_register(s.quantities[Q.ENERGY_ACTIVE_IMPORT], exact_imp, 0.1)
+        check_register(s.quantities[Q.ENERGY_ACTIVE_EXPORT], exact_exp, 0.1)
         e = bank.active_error.gain * p * dt / 3600.0
         exact_imp += np.clip(e, 0, None)
         exact_exp += np.clip(-e, 0, None)
     qs = s.quantities
     for k in range(3):
         on = phase == k
-        for names in (VOLTAGE, CURRENT, POWER, REACTIVE, POWER_FACTOR):
+        for names in (VOLTAGE, CURRENT, POWER_ACTIVE, POWER_REACTIVE, POWER_FACTOR):
             assert np.isfinite(qs[names[k]][on]).all() and np.isnan(qs[names[k]][~on]).all()
     pick = np.arange(n)
     get = {names: np.stack([qs[x] for x in names], axis=1)[pick, phase]
-           for names in (VOLTAGE, CURRENT, POWER, REACTIVE, POWER_FACTOR)}
-    check_derived(get[VOLTAGE], get[CURRENT], get[POWER], get[REACTIVE], get[POWER_FACTOR], RES.current_a)
-    assert np.array_equal(qs[POWER_TOTAL], get[POWER])
+           for names in (VOLTAGE, CURRENT, POWER_ACTIVE, POWER_REACTIVE, POWER_FACTOR)}
+    check_derived(get[VOLTAGE], get[CURRENT], get[POWER_ACTIVE], get[POWER_REACTIVE], get[POWER_FACTOR], RES.current_a)
+    assert np.array_equal(qs[Q.POWER_ACTIVE_TOTAL], get[POWER_ACTIVE])
     # split for the DIA: groups without NaN columns, every meter exactly once
     groups = split_finite(s)
     assert sorted(d for g in groups for d in g.devices) == sorted(bank.ids)
@@ -168,13 +157,13 @@ def test_home_meter_1hz_window() -> None:
     assert [s.ts_ms for s in out] == [T0 + 1000 * k for k in range(seconds)]
     assert out[-1].seq.tolist() == [seconds] * n
     exact = 1000.0 + home.active_error.gain * p[:, :-1].sum(axis=1) / 3600.0  # last second not yet integrated
-    check_register(out[-1].quantities[ENERGY_IMPORT], exact, 0.1)
+    check_register(out[-1].quantities[Q.ENERGY_ACTIVE_IMPORT], exact, 0.1)
     check_register(home.import_wh.display(), exact + home.active_error.gain * p[:, -1] / 3600.0, 0.1)
     qs = out[-1].quantities
-    assert set(qs) == {ENERGY_IMPORT, POWER_TOTAL, *VOLTAGE, *CURRENT, *POWER, *POWER_FACTOR}
+    assert set(qs) == {Q.ENERGY_ACTIVE_IMPORT, Q.POWER_ACTIVE_TOTAL, *VOLTAGE, *CURRENT, *POWER_ACTIVE, *POWER_FACTOR}
     assert np.isnan(qs[VOLTAGE[1]]).all() and np.isfinite(qs[CURRENT[0]]).all()
-    q_meas = qs[POWER[0]] * np.tan(np.arccos(np.clip(qs[POWER_FACTOR[0]], -1, 1)))
-    assert np.allclose(qs[CURRENT[0]], np.hypot(qs[POWER[0]], q_meas) / qs[VOLTAGE[0]], atol=0.01)
+    q_meas = qs[POWER_ACTIVE[0]] * np.tan(np.arccos(np.clip(qs[POWER_FACTOR[0]], -1, 1)))
+    assert np.allclose(qs[CURRENT[0]], np.hypot(qs[POWER_ACTIVE[0]], q_meas) / qs[VOLTAGE[0]], atol=0.01)
     assert (np.abs(qs[CURRENT[0]] - p[:, -1] * math.hypot(1, 0.3) / v[:, -1]) < 0.02 * p[:, -1] / 230 + 0.01).all()
 
 
@@ -203,8 +192,8 @@ def test_blink_pulses_equal_floor_of_energy_and_fall_inside_their_step() -> None
             expected = 3.6e6 / (gain * p)[pulses.meter[1:][same]]
             assert (np.abs(gaps - expected) <= 2.0 + expected * 1e-4).all()
     s = blink.sample(T0 + steps * 60_000)
-    assert np.array_equal(s.quantities[ENERGY_IMPORT], blink.total_pulses.astype(float))
-    assert np.allclose(s.quantities[POWER_TOTAL], pulses.counts * 60.0, atol=0.05)
+    assert np.array_equal(s.quantities[Q.ENERGY_ACTIVE_IMPORT], blink.total_pulses.astype(float))
+    assert np.allclose(s.quantities[Q.POWER_ACTIVE_TOTAL], pulses.counts * 60.0, atol=0.05)
 
 
 def test_blink_detector_at_other_pulse_rates() -> None:
@@ -212,7 +201,7 @@ def test_blink_detector_at_other_pulse_rates() -> None:
     pulses = blink.step(0, np.array([360.0, 36.0]), 10.0)  # 1 Wh and 0.1 Wh
     assert pulses.counts.tolist() == [10, 1]
     assert pulses.ts_ms[:10].tolist() == list(range(1000, 10_001, 1000))
-    assert blink.sample(10_000).quantities[ENERGY_IMPORT].tolist() == [1.0, 0.1]
+    assert blink.sample(10_000).quantities[Q.ENERGY_ACTIVE_IMPORT].tolist() == [1.0, 0.1]
 
 
 def test_tamper_flag_raises_one_tamper_event_stamped_by_the_meter_clock() -> None:
@@ -240,60 +229,3 @@ def test_tamper_flag_raises_one_tamper_event_stamped_by_the_meter_clock() -> Non
         assert bank.events(T0 + 30_000, tamper=flag) == []
         flag[1] = True
         assert [e["dev"] for e in bank.events(T0 + 40_000, tamper=flag)] == ["m00001"]
-
-
-def test_fast_encodings_match_the_dia_envelope() -> None:
-    rng = np.random.default_rng(2)
-    n = 1234
-    bank = SubstationMeterBank(ids(n), 10.0, rng, clock=MeterClock.draw(n, rng, sync_ms=T0))
-    p, q = rng.uniform(-3000, 9000, (n, 3)), rng.uniform(-900, 900, (n, 3))
-    bank.integrate(p, q, 3600.0)
-    s = bank.sample(T0, np.full((n, 3), 231.0), p, q)
-    exact = encode_envelopes_exact(s, 500)
-    fast = encode_envelopes(s, 500)
-    assert [len(orjson.loads(e)["readings"]) for e in exact] == [500, 500, 234]
-    # the readings the DIA builds with a dict per reading and orjson, but with each meter's own clock time
-    cols = {k: v.tolist() for k, v in s.quantities.items()}
-    expected = [{"dev": d, "ts": t, "seq": sq, "q": {k: cols[k][i] for k in cols}}
-                for i, (d, t, sq) in enumerate(zip(s.devices, s.meter_ts_ms.tolist(), s.seq.tolist(), strict=True))]
-    assert exact[0] == orjson.dumps({"v": 1, "readings": expected[:500]})  # byte-identical
-    assert [r for e in exact for r in orjson.loads(e)["readings"]] == expected
-    assert [r for e in fast for r in json.loads(e)["readings"]] == expected  # same values, padded layout
-    assert [r for e in fast for r in orjson.loads(e)["readings"]] == expected
-    assert sum(map(len, fast)) < 1.1 * sum(map(len, exact))
-    # a plain MeterSample uses its one ts; names JSON would escape fall back to orjson
-    plain = MeterSample(T0, ['we"ird', "ok"], np.array([1, 2]), {"x": np.array([1.5, 2.0])})
-    for encode in (encode_envelopes, encode_envelopes_exact):
-        got = orjson.loads(encode(plain, 10)[0])["readings"]
-        assert got == [{"dev": 'we"ird', "ts": T0, "seq": 1, "q": {"x": 1.5}},
-                       {"dev": "ok", "ts": T0, "seq": 2, "q": {"x": 2.0}}]
-    assert all(NAME.match(d) for d in s.devices)
-
-
-def test_fixed_width_numbers_parse_back_to_the_same_floats() -> None:
-    rng = np.random.default_rng(13)
-    n = 2000
-    raw = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 9, n)
-    columns = {
-        "a.d1": np.round(raw, 1), "a.d3": np.round(raw, 3), "a.d6": np.round(raw / 1e3, 6),
-        "a.zero": np.zeros(n), "a.negzero": -np.zeros(n), "a.raw": raw,  # raw: no short decimals -> orjson
-        "a.big": np.full(n, 1e300), "a.mixed": np.where(rng.random(n) < 0.5, 0.1 + 0.2, 5.0),
-        "a.int": rng.integers(-10**12, 10**12, n), "a.f32": rng.standard_normal(n).astype(np.float32),
-        "a.neg": -np.round(rng.uniform(0, 1e6, n), 2), "a.pow10": np.round(10.0 ** rng.integers(0, 12, n), 1),
-    }
-    devs = [f"d{'x' * int(k)}{i}" for i, k in enumerate(rng.integers(0, 20, n))]  # ids of varying length
-    s = MeterSample(T0, devs, np.arange(n, dtype=np.int64), columns)
-    fast = [r for e in encode_envelopes(s, 300) for r in json.loads(e)["readings"]]
-    exact = [r for e in encode_envelopes_exact(s, 300) for r in json.loads(e)["readings"]]
-    assert fast == exact
-    assert [r["dev"] for r in fast] == devs
-    assert all(r["q"]["a.negzero"] == 0.0 for r in fast)
-    again = [r for e in encode_envelopes(s, 300) for r in json.loads(e)["readings"]]  # cached id columns
-    assert again == fast
-@pytest.mark.parametrize("n", [0, 1, 2])
-def test_encoding_edge_sizes(n: int) -> None:
-    for quantities in ({"electricity.frequency": np.full(n, 50.0)}, {}):
-        s = MeterSample(T0, ids(n), np.ones(n, dtype=np.int64), quantities)
-        for encode in (encode_envelopes, encode_envelopes_exact):
-            readings = [r for e in encode(s, 1) for r in orjson.loads(e)["readings"]]
-            assert readings == [{"dev": d, "ts": T0, "seq": 1, "q": {k: 50.0 for k in quantities}} for d in ids(n)]

@@ -3,9 +3,20 @@
 from fastapi import APIRouter, HTTPException
 
 from gridloop.contract import rest as schemas
+from gridloop.contract.devices import MeterMeta, parse_meta
 from gridloop.platform.api.deps import Ctx, Tenant, required_span
 
 router = APIRouter(tags=["data"])
+
+
+def _interval_ms(kind: str, meta: dict) -> int:
+    """A meter's sampling interval from its typed meta; 0 when it has none (or a store holds one the contract
+    would refuse today: such a device is left out, never an error)."""
+    try:
+        typed = parse_meta(kind, meta)
+    except (ValueError, TypeError):
+        return 0
+    return int(typed.interval_s * 1000) if isinstance(typed, MeterMeta) and typed.interval_s else 0
 
 
 @router.get("/api/v1/completeness", response_model=schemas.Completeness)
@@ -17,8 +28,7 @@ def completeness(ctx: Ctx, t: Tenant, start: str, end: str) -> schemas.Completen
     received = ctx.store.readings_per_device(t, lo, hi)
     out = []
     for d in ctx.store.list_devices(t):
-        interval_ms = int(float(d.meta.get("interval_s") or 0) * 1000)
-        if interval_ms <= 0:
+        if (interval_ms := _interval_ms(d.type, d.meta)) <= 0:
             continue
         expected = -(-hi // interval_ms) - -(-lo // interval_ms)  # sampling instants k*interval in [lo, hi)
         got = received.get(d.id, 0)

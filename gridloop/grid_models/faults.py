@@ -6,12 +6,31 @@ Ground truth (where, when, which device cleared it) is kept for the summary and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gridloop.engine.stages import GridStage
 from gridloop.grid_models.protection import simulate_line_fault
 from gridloop.scenario.model import LineFault
+
+if TYPE_CHECKING:
+    from gridloop.grid_models.grid_stage import GridStage
+
+
+@dataclass(frozen=True)
+class FaultDip:
+    """A fault that struck at this step, as the meters saw it: bus voltages (pu, net.bus order) while it
+    lasted, and how long that was."""
+
+    vm_pu: np.ndarray
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class FaultsStruck:
+    """The faults that struck at this step (none most steps)."""
+
+    dips: tuple[FaultDip, ...] = ()
 
 
 @dataclass

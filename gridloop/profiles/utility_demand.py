@@ -7,14 +7,19 @@ heating day. They give the multi-utility pilot meters realistic, consistent regi
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 
-from gridloop.scenario.model import Scenario
+from gridloop.contract import DeviceType
+from gridloop.scenario.model import UtilityMeters
+from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.meter_stages import UtilityReadings
 from gridloop.virtual_meters.utility_meters import GasMeters, HeatMeters, WaterMeters
 
-KINDS = {"heat": "heat_meter", "water": "water_meter", "gas": "gas_meter"}
+KINDS = {"heat": DeviceType.HEAT_METER, "water": DeviceType.WATER_METER, "gas": DeviceType.GAS_METER}
 
 
 def winter_day_shape(hour: np.ndarray | float) -> np.ndarray:
@@ -28,11 +33,10 @@ def winter_day_shape(hour: np.ndarray | float) -> np.ndarray:
 class UtilityMeterStage:
     """Heat, water and gas meters as arrays; one MeterSample per kind when due."""
 
-    def __init__(self, s: Scenario) -> None:
-        u = s.meters.utility
-        rng = np.random.default_rng([s.seed, 5])
-        self.tz = s.clock.start.tzinfo
-        self.start = pd.Timestamp(s.clock.start)
+    def __init__(self, u: UtilityMeters, seed: int, start: datetime, period_ms: int, offset_ms: int = 0) -> None:
+        rng = np.random.default_rng([seed, 5])
+        self.period_ms, self.offset_ms = period_ms, offset_ms
+        self.start = pd.Timestamp(start)
         self.intervals = {"heat": u.heat_interval, "water": u.water_interval, "gas": u.gas_interval}
         self.ids = {
             "heat": [f"dh{i + 1:03d}" for i in range(u.heat_meters)],
@@ -56,12 +60,15 @@ class UtilityMeterStage:
         """(device id, registry type, sampling interval s) of every utility meter."""
         return [(dev, KINDS[k], self.intervals[k]) for k, ids in self.ids.items() for dev in ids]
 
-    def step(self, t_s: float, dt_s: float, ts_ms: int) -> list[MeterSample]:
-        """Advance every meter over [t_s, t_s + dt_s); returns the samples due at t_s (taken before advancing)."""
-        now = self.start + pd.Timedelta(seconds=t_s)
+    def step(self, clock: Clock, inputs: Outputs) -> UtilityReadings:
+        """Advance every meter over the step; returns the samples due at its start (taken before advancing)."""
+        out = UtilityReadings()
+        if not self.count:
+            return out
+        t_s, dt_s = clock.now_s, clock.period_s
+        now = self.start + pd.Timedelta(milliseconds=clock.now_ms)
         hour = now.hour + now.minute / 60
         shape = float(winter_day_shape(hour))
-        out = []
         readings = {}
         if self.ids["heat"]:
             demand = self._design_w * shape * (1 + 0.08 * self._noise.standard_normal(len(self._design_w)))
@@ -75,6 +82,6 @@ class UtilityMeterStage:
             if abs(t_s / interval - round(t_s / interval)) < 1e-9:
                 self._seq[kind] += 1
                 n = len(self.ids[kind])
-                out.append(MeterSample(ts_ms, self.ids[kind], np.full(n, self._seq[kind]),
-                                       {q: np.round(np.asarray(v, dtype=float), 6) for q, v in values.items()}))
+                out.add(MeterSample(clock.unix_ms, self.ids[kind], np.full(n, self._seq[kind]),
+                                    {q: np.round(np.asarray(v, dtype=float), 6) for q, v in values.items()}))
         return out

@@ -1,6 +1,6 @@
 """The demand that drives the grid each step: which loads are metered homes, and their power.
 
-Two sources behind one shape: SimBench's measured profiles (the skeleton's placeholder) and the
+Two sources behind one shape (the grid stage's ``Demand``): SimBench's measured profiles and the
 synthetic appliance-level fleet of :mod:`gridloop.profiles` (the default). Both can be curtailed
 for demand response, and both account the energy not served.
 """
@@ -9,43 +9,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from gridloop.profiles import HouseholdFleet, HouseholdParams
+from gridloop.profiles.fleet import HouseholdFleet
+from gridloop.profiles.params import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
 from gridloop.profiles.simbench_household import SimbenchHouseholds
+from gridloop.scenario.model import Households
+
+PRESETS = {"default": HouseholdParams(), "italian_family": ITALIAN_FAMILY, "swedish_apartment": SWEDISH_APARTMENT}
 
 
-class Demand(Protocol):
-    """Power of every load of the net, step by step, with the metered homes among them."""
-
-    load_index: np.ndarray  # positions in net.load of the metered homes
-
-    def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """(p_mw, q_mvar) of every load over the step starting at t_s (called once per step, in order)."""
-
-    def curtail(self, homes: np.ndarray, limit_w: float) -> None:
-        """Cap the curtailable load of the homes (positions in load_index) at limit_w."""
-
-    def release(self, homes: np.ndarray) -> None:
-        """Lift the cap of the homes."""
-
-    def energy_not_served_wh(self) -> np.ndarray:
-        """Energy cut by curtailment so far, per home."""
-
-    def generation_at(self, t_s: float) -> np.ndarray | None:
-        """Feed-in (MW) of the grid's static generators at t_s, or None to keep their set values."""
-
-    def held_back_w(self) -> float:
-        """Load held back by demand response in the last step, W (negative while it rebounds)."""
-
-    def home_phase(self) -> np.ndarray:
-        """Per home: -1 if connected three-phase, else its phase 0/1/2."""
-
-    def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per home, the last step's P (W) and Q (var) on each phase, (n_homes, 3)."""
+def build_demand(net, h: Households, start: datetime, period_ms: int, seed: int) -> SimbenchDemand | SyntheticDemand:
+    """The households section's demand source on this net, stepped every period_ms."""
+    step_s = period_ms / 1000
+    if h.source == "simbench":
+        return SimbenchDemand(net, start, step_s, seed, h.count, h.annual_kwh or 3000.0, h.scale_spread)
+    params = PRESETS[h.preset]
+    changes: dict = {"pv_share": h.pv_share, "ev_share": h.ev_share, "heat_pump_share": h.heat_pump_share}
+    if h.annual_kwh is not None:
+        changes["annual_kwh"] = h.annual_kwh
+    if h.three_phase_share is not None:
+        changes["three_phase_share"] = h.three_phase_share
+    return SyntheticDemand(net, start, step_s, seed, replace(params, **changes), h.count)
 
 
 def household_loads(net) -> np.ndarray:

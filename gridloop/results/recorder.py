@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 
 from gridloop.grid_models.base import GridState
+from gridloop.grid_models.grid_stage import GridOutput
+from gridloop.results.kpis import KpiRecorder, time_index
+from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
 
 
@@ -18,13 +21,13 @@ class RunRecorder:
         self.bus_names = bus_names
         self.line_names = line_names
         self.trafo_names = trafo_names
-        self.times: list[pd.Timestamp] = []
+        self.times: list[int] = []  # Unix ms of each step
         self._vm: list[np.ndarray] = []
         self._line: list[np.ndarray] = []
         self._trafo: list[np.ndarray] = []
         self._samples: list[MeterSample] = []
 
-    def record_step(self, when: pd.Timestamp, state: GridState) -> None:
+    def record_step(self, when: int, state: GridState) -> None:
         self.times.append(when)
         self._vm.append(state.bus_vm_pu.astype(np.float32))
         self._line.append(state.line_loading_percent.astype(np.float32))
@@ -34,15 +37,15 @@ class RunRecorder:
         self._samples.append(sample)
 
     def bus_voltages(self) -> pd.DataFrame:
-        return pd.DataFrame(np.vstack(self._vm), index=pd.DatetimeIndex(self.times, name="time"),
+        return pd.DataFrame(np.vstack(self._vm), index=time_index(self.times),
                             columns=self.bus_names)
 
     def line_loading(self) -> pd.DataFrame:
-        return pd.DataFrame(np.vstack(self._line), index=pd.DatetimeIndex(self.times, name="time"),
+        return pd.DataFrame(np.vstack(self._line), index=time_index(self.times),
                             columns=self.line_names)
 
     def trafo_loading(self) -> pd.DataFrame:
-        return pd.DataFrame(np.vstack(self._trafo), index=pd.DatetimeIndex(self.times, name="time"),
+        return pd.DataFrame(np.vstack(self._trafo), index=time_index(self.times),
                             columns=self.trafo_names)
 
     def meter_readings(self) -> pd.DataFrame:
@@ -66,3 +69,20 @@ class RunRecorder:
             frame.columns = [str(c) for c in frame.columns]
             frame.to_parquet(out / name)
         return list(files)
+
+
+class RecordStage:
+    """Records the grid every step and, where there are substation meters, the transformer power for the KPIs."""
+
+    def __init__(self, recorder: RunRecorder, kpi: KpiRecorder | None, transformer: int, period_ms: int,
+                 offset_ms: int = 0) -> None:
+        self.recorder, self.kpi, self.transformer = recorder, kpi, transformer
+        self.period_ms, self.offset_ms = period_ms, offset_ms
+
+    def step(self, clock: Clock, inputs: Outputs) -> None:
+        grid = inputs.get(GridOutput)
+        when = clock.unix_ms
+        if self.kpi is not None and grid.state.trafo_p_mw is not None:
+            self.kpi.record(when, float(grid.state.trafo_p_mw[self.transformer] * 1e6) / 1000, grid.curtailed_kw(),
+                            grid.battery_kw())
+        self.recorder.record_step(when, grid.state)

@@ -17,17 +17,22 @@ import numpy as np
 import pandas as pd
 
 
+def time_index(unix_ms: list[int]) -> pd.DatetimeIndex:
+    """UTC timestamps of steps recorded as Unix ms (no pandas per step)."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(unix_ms, dtype=np.int64), unit="ms", utc=True), name="time")
+
+
 @dataclass
 class KpiRecorder:
     """Per-step transformer power, curtailed power and battery power; turned into KPIs at the end."""
 
     step_s: float
-    times: list[pd.Timestamp] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)  # Unix ms of each step
     trafo_kw: list[float] = field(default_factory=list)
     curtailed_kw: list[float] = field(default_factory=list)
     battery_kw: list[float] = field(default_factory=list)
 
-    def record(self, when: pd.Timestamp, trafo_kw: float, curtailed_kw: float, battery_kw: float) -> None:
+    def record(self, when: int, trafo_kw: float, curtailed_kw: float, battery_kw: float) -> None:
         self.times.append(when)
         self.trafo_kw.append(trafo_kw)
         self.curtailed_kw.append(curtailed_kw)
@@ -35,7 +40,7 @@ class KpiRecorder:
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame({"trafo_kw": self.trafo_kw, "curtailed_kw": self.curtailed_kw,
-                           "battery_kw": self.battery_kw}, index=pd.DatetimeIndex(self.times, name="time"))
+                           "battery_kw": self.battery_kw}, index=time_index(self.times))
         df["baseline_kw"] = df.trafo_kw + df.curtailed_kw - df.battery_kw
         return df
 

@@ -1,0 +1,73 @@
+"""What a run writes at its end: the recorded series, the feeder plot, the grid figures and the KPIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gridloop.controllers.simulator_controller import SimulatorController
+from gridloop.grid_models.faults import FaultInjector
+from gridloop.grid_models.grid_stage import GridStage
+from gridloop.results.fault_kpis import fault_location_kpis
+from gridloop.results.kpis import KpiRecorder, write_report
+from gridloop.results.plots import plot_feeder_voltages
+from gridloop.results.recorder import RunRecorder
+from gridloop.scenario.model import Scenario
+from gridloop.virtual_meters.meter_events import SupplyCounters
+
+
+def write_series(units: list[tuple[str, bool, RunRecorder, int]], run_dir: Path, s: Scenario) -> list[str]:
+    """Each substation's (name, namespaced, recorder, meters) series, in its own folder when there are several,
+    and the first one's feeder plot."""
+    outputs: list[str] = []
+    if s.outputs.series:
+        for name, namespaced, recorder, _ in units:
+            sub = "" if len(units) == 1 and not namespaced else name
+            outputs += [f"{sub}/{f}" if sub else f for f in recorder.write(run_dir / sub)]
+    if s.outputs.plots:
+        name, namespaced, recorder, meters = units[0]
+        local = s.clock.start.tzinfo
+        title = f"{s.name}: {s.grid.network}, {meters} meters" + (f" ({name})" if namespaced else "")
+        plot_feeder_voltages(recorder.bus_voltages().tz_convert(local), recorder.line_loading().tz_convert(local),
+                             run_dir / "feeder_voltages.png", title)
+        outputs.append("feeder_voltages.png")
+    return outputs
+
+
+def grid_summary(recorders: list[RunRecorder]) -> dict:
+    vms = [r.bus_voltages().to_numpy() for r in recorders]
+    energized = np.concatenate([np.where(vm > 0, vm, np.nan).ravel() for vm in vms])
+    return {
+        "v_min_pu": round(float(np.nanmin(energized)), 6),
+        "v_max_pu": round(float(np.nanmax(energized)), 6),
+        "max_line_loading_percent": round(max(float(r.line_loading().to_numpy().max()) for r in recorders), 4),
+        "deenergized_bus_steps": int(sum((vm <= 0).sum() for vm in vms)),
+    }
+
+
+def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInjector, supply: SupplyCounters,
+             controller: SimulatorController, run_dir: Path, n_steps: int) -> tuple[dict, list[str]]:
+    """The closed-loop KPIs of a one-substation run and, when it has services, batteries or a limit, its report."""
+    battery_kwh = sum(b.capacity_kwh for b in s.grid.batteries) or None
+    kpis = kpi.kpis(s.kpis.transformer_limit_kw, battery_kwh)
+    if grid.batteries is not None:  # what went in minus what came out minus what is still stored
+        stored_change_kwh = float(grid.batteries.soc_mwh.sum() * 1000) - sum(b.soc * b.capacity_kwh
+                                                                                for b in s.grid.batteries)
+        frame = kpi.frame()
+        h = s.clock.step / 3600
+        kpis["battery_losses_kwh"] = round(float(frame.battery_kw.clip(lower=0).sum() * h
+                                                 + frame.battery_kw.clip(upper=0).sum() * h) - stored_change_kwh, 4)
+    latency = controller.counters.latency_ms
+    if latency:
+        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)), "max": float(np.max(latency))}
+    if faults.faults:
+        kpis["fault_location"] = fault_location_kpis(
+            grid.net, faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,
+            s.clock.step, supply.outage_meter_steps, supply.meters_dead_after_fault, n_steps * s.clock.step)
+    report: list[str] = []
+    if kpi.times and (s.services or s.grid.batteries or s.kpis.transformer_limit_kw):
+        frame = kpi.frame()
+        frame.to_parquet(run_dir / "kpi_series.parquet")
+        report = write_report(frame.tz_convert(s.clock.start.tzinfo), kpis, run_dir, f"{s.name}: KPIs")
+    return kpis, report

@@ -1,0 +1,66 @@
+"""Three-phase substation meters (Hyllie's EMH set): residential quantities plus reactive energy, currents,
+frequency, power factors and reactive powers (shared behaviour: :mod:`.bank`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, POWER_REACTIVE, VOLTAGE, Quantity
+from gridloop.virtual_meters.accuracy import AccuracyClass, MeterClock, Register, quantise
+from gridloop.virtual_meters.meter_types.bank import ClockedSample, MeterBank, Resolution, derive_current_pf, per_meter
+
+
+class SubstationMeterBank(MeterBank):
+    """Three-phase substation meters (Hyllie's EMH set): the residential quantities plus reactive energy,
+    currents, frequency, power factors and reactive powers, from per-phase V, P and Q."""
+
+    def __init__(self, ids: list[str], interval_s: float, rng: np.random.Generator, *,
+                 accuracy: str | AccuracyClass = "C", reactive_accuracy: str | AccuracyClass = "R2",
+                 voltage_accuracy: str | AccuracyClass = "V05", clock: MeterClock | None = None,
+                 initial_import_wh: float | np.ndarray = 0.0, initial_export_wh: float | np.ndarray = 0.0,
+                 initial_reactive_import_varh: float | np.ndarray = 0.0,
+                 initial_reactive_export_varh: float | np.ndarray = 0.0,
+                 resolution: Resolution | None = None, un_v: float = 230.0,
+                 frequency_noise_hz: float = 0.002) -> None:
+        super().__init__(ids, interval_s, rng, accuracy, reactive_accuracy, voltage_accuracy, clock,
+                         initial_import_wh, initial_export_wh, resolution, un_v)
+        n = len(ids)
+        self.reactive_import_varh = Register(n, self.res.reactive_varh, initial_reactive_import_varh)
+        self.reactive_export_varh = Register(n, self.res.reactive_varh, initial_reactive_export_varh)
+        self.frequency_noise_hz = frequency_noise_hz
+
+    def integrate(self, p_w: np.ndarray, q_var: np.ndarray, dt_s: float) -> None:
+        """Advance the registers by a step of ``dt_s`` at per-phase P (W) and Q (var), (n, 3); + is import."""
+        self._integrate_active(np.asarray(p_w, dtype=float).sum(axis=1), dt_s)
+        varh = self.reactive_error.systematic(np.asarray(q_var, dtype=float).sum(axis=1)) * (dt_s / 3600.0)
+        self.reactive_import_varh.add(varh)
+        self.reactive_export_varh.add(-varh)
+
+    def sample(self, ts_ms: int, v_phase: np.ndarray, p_w: np.ndarray, q_var: np.ndarray,
+               frequency_hz: float | np.ndarray = 50.0) -> ClockedSample:
+        """Readings at one instant from per-phase voltages (V), active (W) and reactive (var) powers, (n, 3)."""
+        n, r, rng = len(self), self.res, self.rng
+        v = self.voltage_error.instantaneous(per_meter(v_phase, n, (3,)), rng)
+        p = self.active_error.instantaneous(per_meter(p_w, n, (3,)), rng)
+        q = self.reactive_error.instantaneous(per_meter(q_var, n, (3,)), rng)
+        current, pf = derive_current_pf(v, p, q)
+        f = per_meter(frequency_hz, n) + self.frequency_noise_hz * rng.standard_normal(n)
+        self._last_v = v
+        vq, iq, pq, qq, pfq = (quantise(v, r.voltage_v), quantise(current, r.current_a), quantise(p, r.power_w),
+                               quantise(q, r.reactive_var), quantise(pf, r.power_factor))
+        quantities = {
+            Quantity.ENERGY_ACTIVE_IMPORT: self.import_wh.display(),
+            Quantity.ENERGY_ACTIVE_EXPORT: self.export_wh.display(),
+            Quantity.ENERGY_REACTIVE_IMPORT: self.reactive_import_varh.display(),
+            Quantity.ENERGY_REACTIVE_EXPORT: self.reactive_export_varh.display(),
+            Quantity.POWER_ACTIVE_TOTAL: quantise(p.sum(axis=1), r.power_w),
+            Quantity.POWER_REACTIVE_TOTAL: quantise(q.sum(axis=1), r.reactive_var),
+            Quantity.FREQUENCY: quantise(f, r.frequency_hz),
+        }
+        for k in range(3):
+            quantities[VOLTAGE[k]] = vq[:, k]
+            quantities[CURRENT[k]] = iq[:, k]
+            quantities[POWER_ACTIVE[k]] = pq[:, k]
+            quantities[POWER_REACTIVE[k]] = qq[:, k]
+            quantities[POWER_FACTOR[k]] = pfq[:, k]
+        return self._stamp(ts_ms, quantities)
