@@ -1,28 +1,38 @@
-"""Stop Mosquitto for 30 s in the middle of a real-time run: buffered, nothing is lost; unbuffered, data is lost."""
+"""Stop Mosquitto for 30 s in the middle of a real-time run: buffered, nothing is lost; unbuffered, data is lost.
+Kill it (SIGKILL, no persistence): with end-to-end delivery every reading sampled is still stored exactly once."""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from gridloop.broker import find_mosquitto, free_port, wait_port
 from gridloop.engine.run import RunOptions, run_scenario
 from gridloop.scenario.loader import parse_scenario
+from gridloop.sdk import PlatformClient
 
 OUTAGE_S = 30.0
+CRASH_S = 8.0
 
 
 class RestartableMosquitto:
     """A Mosquitto with persistence, so that sessions and queued QoS 1 messages survive a restart."""
 
-    def __init__(self, workdir) -> None:
+    def __init__(self, workdir, persistence: bool = True) -> None:
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\n"
             f"persistence_location {workdir}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
         )
         self.proc: subprocess.Popen | None = None
@@ -35,6 +45,12 @@ class RestartableMosquitto:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        """A crash: whatever the broker held in memory (queued, in flight, sessions) is gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
 
@@ -81,3 +97,74 @@ def test_unbuffered_dia_loses_the_outage(tmp_path):
     assert 50 * 40 <= dropped <= 50 * 80
     assert m.readings_lost >= dropped
     assert m.readings_stored == m.readings_sampled - m.readings_lost
+
+
+def _run_with_crash(tmp_path, delivery: bool):
+    """A real-time run on an outside platform; the broker is killed and comes back empty, and the platform, frozen
+    meanwhile, resubscribes only some seconds after the DIA has reconnected and published again."""
+    if find_mosquitto() is None:
+        pytest.fail("Mosquitto is needed for the broker-crash test")
+    broker = RestartableMosquitto(tmp_path, persistence=False)
+    broker.start()
+    admin, port = "adm_" + secrets.token_hex(6), free_port()
+    platform = subprocess.Popen(
+        [sys.executable, "-m", "gridloop", "platform", "serve", "--broker", f"mqtt://127.0.0.1:{broker.port}",
+         "--store", f"sqlite:///{tmp_path / 'store.db'}", "--port", str(port)],
+        env={**os.environ, "GRIDLOOP_ADMIN_KEY": admin}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = PlatformClient(f"http://127.0.0.1:{port}")
+    api.wait_healthy(60)
+    scenario = parse_scenario({
+        "name": "crash", "seed": 12,
+        "clock": {"start": "2026-01-15T08:00:00+01:00", "duration": "80min", "step": "1min",
+                  "realtime": True, "speed": 120.0},  # 80 steps, one every 0.5 s: a 40 s run
+        "grid": {"network": "1-LV-urban6--0-sw", "backend": "pgm"},
+        "households": {"count": 40},
+        "meters": {"interval": "1min", "events": False, "end_to_end_delivery": delivery},
+        "platform": {"tenant": "crash", "broker": f"mqtt://127.0.0.1:{broker.port}", "api_url": api.base_url,
+                     "api_key": (key := api.create_tenant("crash", admin))},
+        "outputs": {"progress": False, "plots": False},
+    }, "test")
+    faults = threading.Thread(target=_crash, args=(broker, platform))
+    faults.start()
+    try:
+        summary = run_scenario(scenario, RunOptions(out=tmp_path / "run"))
+    finally:
+        faults.join()
+        platform.terminate()
+        platform.wait(30)
+        broker.stop()
+    sampled = pd.read_parquet(tmp_path / "run" / "meter_readings.parquet")[["dev", "ts"]]
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        stored = pd.DataFrame(db.execute("SELECT dev, ts FROM readings WHERE tenant='crash'").fetchall(),
+                              columns=["dev", "ts"])
+    return summary, sampled, stored, key
+
+
+def _crash(broker: RestartableMosquitto, platform: subprocess.Popen) -> None:
+    time.sleep(12.0)
+    platform.send_signal(signal.SIGSTOP)  # a platform busy elsewhere: it will resubscribe late
+    broker.kill()
+    time.sleep(CRASH_S)
+    broker.start()  # empty: no session, no subscription; the DIA reconnects and publishes into it
+    time.sleep(8.0)
+    platform.send_signal(signal.SIGCONT)
+
+
+@pytest.mark.slow
+def test_a_broker_crash_loses_no_reading_with_end_to_end_delivery(tmp_path):
+    summary, sampled, stored, key = _run_with_crash(tmp_path, delivery=True)
+    assert len(sampled) == (40 + 1) * 80  # the run's own log of what its meters sampled
+    files = [f for f in (tmp_path / "run").rglob("*") if f.is_file()]
+    assert not any(key.encode() in f.read_bytes() for f in files)  # the tenant's API key is in no file it wrote
+    assert json.loads((tmp_path / "run" / "scenario.json").read_text())["platform"]["api_key"] == "<redacted>"
+    assert not stored.duplicated().any()  # stored once each
+    assert set(map(tuple, stored.to_numpy())) == set(map(tuple, sampled.to_numpy()))  # and every one of them
+    assert summary.messages.readings_lost == 0
+
+
+@pytest.mark.slow
+def test_a_broker_crash_loses_readings_the_broker_had_acknowledged_without_it(tmp_path):
+    """The control: trusting the broker's PUBACK, the readings it held when it died are gone."""
+    summary, sampled, stored, _ = _run_with_crash(tmp_path, delivery=False)
+    assert len(stored) < len(sampled)
+    assert summary.messages.readings_lost > 0

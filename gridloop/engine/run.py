@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from gridloop.sdk import PlatformClient, PlatformError
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
+from gridloop.virtual_meters.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,11 @@ class RunServices(contextlib.ExitStack):
     def _start(self, scenario: Scenario, run_dir: Path) -> None:
         p = scenario.platform
         self.broker: EmbeddedBroker | None = None
-        if p.broker is None:
-            self.broker = EmbeddedBroker(workdir=str(run_dir / "broker")).start()
+        self.credentials = _given_credentials(scenario)  # the tenant's broker account
+        if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
+            self.broker = EmbeddedBroker(workdir=str(run_dir / "broker"), tenants=[p.tenant]).start()
             self.callback(self.broker.stop)
+            self.credentials = self.broker.tenant_credentials.get(p.tenant, self.credentials)
         self.broker_uri = p.broker or self.broker.uri
         if p.api_url is not None:
             self.api = PlatformClient(p.api_url, p.api_key)
@@ -69,7 +73,8 @@ class RunServices(contextlib.ExitStack):
                 for old in run_dir.glob("store.db*"):
                     old.unlink()
             store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
-            platform = EmbeddedPlatform(self.broker_uri, store, run_dir).start()
+            platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
+                                        credentials=self.broker.platform_credentials if self.broker else None).start()
             self.callback(platform.stop)
             admin = PlatformClient(platform.url)
             try:
@@ -80,6 +85,15 @@ class RunServices(contextlib.ExitStack):
             admin.close()
             self.api = PlatformClient(platform.url, key)
         self.callback(self.api.close)
+
+
+def _given_credentials(s: Scenario) -> tuple[str, str] | None:
+    """The tenant's broker account: the scenario's, else the one a parent run hands its partitions."""
+    p = s.platform
+    if p.mqtt_username:
+        return p.mqtt_username, p.mqtt_password or ""
+    user = os.environ.get("GRIDLOOP_MQTT_USERNAME")
+    return (user, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if user else None
 
 
 @dataclass
@@ -118,26 +132,35 @@ class _Wiring:
     services: list[ServiceProcess] = field(default_factory=list)
 
 
+def _outbox(s: Scenario, run_dir: Path, dia_id: str) -> Outbox | None:
+    """The DIA's outbox for end-to-end delivery: only a buffering DIA keeps (and resends) what it sent."""
+    m = s.meters
+    if not (m.end_to_end_delivery and m.dia_buffer_readings > 0):
+        return None
+    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=max(1, -(-m.dia_buffer_readings // m.dia_batch)))
+
+
 def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wiring:
     api, p = ctx.api, s.platform
     for u in run.units:
         provision(api, u, p.dia_id)
     broker = BrokerAddress.parse(ctx.broker_uri)
     tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
-    creds = (p.mqtt_username, p.mqtt_password or "") if p.mqtt_username else None
+    creds = ctx.credentials
     controllers = [SimulatorController(broker, p.tenant, u.actuators, respond=run.lead, tls=tls, credentials=creds,
                                        device_prefix=u.prefix) for u in run.units]
     # a DIA announces itself only once its substation's controller listens for commands
     dias = [DeviceIntegrationAdapter(broker, p.tenant, u.prefix + p.dia_id, s.meters.dia_batch,
                                      buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls,
-                                     device_prefix=u.prefix) for u in run.units]
+                                     device_prefix=u.prefix, outbox=_outbox(s, run_dir, u.prefix + p.dia_id))
+            for u in run.units]
     if run.split and run.lead:  # every partition must hear the scenario's commands: wait for all their DIAs
         prefix = p.dia_id.rsplit("-", 1)[0]
         wait_online(broker, p.tenant, {f"{prefix}-{k + 1}" for k in range(run.parts)}, 180.0, tls, creds)
     wired = _Wiring(controllers, dias)
     if run.lead:
         wired.services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, ctx.broker_uri, p.tenant,
-                                         run_dir) for svc in s.services]
+                                         run_dir, creds) for svc in s.services]
     for service in wired.services:
         service.start()
         ctx.callback(service.stop)
@@ -151,7 +174,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
     options = options or RunOptions()
     s = resolve(scenario, options)
     run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.model_dump_json(indent=2))
+    (run_dir / "scenario.json").write_text(s.redacted_json())
     facts = RunFacts(s, wall0=time.monotonic())
     run = _Partition.of(s, options.partition)
     with RunServices(s, run_dir) as ctx:

@@ -1,7 +1,9 @@
 """A device integration adapter: batches meter readings into telemetry envelopes and publishes them (QoS 1).
 
-Like a head-end system's adapter, it publishes as one device (``{dia}``) on behalf of many meters,
-announces itself on the retained status topic with a last will, and counts what the broker acknowledged.
+Like a head-end system's adapter, it publishes as one device (``{dia}``) on behalf of many meters and
+announces itself on the retained status topic with a last will. With an outbox it counts a reading as delivered
+only once the platform acknowledged it as stored (end-to-end, :mod:`.delivery`), and resends what the broker
+lost; without one, the broker's PUBACK is all it knows.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import paho.mqtt.client as mqtt
 from gridloop.contract import BrokerAddress, DeviceStatus, TopicKind, topic
 from gridloop.contract.telemetry import ENVELOPE_VERSION
 from gridloop.mqtt_client import TlsFiles, connect
+from gridloop.virtual_meters.delivery import PlatformDelivery
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.envelopes import encode_finite, split_finite
+from gridloop.virtual_meters.outbox import Outbox
 
 RECONNECT_GRACE_S = 3.0
 _OFFLINE = orjson.dumps(DeviceStatus.OFFLINE)  # the status payload, also the last will
@@ -29,8 +33,11 @@ class DeviceIntegrationAdapter:
 
     def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
                  buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None,
-                 tls: TlsFiles | None = None, device_prefix: str = "") -> None:
+                 tls: TlsFiles | None = None, device_prefix: str = "", outbox: Outbox | None = None) -> None:
         """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away).
+
+        ``outbox``: keep every envelope until the platform acknowledges it (on disk when the outbox has a file:
+        a restarted DIA resends what its previous run left unacknowledged).
 
         ``device_prefix`` namespaces the meters' local ids (``m00001`` → ``s002-m00001``), as a head-end maps
         a site's meter numbers to the platform's device ids.
@@ -41,7 +48,8 @@ class DeviceIntegrationAdapter:
         self.batch = batch
         self.buffering = buffer_readings > 0
         self.readings_offered = 0
-        self.readings_acknowledged = 0
+        self.readings_acknowledged = 0  # by the platform (end to end) with an outbox, else by the broker
+        self.broker_acknowledged = 0
         self.readings_dropped = 0  # not accepted for sending: broker away without a buffer, or buffer full
         self.events_published = 0
         self._pending: dict[int, int] = {}  # mid -> readings in that message
@@ -52,10 +60,15 @@ class DeviceIntegrationAdapter:
         # paho holds QoS 1 messages while disconnected and re-sends them on reconnect: that is the buffer
         self._broker = broker
         self._closed = threading.Event()
+        self.delivery = PlatformDelivery(tenant, dia_id, outbox) if outbox is not None else None
+        acks = [(self.delivery.acks_topic, 1)] if self.delivery else None
         self._client = connect(broker, f"gridloop-{tenant}-{dia_id}", will=(status, _OFFLINE),
                                clean_start=False, session_expiry_s=3600, username=user, password=password,
                                max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0,
-                               reconnect_on_failure=False, tls=tls)
+                               reconnect_on_failure=False, tls=tls, subscriptions=acks,
+                               on_message=self.delivery.on_message if self.delivery else None)
+        if self.delivery:
+            self.delivery.start(self._client)
         self._client.on_disconnect = self._on_disconnect
         self._events_topic = topic(tenant, TopicKind.EVENTS, dia_id)
         self._client.on_publish = self._on_publish
@@ -79,7 +92,8 @@ class DeviceIntegrationAdapter:
             except OSError:
                 self._closed.wait(0.5)
                 continue
-            self._closed.wait(RECONNECT_GRACE_S)
+            if self.delivery is None:  # with end-to-end delivery what the broker drops is resent: no wait
+                self._closed.wait(RECONNECT_GRACE_S)
             try:
                 self._client.reconnect()
                 self._client.loop_start()
@@ -92,7 +106,9 @@ class DeviceIntegrationAdapter:
 
     def _reconcile(self) -> None:
         while self._acked:
-            self.readings_acknowledged += self._pending.pop(self._acked.popleft(), 0)
+            self.broker_acknowledged += self._pending.pop(self._acked.popleft(), 0)
+        self.readings_acknowledged = (self.delivery.readings_stored if self.delivery
+                                      else self.broker_acknowledged)
 
     def publish(self, sample: MeterSample) -> None:
         """Send one sampling instant's readings, in envelopes of at most ``batch`` readings.
@@ -110,6 +126,8 @@ class DeviceIntegrationAdapter:
                 if not self.buffering and not self._client.is_connected():
                     self.readings_dropped += size
                     continue
+                if self.delivery:
+                    payload = self.delivery.number(self._topic, payload, size)
                 info = self._client.publish(self._topic, payload, qos=1)
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
                     self.readings_dropped += size
@@ -123,19 +141,22 @@ class DeviceIntegrationAdapter:
             return
         if self.device_prefix:
             events = [{**e, "dev": self.device_prefix + e["dev"]} for e in events]
-        self._client.publish(self._events_topic, orjson.dumps({"v": ENVELOPE_VERSION, "events": events}), qos=1)
+        payload = orjson.dumps({"v": ENVELOPE_VERSION, "events": events})
+        if self.delivery:
+            payload = self.delivery.number(self._events_topic, payload, 0)
+        self._client.publish(self._events_topic, payload, qos=1)
         self.events_published += len(events)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until the broker has acknowledged everything published; True if it has."""
+        """Wait until everything published is acknowledged (by the platform with an outbox, else by the broker)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._reconcile()
-            if not self._pending:
+            if not self._pending and (self.delivery is None or self.delivery.settled):
                 return True
             time.sleep(0.01)
         self._reconcile()
-        return not self._pending
+        return not self._pending and (self.delivery is None or self.delivery.settled)
 
     def close(self) -> None:
         self.flush(5.0)
@@ -143,3 +164,5 @@ class DeviceIntegrationAdapter:
         self._client.publish(self._status_topic, _OFFLINE, qos=1, retain=True).wait_for_publish(2)
         self._client.disconnect()
         self._client.loop_stop()
+        if self.delivery:  # what is still unacknowledged stays in the outbox file for the next run
+            self.delivery.close()
