@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -217,6 +219,19 @@ def test_commands_come_back_with_plain_ints(store):
     assert store.update_command("alpha", "c-1", "sent", "", T0 + 5)
     for c in (store.get_command("alpha", "c-1"), *store.open_commands()):
         assert {type(v) for v in (c.ts, c.expires, c.updated, *(t for _, t in c.history))} == {int}
+
+
+def test_each_store_has_every_method_of_the_store_protocols(store):
+    """Store is the union of the per-concern protocols; each backend implements all of them, same parameters."""
+    from gridloop.platform.store import base
+
+    concerns = (base.TenantStore, base.RegistryStore, base.ReadingStore, base.RollupStore, base.CommandStore,
+                base.LeaseStore)
+    names = {n for p in concerns for n in vars(p) if not n.startswith("_") and callable(getattr(p, n))}
+    assert names | {"close"} == {n for n in dir(base.Store) if not n.startswith("_")}
+    for name in names | {"close"}:
+        want = list(inspect.signature(getattr(base.Store, name)).parameters)
+        assert list(inspect.signature(getattr(type(store), name)).parameters) == want, name
 
 
 def test_readings_are_never_cut_short_silently(store, monkeypatch):
