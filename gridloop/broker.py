@@ -16,6 +16,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from gridloop.broker_accounts import MosquittoAuth, find_dynsec_plugin
 from gridloop.contract import BrokerAddress
 
 
@@ -57,13 +58,24 @@ def find_mosquitto() -> str | None:
 class EmbeddedBroker:
     """A broker that lives exactly as long as this object is started."""
 
-    def __init__(self, port: int | None = None, workdir: str | None = None, prefer: str | None = None) -> None:
+    def __init__(self, port: int | None = None, workdir: str | None = None, prefer: str | None = None,
+                 tenants: list[str] | None = None) -> None:
+        """``tenants``: close the broker to anonymous clients and make accounts for this run — the platform's
+        and one per tenant (``platform_credentials``, ``tenant_credentials``) — when Mosquitto and its
+        dynamic-security plugin are here; otherwise (the amqtt fallback) it stays open, on loopback only."""
         prefer = prefer or os.environ.get("GRIDLOOP_EMBEDDED_BROKER", "mosquitto")
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self._workdir = Path(workdir or tempfile.mkdtemp(prefix="gridloop-broker-"))
         self._proc: subprocess.Popen | None = None
         self.kind = "mosquitto" if prefer == "mosquitto" and find_mosquitto() else "amqtt"
+        self.platform_credentials: tuple[str, str] | None = None
+        self.tenant_credentials: dict[str, tuple[str, str]] = {}
+        self._accounts = None
+        if tenants is not None and self.kind == "mosquitto" and find_dynsec_plugin():
+            self._accounts = MosquittoAuth(self._workdir / "auth")
+            self.platform_credentials = self._accounts.add_platform()
+            self.tenant_credentials = {t: self._accounts.add_tenant(t) for t in tenants}
 
     @property
     def address(self) -> BrokerAddress:
@@ -78,9 +90,9 @@ class EmbeddedBroker:
         log = open(self._workdir / f"{self.kind}.log", "ab")  # noqa: SIM115 - the child owns it
         if self.kind == "mosquitto":
             conf = self._workdir / "mosquitto.conf"
-            conf.write_text(textwrap.dedent(f"""\
-                listener {self.port} {self.host}
-                allow_anonymous true
+            access = ("allow_anonymous true\n" if self._accounts is None else
+                      self._accounts.mosquitto_conf(self.port, self.host).split("\n", 1)[1])
+            conf.write_text(f"listener {self.port} {self.host}\n" + access + textwrap.dedent(f"""\
                 user {getpass.getuser()}
                 persistence true
                 persistence_location {self._workdir}/

@@ -178,7 +178,7 @@ def _mqtt_password() -> str:
 
 def _broker_admin() -> tuple[str, str]:
     """The broker's admin account: $GRIDLOOP_BROKER_ADMIN (user:password) or $GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE."""
-    from gridloop.platform.mqtt_auth import ADMIN_USER
+    from gridloop.broker_accounts import ADMIN_USER
 
     if path := os.environ.get("GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE"):
         return ADMIN_USER, Path(path).read_text().strip()
@@ -191,7 +191,7 @@ def _broker_admin() -> tuple[str, str]:
 
 def _cmd_broker_accounts(args: argparse.Namespace) -> int:
     """The platform's and the admin's accounts, once: an existing accounts file is kept as it is."""
-    from gridloop.platform.mqtt_auth import MosquittoAuth
+    from gridloop.broker_accounts import MosquittoAuth
 
     auth = MosquittoAuth(args.dir)
     made = []
@@ -208,7 +208,7 @@ def _cmd_broker_accounts(args: argparse.Namespace) -> int:
 
 
 def _cmd_tenant_create(args: argparse.Namespace) -> int:
-    from gridloop.platform.mqtt_auth import DynsecControl, MosquittoAuth
+    from gridloop.broker_accounts import DynsecControl, MosquittoAuth
     from gridloop.platform.store import open_store
 
     store = open_store(args.store)

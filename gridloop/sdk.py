@@ -108,9 +108,17 @@ class PlatformClient:
 
     def readings(self, device: str, quantity: str | None = None, start: int | str | None = None,
                  end: int | str | None = None, limit: int = 10_000) -> list[rest.ReadingOut]:
-        params = {"quantity": quantity, "start": start, "end": end, "limit": limit}
-        r = self._call("GET", f"/devices/{device}/readings", params=params)
-        return rest.Readings.model_validate_json(r.content).readings
+        """Up to ``limit`` readings, time-ordered, following the platform's ``next_start`` pages."""
+        out: list[rest.ReadingOut] = []
+        while len(out) < limit:
+            params = {"quantity": quantity, "start": start, "end": end, "limit": limit - len(out)}
+            page = rest.Readings.model_validate_json(self._call("GET", f"/devices/{device}/readings",
+                                                                params=params).content)
+            out += page.readings
+            if page.next_start is None:
+                break
+            start = page.next_start
+        return out
 
     def events(self, device: str, start: int | str | None = None, end: int | str | None = None,
                type: str | None = None) -> list[rest.EventOut]:

@@ -3,6 +3,7 @@ Kill it (SIGKILL, no persistence): with end-to-end delivery every reading sample
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -120,7 +121,7 @@ def _run_with_crash(tmp_path, delivery: bool):
         "households": {"count": 40},
         "meters": {"interval": "1min", "events": False, "end_to_end_delivery": delivery},
         "platform": {"tenant": "crash", "broker": f"mqtt://127.0.0.1:{broker.port}", "api_url": api.base_url,
-                     "api_key": api.create_tenant("crash", admin)},
+                     "api_key": (key := api.create_tenant("crash", admin))},
         "outputs": {"progress": False, "plots": False},
     }, "test")
     faults = threading.Thread(target=_crash, args=(broker, platform))
@@ -136,7 +137,7 @@ def _run_with_crash(tmp_path, delivery: bool):
     with sqlite3.connect(tmp_path / "store.db") as db:
         stored = pd.DataFrame(db.execute("SELECT dev, ts FROM readings WHERE tenant='crash'").fetchall(),
                               columns=["dev", "ts"])
-    return summary, sampled, stored
+    return summary, sampled, stored, key
 
 
 def _crash(broker: RestartableMosquitto, platform: subprocess.Popen) -> None:
@@ -151,8 +152,11 @@ def _crash(broker: RestartableMosquitto, platform: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_a_broker_crash_loses_no_reading_with_end_to_end_delivery(tmp_path):
-    summary, sampled, stored = _run_with_crash(tmp_path, delivery=True)
+    summary, sampled, stored, key = _run_with_crash(tmp_path, delivery=True)
     assert len(sampled) == (40 + 1) * 80  # the run's own log of what its meters sampled
+    files = [f for f in (tmp_path / "run").rglob("*") if f.is_file()]
+    assert not any(key.encode() in f.read_bytes() for f in files)  # the tenant's API key is in no file it wrote
+    assert json.loads((tmp_path / "run" / "scenario.json").read_text())["platform"]["api_key"] == "<redacted>"
     assert not stored.duplicated().any()  # stored once each
     assert set(map(tuple, stored.to_numpy())) == set(map(tuple, sampled.to_numpy()))  # and every one of them
     assert summary.messages.readings_lost == 0
@@ -161,6 +165,6 @@ def test_a_broker_crash_loses_no_reading_with_end_to_end_delivery(tmp_path):
 @pytest.mark.slow
 def test_a_broker_crash_loses_readings_the_broker_had_acknowledged_without_it(tmp_path):
     """The control: trusting the broker's PUBACK, the readings it held when it died are gone."""
-    summary, sampled, stored = _run_with_crash(tmp_path, delivery=False)
+    summary, sampled, stored, _ = _run_with_crash(tmp_path, delivery=False)
     assert len(stored) < len(sampled)
     assert summary.messages.readings_lost > 0

@@ -69,3 +69,16 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_validate_ok(capsys):
     assert main(["validate", str(ROOT / "scenarios" / "quickstart.yaml")]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_the_scenario_a_run_writes_down_keeps_no_secret():
+    from gridloop.scenario.loader import parse_scenario
+
+    s = parse_scenario({"name": "x", "clock": {"start": "2026-01-15T00:00:00+01:00", "duration": "1h", "step": "1min"},
+                        "grid": {"network": "1-LV-urban6--0-sw"},
+                        "platform": {"api_url": "http://127.0.0.1:1", "api_key": "k3y-s3cret",
+                                     "mqtt_username": "demo", "mqtt_password": "pa55word",
+                                     "store": "mongodb://gridloop:st0re-pw@127.0.0.1:27017/db"}}, "test")
+    text = s.redacted_json()
+    assert not any(secret in text for secret in ("k3y-s3cret", "pa55word", "st0re-pw"))
+    assert '"mqtt_username": "demo"' in text and "mongodb://gridloop:<redacted>@127.0.0.1:27017/db" in text

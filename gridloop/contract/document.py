@@ -23,6 +23,7 @@ from gridloop.contract.commands import (
     CommandResponse,
     CommandStatus,
 )
+from gridloop.contract.delivery import DeliveryAck
 from gridloop.contract.devices import META_MODELS, DeviceMeta, DeviceType
 from gridloop.contract.events import EVENT_DESCRIPTIONS, EventEnvelope, EventType, Severity
 from gridloop.contract.quantities import Quantity
@@ -97,7 +98,7 @@ def _bounds() -> str:
 
 def _schemas() -> str:
     out = ["### JSON schemas of the MQTT payloads"]
-    for spec in (TelemetryEnvelope, EventEnvelope, CommandMessage, CommandResponse):
+    for spec in (TelemetryEnvelope, EventEnvelope, CommandMessage, CommandResponse, DeliveryAck):
         schema = json.dumps(msgspec.json.schema(spec), indent=1, sort_keys=True, ensure_ascii=False)
         out.append(f"<details><summary>{spec.__name__}</summary>\n\n```json\n{schema}\n```\n</details>")
     summary = json.dumps(RunSummary.model_json_schema(), indent=1, sort_keys=True, ensure_ascii=False)

@@ -19,7 +19,11 @@ EpochMs = Annotated[int, Field(ge=TS_MIN_MS, lt=TS_MAX_MS, description="epoch ms
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    """Liveness, and whether ingest can store: ``degraded`` while the store is unavailable (nothing is
+    acknowledged to devices then; they keep their readings and the broker its backlog)."""
+
+    status: Literal["ok", "degraded"] = "ok"
+    store_available: bool = True
 
 
 class TenantIn(BaseModel):
@@ -88,6 +92,8 @@ class ReadingOut(BaseModel):
 class Readings(BaseModel):
     device: str
     readings: list[ReadingOut]
+    next_start: int | None = Field(None, description="more readings may follow: ask again with start=next_start "
+                                                     "(epoch ms); absent when the span holds no more")
 
 
 class EventOut(BaseModel):
@@ -151,16 +157,28 @@ class Completeness(BaseModel):
 
 
 class Metrics(BaseModel):
+    """One tenant's counts: nothing of another tenant's traffic shows here."""
+
     tenant: str
     readings_stored: int
     rejected: int
-    ingest: dict[str, int] = Field(description="counters of this replica's ingest workers, all tenants")
+    ingest: dict[str, int] = Field(description="the tenant's share of this replica's ingest counters: readings "
+                                               "received, stored, duplicate, events stored, rejected")
     instance: str | None = Field(None, description="the platform replica that answered (its ingest counters)")
+
+
+class PlatformMetrics(BaseModel):
+    """A replica's counters over all tenants (``/api/v1/admin/metrics``, the admin key only)."""
+
+    instance: str | None = None
+    ingest: dict[str, int] = Field(description="this replica's ingest workers summed: messages, readings, "
+                                               "rejections, quarantined, store outages, degraded, queue depth")
     commands: dict[str, int] = Field(
         default_factory=dict,
         description="this replica's command dispatch: responses handled, commands (re)sent on reconnect, "
                     "leader (1 if it holds the lease to re-send sent commands and expire stale ones), "
                     "disconnects from the broker")
+    tenants: int = Field(0, description="tenants this replica has ingested for")
 
 
 class AggregateBucket(BaseModel):

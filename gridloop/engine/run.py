@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,9 +59,11 @@ class RunServices(contextlib.ExitStack):
     def _start(self, scenario: Scenario, run_dir: Path) -> None:
         p = scenario.platform
         self.broker: EmbeddedBroker | None = None
-        if p.broker is None:
-            self.broker = EmbeddedBroker(workdir=str(run_dir / "broker")).start()
+        self.credentials = _given_credentials(scenario)  # the tenant's broker account
+        if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
+            self.broker = EmbeddedBroker(workdir=str(run_dir / "broker"), tenants=[p.tenant]).start()
             self.callback(self.broker.stop)
+            self.credentials = self.broker.tenant_credentials.get(p.tenant, self.credentials)
         self.broker_uri = p.broker or self.broker.uri
         if p.api_url is not None:
             self.api = PlatformClient(p.api_url, p.api_key)
@@ -70,7 +73,8 @@ class RunServices(contextlib.ExitStack):
                 for old in run_dir.glob("store.db*"):
                     old.unlink()
             store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
-            platform = EmbeddedPlatform(self.broker_uri, store, run_dir).start()
+            platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
+                                        credentials=self.broker.platform_credentials if self.broker else None).start()
             self.callback(platform.stop)
             admin = PlatformClient(platform.url)
             try:
@@ -81,6 +85,15 @@ class RunServices(contextlib.ExitStack):
             admin.close()
             self.api = PlatformClient(platform.url, key)
         self.callback(self.api.close)
+
+
+def _given_credentials(s: Scenario) -> tuple[str, str] | None:
+    """The tenant's broker account: the scenario's, else the one a parent run hands its partitions."""
+    p = s.platform
+    if p.mqtt_username:
+        return p.mqtt_username, p.mqtt_password or ""
+    user = os.environ.get("GRIDLOOP_MQTT_USERNAME")
+    return (user, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if user else None
 
 
 @dataclass
@@ -133,7 +146,7 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
         provision(api, u, p.dia_id)
     broker = BrokerAddress.parse(ctx.broker_uri)
     tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
-    creds = (p.mqtt_username, p.mqtt_password or "") if p.mqtt_username else None
+    creds = ctx.credentials
     controllers = [SimulatorController(broker, p.tenant, u.actuators, respond=run.lead, tls=tls, credentials=creds,
                                        device_prefix=u.prefix) for u in run.units]
     # a DIA announces itself only once its substation's controller listens for commands
@@ -147,7 +160,7 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
     wired = _Wiring(controllers, dias)
     if run.lead:
         wired.services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, ctx.broker_uri, p.tenant,
-                                         run_dir) for svc in s.services]
+                                         run_dir, creds) for svc in s.services]
     for service in wired.services:
         service.start()
         ctx.callback(service.stop)
@@ -161,7 +174,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
     options = options or RunOptions()
     s = resolve(scenario, options)
     run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.model_dump_json(indent=2))
+    (run_dir / "scenario.json").write_text(s.redacted_json())
     facts = RunFacts(s, wall0=time.monotonic())
     run = _Partition.of(s, options.partition)
     with RunServices(s, run_dir) as ctx:

@@ -16,11 +16,18 @@ from pathlib import Path
 from gridloop.broker import free_port, stop_child
 
 
+def mqtt_environment(credentials: tuple[str, str] | None) -> dict[str, str]:
+    """A child's broker account, by environment (never on its command line)."""
+    return {"GRIDLOOP_MQTT_USERNAME": credentials[0], "GRIDLOOP_MQTT_PASSWORD": credentials[1]} if credentials else {}
+
+
 class EmbeddedPlatform:
     """`gridloop platform serve` as a child process on a free loopback port."""
 
-    def __init__(self, broker_uri: str, store_uri: str, workdir: Path, ingest_workers: int = 1) -> None:
+    def __init__(self, broker_uri: str, store_uri: str, workdir: Path, ingest_workers: int = 1,
+                 credentials: tuple[str, str] | None = None) -> None:
         self.port = free_port()
+        self._credentials = credentials  # the platform's broker account, if the broker has accounts
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
         self._cmd = [
@@ -32,6 +39,9 @@ class EmbeddedPlatform:
 
     def start(self) -> EmbeddedPlatform:
         env = {**os.environ, "GRIDLOOP_ADMIN_KEY": self.admin_key}
+        if self._credentials:
+            self._cmd += ["--mqtt-username", self._credentials[0]]
+            env["GRIDLOOP_MQTT_PASSWORD"] = self._credentials[1]
         log = self._log_path.open("ab")
         self._proc = subprocess.Popen(self._cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         return self
@@ -54,7 +64,7 @@ class ServiceProcess:
     """``python -m gridloop.services.<name> --api … --broker … --tenant … <args>``; the key goes by environment."""
 
     def __init__(self, name: str, args: dict, api_url: str, api_key: str, broker: str, tenant: str,
-                 run_dir: Path) -> None:
+                 run_dir: Path, credentials: tuple[str, str] | None = None) -> None:
         self.name = name
         self.log_path = run_dir / f"service-{name}.json"
         self.out_path = run_dir / f"service-{name}.log"
@@ -62,7 +72,7 @@ class ServiceProcess:
                     "--tenant", tenant, "--log", str(self.log_path)]
         for key, value in args.items():
             self.cmd += [f"--{key}", str(value)]
-        self.env = {**os.environ, "GRIDLOOP_API_KEY": api_key}
+        self.env = {**os.environ, "GRIDLOOP_API_KEY": api_key, **mqtt_environment(credentials)}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from gridloop.contract.summary import CommandCounts, Messages, Realtime, RunSummary
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
+from gridloop.engine.service_processes import mqtt_environment
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
@@ -44,8 +45,8 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
             if s.clock.realtime:
                 cmd.append("--realtime")
             log = (run_dir / f"part-{k}.log").open("wb")
-            children.append(subprocess.Popen(cmd, stdout=log, stderr=log, env={**os.environ,
-                                                                                "GRIDLOOP_API_KEY": api.api_key}))
+            children.append(subprocess.Popen(cmd, stdout=log, stderr=log, env={
+                **os.environ, "GRIDLOOP_API_KEY": api.api_key, **mqtt_environment(services.credentials)}))
         codes = [c.wait() for c in children]
         if any(codes):
             raise RuntimeError(f"partitions failed with exit codes {codes}; see {run_dir}/part-*.log")

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridloop.broker_accounts import platform_client_suffix
 from gridloop.contract import (
     BrokerAddress,
     CommandMessage,
@@ -40,7 +41,6 @@ from gridloop.contract import (
 )
 from gridloop.contract import commands as wire
 from gridloop.mqtt_client import TlsFiles, connect, is_v5
-from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import CommandRecord, Store
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,14 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gridloop.broker_accounts import platform_client_suffix
 from gridloop.contract import (
     INGEST_GROUP,
     BrokerAddress,
@@ -38,7 +40,6 @@ from gridloop.contract import (
 from gridloop.contract.delivery import encode_ack, envelope_id
 from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
-from gridloop.platform.mqtt_auth import platform_client_suffix
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,18 @@ class IngestCounters:
     delivery_acks: int = 0  # numbered envelopes acknowledged to their publishers (contract.delivery)
     queue_depth: int = 0  # messages waiting for the writer (a gauge, filled in by IngestWorker.snapshot)
     degraded: int = 0  # 1 while the store is unavailable (a gauge)
+    tenants: dict[str, dict[str, int]] = field(default_factory=dict)  # tenant -> its share of the counts above
+
+    def add(self, tally: dict[str | None, Counter[str]], messages: int) -> None:
+        """Count a written batch: per tenant (what a tenant may see of ingest) and in all."""
+        self.messages += messages
+        self.write_batches += 1
+        for tenant, counts in tally.items():
+            own = self.tenants.setdefault(tenant, {}) if tenant is not None else None
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+                if own is not None:
+                    own[name] = own.get(name, 0) + value
 
 
 @dataclass(frozen=True)
@@ -247,8 +260,7 @@ class IngestWorker:
         reason = f"the store refused this message: {type(exc).__name__}: {exc}"[:MAX_REASON]
         log.warning("ingest worker %s: quarantined a message on %s: %s", self.client_id, m.topic, reason)
         self.store.add_rejected(parsed[0] if parsed else None, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
-        self.counters.rejected += 1
-        self.counters.quarantined += 1
+        self.counters.add({parsed[0] if parsed else None: Counter(rejected=1, quarantined=1)}, messages=1)
         number = envelope_id(m.payload)
         return [(parsed[0], parsed[2], number)] if parsed and number is not None else []
 
@@ -285,31 +297,26 @@ class IngestWorker:
             rejections += [(tenant, m, reason[:MAX_REASON]) for reason in decoded.rejections]
             readings_by_tenant.setdefault(tenant, []).extend(decoded.readings)
             events_by_tenant.setdefault(tenant, []).extend(decoded.events)
-        stored = duplicate = events = 0
+        tally: dict[str | None, Counter[str]] = defaultdict(Counter)
         for tenant, readings in readings_by_tenant.items():
-            if readings:
-                n = self.store.insert_readings(tenant, readings)
-                stored, duplicate = stored + n, duplicate + len(readings) - n
+            n = self.store.insert_readings(tenant, readings) if readings else 0
+            tally[tenant].update(readings_received=len(readings), readings_stored=n,
+                                 readings_duplicate=len(readings) - n)
         for tenant, tenant_events in events_by_tenant.items():
             if tenant_events:
-                events += self.store.insert_events(tenant, tenant_events)
+                tally[tenant]["events_stored"] += self.store.insert_events(tenant, tenant_events)
         for tenant, device, status in statuses:
             self.store.set_device_status(tenant, device, status)
         for tenant, m, reason in rejections:
             self.store.add_rejected(tenant, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
-        c = self.counters
-        c.messages += len(batch)
-        c.rejected += len(rejections)
-        c.readings_received += sum(map(len, readings_by_tenant.values()))
-        c.readings_stored += stored
-        c.readings_duplicate += duplicate
-        c.events_stored += events
-        c.write_batches += 1
+            tally[tenant]["rejected"] += 1
+        self.counters.add(tally, messages=len(batch))
         return numbered
 
     def snapshot(self) -> IngestCounters:
         """A copy of the counters with the current queue depth, for /api/v1/metrics."""
-        return replace(self.counters, queue_depth=self._queue.qsize())
+        return replace(self.counters, queue_depth=self._queue.qsize(),
+                       tenants={t: dict(c) for t, c in self.counters.tenants.items()})
 
     def _release(self, client: mqtt.Client, timeout_s: float = 5.0) -> None:
         """Leave the shared subscriptions (the broker then sends the group's messages to the other members)

@@ -30,6 +30,10 @@ class ApplianceClass:
     needs_presence: bool = True
     # energy set by its own parameter (EV driving), not part of the annual_kwh household target
     on_top: bool = False
+    # share of the runs falling while the home is out that keep their time (delay-start timers)
+    timer_share: float = 0.0
+    # mean delay (s) after coming home of the runs that fell while the home was out
+    return_delay_s: float = 7200.0
 
 
 ACTIVITY_CLASSES: tuple[ApplianceClass, ...] = (
@@ -41,22 +45,27 @@ ACTIVITY_CLASSES: tuple[ApplianceClass, ...] = (
                    ((7.3, 0.8, 0.15), (12.3, 1.0, 0.5), (18.7, 1.4, 0.35)), 1.25, 0.1),
     ApplianceClass("oven", 120, 0.8, 1.0, sig.oven, ((12.0, 1.0, 0.55), (18.3, 1.2, 0.45)), 1.5, 0.2),
     ApplianceClass("washing_machine", 170, 0.95, 0.9, sig.washing_machine,
-                   ((10.0, 2.0, 0.55), (14.0, 2.5, 0.35), (19.0, 1.5, 0.1)), 1.4, 0.05, flexible=True),
+                   ((10.0, 2.0, 0.55), (14.0, 2.5, 0.35), (19.0, 1.5, 0.1)), 1.4, 0.05, flexible=True,
+                   timer_share=0.6),
     ApplianceClass("dishwasher", 230, 0.6, 0.97, sig.dishwasher,
-                   ((13.5, 1.5, 0.5), (20.5, 1.2, 0.3), (9.0, 1.5, 0.2)), 1.2, 0.05, flexible=True),
+                   ((13.5, 1.5, 0.5), (20.5, 1.2, 0.3), (9.0, 1.5, 0.2)), 1.2, 0.05, flexible=True,
+                   timer_share=0.6),
     ApplianceClass("tumble_dryer", 280, 0.35, 0.98, sig.tumble_dryer,
-                   ((11.5, 2.0, 0.6), (16.0, 2.5, 0.4)), 1.4, 0.45, flexible=True),
+                   ((11.5, 2.0, 0.6), (16.0, 2.5, 0.4)), 1.4, 0.45, flexible=True,
+                   timer_share=0.6),
     ApplianceClass("cleaning", 90, 1.0, 0.95, sig.cleaning,
                    ((10.0, 1.5, 0.6), (15.0, 2.0, 0.4)), 1.3, 0.0),
     ApplianceClass("television", 260, 0.97, 0.95, sig.television,
                    ((8.0, 1.0, 0.1), (13.5, 2.0, 0.35), (19.5, 1.5, 0.35), (21.5, 1.0, 0.2)), 1.3, 0.15),
     ApplianceClass("computer", 200, 0.8, 0.9, sig.computer,
                    ((10.0, 3.0, 0.4), (15.0, 2.0, 0.3), (20.5, 1.8, 0.3)), 1.2, 0.1),
+    ApplianceClass("comfort", 250, 0.6, 1.0, sig.comfort,
+                   ((7.0, 1.5, 0.3), (12.5, 3.0, 0.35), (19.5, 2.0, 0.35)), 1.1, 0.3, needs_presence=False),
     ApplianceClass("water_heater", 1500, 0.15, 1.0, sig.water_heater,
                    ((7.5, 1.2, 0.3), (20.0, 2.0, 0.35), (2.0, 1.5, 0.35)), 1.1, 0.15, flexible=True,
                    balanced_3ph=True, needs_presence=False),
     ApplianceClass("ev", 2500, 0.0, 0.99, sig.ev_charge, ((18.0, 1.5, 0.75), (13.0, 3.0, 0.25)), 1.0, 0.15,
-                   flexible=True, on_top=True),
+                   flexible=True, on_top=True, return_delay_s=900.0),  # plugged in on arrival
 )
 
 # continuously present loads (not activity driven)

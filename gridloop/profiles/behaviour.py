@@ -31,6 +31,11 @@ from gridloop.profiles.params import HouseholdParams
 
 DAY_S = 86400
 QUANTUM = 16.0  # powers are multiples of 1/16 W
+# drifting, jittering always-on load on top of the constant standby level
+NOISE_SEGMENTS = 720  # level changes per home and day (one in each 2-min window)
+NOISE_TAU_S = 1800.0  # correlation time of the slow drift
+NOISE_SLOW = 0.3  # sd of the slow drift, relative to the standby level
+NOISE_JITTER_W = 16.0  # sd of the jitter for an average home (scales with the multiplier ** 0.25)
 
 
 def quantise(p: np.ndarray) -> np.ndarray:
@@ -142,17 +147,21 @@ class DayBuilder:
             home = np.repeat(np.arange(self.hh.n), count)
             t = draw_habit_times(rng, c, home.shape[0])
             if c.needs_presence:
-                t = occ.place(rng, home, t)
+                t = occ.place(rng, home, t, c.timer_share, c.return_delay_s)
             assert c.signature is not None
             dur, p = c.signature(rng, home.shape[0])
             parts.append(segments_to_kinks(home, t0 + t.astype(np.int64), dur, p, c, self.hh))
-        return Kinks.concat(parts)
+        k = Kinks.concat(parts)
+        # two time-sorted runs: appliance events and the (already sorted) drifting always-on load
+        noise = self._electronics(np.random.default_rng([self.seed, 6, date.toordinal()]), occ, t0)
+        return Kinks.concat([k.take(np.argsort(k.time, kind="stable")), noise])
 
     def _cold(self, rng: np.random.Generator, day: int, doy: int, cls: ApplianceClass, j: int) -> Kinks:
         """Compressor cycles on a per-home global grid (no overlap across days)."""
         hh = self.hh
         owns = hh.owns[:, CLASS_INDEX[cls.name]]
-        p_run = (hh.fridge_w if j == 0 else hh.freezer_w)[owns]
+        # smaller homes have smaller cold appliances (same energy target: a longer duty cycle)
+        p_run = ((hh.fridge_w if j == 0 else hh.freezer_w) * np.clip(hh.multiplier, 0.3, 3.0) ** 0.4)[owns]
         period = hh.cold_period_s[owns, j]
         offset = hh.cold_offset_s[owns, j]
         homes = np.flatnonzero(owns)
@@ -168,6 +177,38 @@ class DayBuilder:
         on_s = on[idx] * rng.uniform(0.9, 1.1, idx.shape[0])
         dur, p = sig.compressor_cycle(p_run[idx], on_s)
         return segments_to_kinks(homes[idx], np.floor(start).astype(np.int64), dur, p, cls, hh)
+
+    def _electronics(self, rng: np.random.Generator, occ: DayOccupancy, t0: int) -> Kinks:
+        """Always-on load that is not constant: the standby level drifts and jitters about every 2 min,
+        more while someone is awake at home (chargers, screens, set-top boxes, routers under traffic).
+
+        Deviations from the constant standby level, starting and ending at that level at midnight: one
+        level change per home at a random second of each 2-min window. Built directly as kinks in time
+        order (windows are disjoint, so sorting each window's homes sorts the day).
+        """
+        n, m = self.hh.n, NOISE_SEGMENTS
+        w = DAY_S // m  # 120 s (< 256)
+        r = np.zeros((m + 1, n), np.uint8)  # second of each window at which the level changes
+        r[1:m] = rng.integers(0, w, (m - 1, n), np.uint8)
+        e = np.arange(m + 1, dtype=np.int32)[:, None] * w + r  # segment j of a home is [e[j], e[j + 1])
+        mid = 0.5 * (e[:-1] + e[1:])
+        active = ((mid >= occ.wake) & (mid < occ.leave)) | ((mid >= occ.ret) & (mid < occ.sleep))
+        x = NOISE_JITTER_W * self.hh.multiplier ** 0.25 * np.where(active, 1.25, 0.8) * rng.standard_normal((m, n))
+        a = np.exp(-w / NOISE_TAU_S)
+        drift = rng.standard_normal((m, n)) * (NOISE_SLOW * np.sqrt(1 - a * a))
+        for j in range(1, m):  # AR(1) over the day's windows, vectorised over homes
+            drift[j] += a * drift[j - 1]
+        x += drift * self.standby_w
+        pq = quantise(np.maximum(x, -0.7 * self.standby_w))
+        zero = np.zeros((1, n))
+        dp = np.diff(pq, axis=0, prepend=zero, append=zero).astype(np.float32)
+        dq = np.diff(quantise(pq * np.tan(np.arccos(STANDBY.power_factor))), axis=0, prepend=zero, append=zero)
+        home = np.argsort(r, axis=1, kind="stable").astype(np.int32)  # time order in each window (radix sort)
+        sb_phase = self.hh.class_phase[:, CLASS_INDEX[STANDBY.name]].astype(np.int8)
+        return Kinks((np.take_along_axis(e, home, axis=1) + t0).ravel(), home.ravel(),
+                     np.take_along_axis(dp, home, axis=1).ravel(),
+                     np.take_along_axis(dq.astype(np.float32), home, axis=1).ravel(),
+                     sb_phase[home.ravel()], np.zeros(n * (m + 1), bool))
 
     def _lighting(self, rng: np.random.Generator, occ: DayOccupancy, doy: int, t0: int) -> Kinks:
         """Lights on in the dark part of active windows, level drifting between two blocks per window."""

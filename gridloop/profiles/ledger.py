@@ -91,10 +91,16 @@ class KinkLedger:
 
     def add(self, k: Kinks) -> None:
         """Merge new kinks into the pending, time-sorted buffer."""
-        if self._buf is not None:
-            k = Kinks.concat([self._buf.take(slice(self._pos, None)), k])
-        order = np.argsort(k.time, kind="stable")
-        self._buf = k.take(order)
+        k = k.take(np.argsort(k.time, kind="stable"))
+        old = None if self._buf is None else self._buf.take(slice(self._pos, None))
+        if old is not None and old.time.shape[0] and k.time.shape[0]:
+            # both sorted and they overlap only around midnight: merge just the overlap (old first on ties)
+            i0 = int(np.searchsorted(old.time, k.time[0], side="left"))
+            j1 = int(np.searchsorted(k.time, old.time[-1], side="right"))
+            mid = Kinks.concat([old.take(slice(i0, None)), k.take(slice(0, j1))])
+            mid = mid.take(np.argsort(mid.time, kind="stable"))
+            k = Kinks.concat([old.take(slice(0, i0)), mid, k.take(slice(j1, None))])
+        self._buf = k
         self._pos = 0
 
     def add_level(self, p: np.ndarray, q: np.ndarray, phase: np.ndarray) -> None:

@@ -17,17 +17,26 @@ class DayOccupancy:
     sleep: np.ndarray
     away_day: np.ndarray
 
-    def place(self, rng: np.random.Generator, home: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Move preferred activity times into the home's active windows (keeps the count of events)."""
+    def place(
+        self, rng: np.random.Generator, home: np.ndarray, t: np.ndarray, timer: float = 0.0,
+        return_delay_s: float = 7200.0,
+    ) -> np.ndarray:
+        """Move preferred activity times into the home's active windows (keeps the count of events).
+
+        A share `timer` of the events that fall while the home is out keep their time (delay-start
+        timers of wet appliances); the rest move to before leaving or to after returning (exponential delay,
+        mean `return_delay_s`).
+        """
         wake, leave, ret, sleep = self.wake[home], self.leave[home], self.ret[home], self.sleep[home]
-        t = np.where(t < wake, wake + rng.exponential(900.0, t.shape), t)
-        away = (t >= leave) & (t < ret)
+        t = np.where(t < wake, wake + rng.exponential(1800.0, t.shape), t)
+        keep = rng.random(t.shape) < timer
+        away = (t >= leave) & (t < ret) & ~keep
         early = rng.random(t.shape) < 0.25
         t = np.where(away & early, leave - rng.uniform(300.0, 5400.0, t.shape), t)
-        t = np.where(away & ~early, ret + rng.exponential(3600.0, t.shape), t)
+        t = np.where(away & ~early, ret + rng.exponential(return_delay_s, t.shape), t)
         late = t > sleep - 600.0
         t = np.where(late, sleep - rng.uniform(600.0, 5400.0, t.shape), t)
-        away = (t >= leave) & (t < ret)
+        away = (t >= leave) & (t < ret) & ~keep
         t = np.where(away, leave - rng.uniform(300.0, 1800.0, t.shape), t)
         return np.clip(t, wake, 86399.0)
 

@@ -39,19 +39,27 @@ def kettle(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
 
 def microwave(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     p = rng.uniform(1000, 1400, e)
-    d, w = _cycles(rng, e, 4, (15, 70), (5, 20), p, 0.25 * p)
+    # at full power the magnetron runs through (60 % of uses); lower settings pulse it
+    full = rng.random(e) < 0.6
+    d, w = _cycles(rng, e, 4, (15, 70), (5, 20), p, np.where(full, 0.97 * p, 0.25 * p))
     return _stack(d, w, e)
 
 
 def hob(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     p = rng.choice([1200.0, 1500.0, 1800.0, 2300.0], e) * rng.uniform(0.95, 1.05, e)
-    d, w = _cycles(rng, e, 8, (20, 90), (20, 100), p * rng.uniform(0.5, 1.0, e), 0.0)
+    # simmering: a radiant plate's energy regulator pulses within the minute (smooth at 1 min, visible at
+    # 1 s); an induction zone (half of the hobs) modulates its power continuously around the setting
+    on = p * rng.uniform(0.5, 1.0, e)
+    induction = rng.random(e) < 0.5
+    d, w = _cycles(rng, e, 24, (6, 30), (8, 40), on, 0.0)
+    level = 0.45 * on
+    w = [np.where(induction, level * rng.uniform(0.75, 1.25, e), x) for x in w]
     return _stack([2, rng.uniform(180, 600, e), *d], [0.5 * p, p, *w], e)
 
 
 def oven(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     p = rng.uniform(1800, 2500, e)
-    d, w = _cycles(rng, e, 10, (40, 120), (60, 180), p, 25.0)
+    d, w = _cycles(rng, e, 24, (15, 45), (20, 80), p, 25.0)
     return _stack([rng.uniform(480, 900, e), *d], [p + 25.0, *w], e)
 
 
@@ -94,6 +102,11 @@ def television(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray
 
 def computer(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
     return _session(rng, e, rng.choice([40.0, 90.0, 250.0], e, p=[0.5, 0.35, 0.15]), 5400.0)
+
+
+def comfort(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hours-long small loads: bathroom floor heating, towel rail, dehumidifier, aquarium heater."""
+    return _session(rng, e, rng.uniform(80, 300, e), 3 * 3600.0)
 
 
 def water_heater(rng: np.random.Generator, e: int) -> tuple[np.ndarray, np.ndarray]:

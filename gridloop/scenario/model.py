@@ -6,6 +6,7 @@ nothing downstream parses strings.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -41,6 +42,9 @@ def parse_offset(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Offset = Annotated[float, BeforeValidator(parse_offset)]
+
+
+REDACTED = "<redacted>"  # what a secret shows as in files a run writes
 
 
 class _Strict(BaseModel):
@@ -340,3 +344,14 @@ class Scenario(_Strict):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")
         return self
+
+    def redacted_json(self) -> str:
+        """The scenario as run, for the run directory, without its secrets (API key, MQTT and store passwords)."""
+        doc = self.model_dump(mode="json")
+        platform = doc["platform"]
+        for key in ("api_key", "mqtt_password"):
+            if platform.get(key):
+                platform[key] = REDACTED
+        if platform.get("store"):
+            platform["store"] = re.sub(r"//([^:/@]+):[^@]*@", rf"//\1:{REDACTED}@", platform["store"])
+        return json.dumps(doc, indent=2)

@@ -23,9 +23,12 @@ def connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def session(args: argparse.Namespace) -> PlatformSession:
+    """The tenant's session; its broker account from $GRIDLOOP_MQTT_USERNAME / $GRIDLOOP_MQTT_PASSWORD if set."""
     if not args.key:
         raise SystemExit("an API key is needed: --key or $GRIDLOOP_API_KEY")
-    return PlatformSession(args.api, args.key, args.broker, args.tenant)
+    user = os.environ.get("GRIDLOOP_MQTT_USERNAME")
+    credentials = (user, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if user else None
+    return PlatformSession(args.api, args.key, args.broker, args.tenant, credentials=credentials)
 
 
 def stop_event() -> threading.Event:

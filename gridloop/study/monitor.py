@@ -44,9 +44,8 @@ class Timeline:
 class Monitor(threading.Thread):
     """Samples every ``period_s`` until stopped, at most ``max_samples`` times (bounded).
 
-    ``api_key`` should be an empty tenant's (StudyServices.monitor_key): /api/v1/metrics answers the ingest
-    counters of all tenants, but also counts the asking tenant's stored readings, a scan that holds the store
-    and grows with it; asked for an empty tenant, it costs the platform next to nothing.
+    ``api_key`` is the platform's admin key: /api/v1/admin/metrics answers the replica's ingest counters over all
+    tenants without touching the store, so polling it costs the platform next to nothing.
     """
 
     def __init__(self, pids: dict[str, int], api_url: str, api_key: str, period_s: float = 0.5,
@@ -71,7 +70,7 @@ class Monitor(threading.Thread):
             self.last[name] = s
             self.rss_max[name] = max(self.rss_max.get(name, 0), s.rss_bytes)
         try:
-            self.ingest = dict(self._http.get("/api/v1/metrics").json()["ingest"])
+            self.ingest = dict(self._http.get("/api/v1/admin/metrics").json()["ingest"])
             self.timeline.points.append((time.time(), int(self.ingest.get("readings_stored", 0))))
         except (httpx.HTTPError, KeyError, ValueError):
             pass

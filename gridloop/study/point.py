@@ -74,7 +74,7 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
                                                  "api_key": svc.api_key, "store": None})
         s = s.model_copy(update={"platform": platform})
         bytes0 = svc.store_bytes()
-        monitor = Monitor(svc.pids, svc.api_url, svc.monitor_key)
+        monitor = Monitor(svc.pids, svc.api_url, svc.admin_key)
         monitor.start()
         probe = LatencyProbe(svc.broker_uri, s.platform.tenant, PROBE_DEVICE, svc.store_path).start()
         t0 = time.time()

@@ -15,7 +15,6 @@ from gridloop.broker import find_mosquitto, free_port, wait_port
 from gridloop.sdk import PlatformClient
 
 PROBE_DEVICE = "study-probe"
-MONITOR_TENANT = "study-monitor"  # an empty tenant: the monitor's metrics polls count no readings
 
 
 class StudyServices(contextlib.ExitStack):
@@ -36,7 +35,6 @@ class StudyServices(contextlib.ExitStack):
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
         self.api_key = ""
-        self.monitor_key = ""
         self.pids: dict[str, int] = {}
         self.restore = restore
         self.restored: dict = {}
@@ -73,8 +71,6 @@ class StudyServices(contextlib.ExitStack):
         try:
             admin.wait_healthy(60)
             self.api_key = admin.create_tenant(self.tenant, self.admin_key)
-            self.monitor_key = (admin.create_tenant(MONITOR_TENANT, self.admin_key) if self.tenant != MONITOR_TENANT
-                                else self.api_key)
         finally:
             admin.close()
         client = PlatformClient(self.api_url, self.api_key)

@@ -45,7 +45,7 @@ def _stored(api: httpx.Client, device: str) -> list[dict]:
 
 
 def test_health_needs_no_key_but_data_does(platform):
-    assert httpx.get(f"{platform.url}/api/v1/health").json() == {"status": "ok"}
+    assert httpx.get(f"{platform.url}/api/v1/health").json() == {"status": "ok", "store_available": True}
     assert httpx.get(f"{platform.url}/api/v1/devices").status_code == 401
     bad = httpx.get(f"{platform.url}/api/v1/devices", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401

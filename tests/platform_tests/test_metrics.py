@@ -51,20 +51,26 @@ def test_prometheus_metrics_per_worker(broker_uri, tmp_path):
         client.loop_stop()
         assert wait_for(lambda: api.get("/api/v1/metrics").json()["readings_stored"] == 400, 15)
         assert wait_for(lambda: api.get("/api/v1/metrics").json()["rejected"] == 1, 5)
-        r = api.get("/metrics")
+        r = httpx.get(f"{service.url}/metrics", headers={"Authorization": f"Bearer {admin}"})  # the replica's
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
         samples = _parse(r.text)
-        assert _parse(api.get("/api/v1/metrics", params={"format": "prometheus"}).text).keys() == samples.keys()
         for name in ("messages_total", "readings_stored_total", "readings_received_total", "rejected_total",
-                     "queue_full_waits_total", "write_batches_total", "queue_depth"):
+                     "queue_full_waits_total", "write_batches_total", "queue_depth", "degraded"):
             assert {f'gridloop_ingest_{name}{{worker="{w}"}}' for w in (0, 1)} <= samples.keys(), name
         assert samples['gridloop_ingest_readings_stored_total{worker="0"}'] + \
             samples['gridloop_ingest_readings_stored_total{worker="1"}'] == 400
-        assert samples['gridloop_readings_stored{tenant="prom"}'] == 400
-        assert samples['gridloop_rejected_messages{tenant="prom"}'] == 1
         assert sum(samples[f'gridloop_ingest_rejected_total{{worker="{w}"}}'] for w in (0, 1)) == 1
         assert "# TYPE gridloop_ingest_queue_depth gauge" in r.text
         assert "# TYPE gridloop_ingest_messages_total counter" in r.text
+        own = _parse(api.get("/metrics").text)  # the tenant's: its totals and its share of ingest, no worker's
+        assert _parse(api.get("/api/v1/metrics", params={"format": "prometheus"}).text).keys() == own.keys()
+        assert own['gridloop_readings_stored{tenant="prom"}'] == 400
+        assert own['gridloop_rejected_messages{tenant="prom"}'] == 1
+        assert own["gridloop_ingest_readings_stored_total"] == 400
+        assert not any("worker=" in name for name in own)
         assert httpx.get(f"{service.url}/metrics").status_code == 401
         json_body = api.get("/api/v1/metrics").json()
-        assert json_body["ingest"]["readings_stored"] == 400 and "queue_depth" in json_body["ingest"]
+        assert json_body["ingest"]["readings_stored"] == 400 and "queue_depth" not in json_body["ingest"]
+        everything = httpx.get(f"{service.url}/api/v1/admin/metrics", headers={"Authorization": f"Bearer {admin}"})
+        assert everything.json()["ingest"]["readings_stored"] == 400 and everything.json()["tenants"] == 1
+        assert api.get("/api/v1/admin/metrics").status_code == 403  # a tenant's key sees no one else's traffic

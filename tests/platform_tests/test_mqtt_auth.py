@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from gridloop.broker import find_mosquitto, free_port, wait_port
+from gridloop.broker_accounts import DynsecControl, MosquittoAuth
 from gridloop.contract import BrokerAddress, Quantity, TopicKind, topic
 from gridloop.mqtt_client import connect, wait_for
-from gridloop.platform.mqtt_auth import DynsecControl, MosquittoAuth
 from gridloop.platform.service import PlatformService
 
 T0 = 1_767_225_600_000
@@ -171,3 +171,21 @@ def test_a_running_broker_learns_a_new_tenant(secured_broker):
     gamma.close()
     with pytest.raises(ConnectionError):
         connect(broker, "g2", username="gamma", password="wrong", timeout_s=3)
+
+
+def test_a_runs_own_broker_is_closed_and_has_accounts_for_the_run(tmp_path, mosquitto_binary):
+    from gridloop.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(workdir=str(tmp_path / "broker"), tenants=["demo"]).start()
+    try:
+        with pytest.raises(ConnectionError):
+            connect(broker.address, "anonymous", timeout_s=3)
+        tenant = Client(broker.address, broker.tenant_credentials["demo"])
+        assert tenant.subscribe(["gridloop/v1/demo/#", "$share/ingest/gridloop/v1/+/telemetry/+"]) == [
+            "Granted QoS 1", "Not authorized"]
+        platform = Client(broker.address, broker.platform_credentials)
+        assert platform.subscribe(["$share/ingest/gridloop/v1/+/telemetry/+"]) == ["Granted QoS 1"]
+        for c in (tenant, platform):
+            c.close()
+    finally:
+        broker.stop()

@@ -217,3 +217,34 @@ def test_commands_come_back_with_plain_ints(store):
     assert store.update_command("alpha", "c-1", "sent", "", T0 + 5)
     for c in (store.get_command("alpha", "c-1"), *store.open_commands()):
         assert {type(v) for v in (c.ts, c.expires, c.updated, *(t for _, t in c.history))} == {int}
+
+
+def test_readings_are_never_cut_short_silently(store, monkeypatch):
+    """A quantity far behind readings without it is reached by following next_start (here with a page of 100 rows
+    and a scan budget of 1,000 rows per request); a limit says where to go on."""
+    from fastapi.testclient import TestClient
+
+    from gridloop.platform.api import create_app, readings
+
+    monkeypatch.setattr(readings, "PAGE", 100)
+    monkeypatch.setattr(readings, "SCAN_BUDGET", 1000)
+    key = store.create_tenant("paging")
+    store.put_devices([DeviceRecord(tenant="paging", id="m1", type="electricity_meter")])
+    v, p = "electricity.voltage.l1", "electricity.power.active.total"
+    store.insert_readings("paging", [Reading("m1", T0 + 1000 * k, k, {v: 230.0}) for k in range(3000)])
+    store.insert_readings("paging", [Reading("m1", T0 + 1000 * (3000 + k), k, {p: float(k)}) for k in range(10)])
+    api = TestClient(create_app(store, None), headers={"Authorization": f"Bearer {key}"})
+    got, start, calls = [], None, 0
+    while True:
+        body = api.get("/api/v1/devices/m1/readings", params={"quantity": p, "limit": 100_000,
+                                                               **({"start": start} if start else {})}).json()
+        got += body["readings"]
+        calls += 1
+        if body.get("next_start") is None:
+            break
+        start = body["next_start"]
+    assert [r["q"][p] for r in got] == [float(k) for k in range(10)] and calls == 4  # 3 budgets, then the rest
+    first = api.get("/api/v1/devices/m1/readings", params={"limit": 3}).json()
+    assert [r["ts"] - T0 for r in first["readings"]] == [0, 1000, 2000] and first["next_start"] == T0 + 2001
+    rest = api.get("/api/v1/devices/m1/readings", params={"start": T0 + 1000 * 3005}).json()
+    assert len(rest["readings"]) == 5 and rest.get("next_start") is None

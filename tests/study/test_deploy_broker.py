@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from gridloop.broker import free_port, wait_port
+from gridloop.broker_accounts import ADMIN_USER, PLATFORM_USER, find_dynsec_plugin
 from gridloop.cli import main
 from gridloop.contract import BrokerAddress
 from gridloop.mqtt_client import TlsFiles, connect, wait_for
-from gridloop.platform.mqtt_auth import ADMIN_USER, PLATFORM_USER, find_dynsec_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 

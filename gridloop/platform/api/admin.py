@@ -12,8 +12,10 @@ router = APIRouter(tags=["platform"])
 
 
 @router.get("/api/v1/health", response_model=schemas.Health)
-def health() -> schemas.Health:
-    return schemas.Health()
+def health(ctx: Ctx) -> schemas.Health:
+    """Always answers (no auth, no store access): ok, or degraded while ingest waits for the store."""
+    degraded = any(c.degraded for c in ctx.ingest_counters())
+    return schemas.Health(status="degraded" if degraded else "ok", store_available=not degraded)
 
 
 @router.post("/api/v1/tenants", response_model=schemas.TenantCreated, status_code=201)

@@ -8,6 +8,8 @@ from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, Tenant, own_device, span
 
 MAX_READINGS = 100_000
+PAGE = 10_000  # rows read from the store at a time
+SCAN_BUDGET = 200_000  # rows one request may read while looking for a quantity; past it, a cursor to go on
 
 router = APIRouter(tags=["data"])
 
@@ -22,16 +24,26 @@ def readings(
     end: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_READINGS)] = 10_000,
 ) -> schemas.Readings:
-    """Raw readings, time-ordered; with ``quantity`` only readings that carry it, with only it."""
+    """Raw readings, time-ordered; with ``quantity`` only readings that carry it, with only it.
+
+    Never cut short silently: when more readings may follow (``limit`` reached, or the rows read while looking
+    for ``quantity`` reached the scan budget), ``next_start`` says where to ask again."""
     own_device(ctx, t, device)
     lo, hi = span(start, end)
-    rows = ctx.store.query_readings(t, device, lo, hi, limit if quantity is None else MAX_READINGS)
-    out = []
-    for r in rows:
-        if quantity is None:
-            out.append(schemas.ReadingOut(ts=r.ts, seq=r.seq, q=r.q))
-        elif quantity in r.q:
-            out.append(schemas.ReadingOut(ts=r.ts, seq=r.seq, q={quantity: r.q[quantity]}))
-            if len(out) >= limit:
-                break
-    return schemas.Readings(device=device, readings=out)
+    out: list[schemas.ReadingOut] = []
+    scanned, cursor = 0, lo
+    while True:
+        want = PAGE if quantity is not None else min(PAGE, limit - len(out))
+        page = ctx.store.query_readings(t, device, cursor, hi, want)
+        scanned += len(page)
+        for r in page:
+            if quantity is None or quantity in r.q:
+                out.append(schemas.ReadingOut(ts=r.ts, seq=r.seq, q=r.q if quantity is None
+                                              else {quantity: r.q[quantity]}))
+                if len(out) >= limit:
+                    return schemas.Readings(device=device, readings=out, next_start=r.ts + 1)
+        if len(page) < want:
+            return schemas.Readings(device=device, readings=out)  # the span holds no more
+        cursor = page[-1].ts + 1
+        if scanned >= SCAN_BUDGET:
+            return schemas.Readings(device=device, readings=out, next_start=cursor)

@@ -1,4 +1,6 @@
-"""Broker accounts that hold: Mosquitto's dynamic-security plugin with one role per tenant and one for the platform.
+"""Broker accounts that hold: Mosquitto's dynamic-security plugin, a role per tenant and one for the platform.
+
+Neither the platform's nor the simulator's: the CLI, the platform and the embedded broker of a run all use it.
 
 Mosquitto's plain ``acl_file`` checks reads only when a message is delivered, so any account may *subscribe* to
 ``#`` or join the platform's shared-subscription group and take a share of every tenant's telemetry (measured:
