@@ -1,6 +1,6 @@
 """Meter sampling + encoding cost, and readings/s one DIA process publishes (QoS 1) against mosquitto_pub.
 
-Run:  /work/venv/bin/python benchmarks/meters.py [--meters 10000] [--batch 500] [--readings 500000] [--write]
+Run:  .venv/bin/python benchmarks/meters.py [--meters 10000] [--batch 500] [--readings 500000] [--write]
 (from the repo root).  Everything runs on loopback against a Mosquitto child (gridloop.broker.EmbeddedBroker);
 a mosquitto_sub subscriber checks that every message of each publishing run arrived.
 """
@@ -321,7 +321,7 @@ def write_results(args: argparse.Namespace, a: list[tuple[str, float]], envelope
     lines = [
         "# Meter sampling, encoding and DIA publishing benchmark",
         "",
-        f"Command (from repo root): `/work/venv/bin/python benchmarks/meters.py {argv}`",
+        f"Command (from repo root): `.venv/bin/python benchmarks/meters.py {argv}`",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, {os.cpu_count()} CPUs "
         f"(shared machine: numbers are noisy), Python {platform.python_version()}, numpy {np.__version__}, "
