@@ -307,8 +307,8 @@ class IngestWorker:
                 tally[tenant]["events_stored"] += self.store.insert_events(tenant, tenant_events)
         for tenant, device, status in statuses:
             self.store.set_device_status(tenant, device, status)
-        for tenant, m, reason in rejections:
-            self.store.add_rejected(tenant, m.topic, reason, m.payload[:MAX_KEPT_PAYLOAD])
+        self.store.add_rejected_many([(t, m.topic, why, m.payload[:MAX_KEPT_PAYLOAD]) for t, m, why in rejections])
+        for tenant, _, _ in rejections:
             tally[tenant]["rejected"] += 1
         self.counters.add(tally, messages=len(batch))
         return numbered

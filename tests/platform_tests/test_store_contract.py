@@ -113,7 +113,9 @@ def test_rejected_are_counted_per_tenant(store):
     store.add_rejected("alpha", "gridloop/v1/alpha/telemetry/x", "not valid JSON", b"{")
     store.add_rejected("alpha", "gridloop/v1/alpha/telemetry/x", "unknown device 'zz'", b"{}")
     store.add_rejected(None, "bad/topic", "topic does not follow the contract", b"")
-    assert (store.count_rejected("alpha"), store.count_rejected(None), store.count_rejected("beta")) == (2, 1, 0)
+    store.add_rejected_many([("alpha", "gridloop/v1/alpha/events/x", "events[0]: bad type", b"{}"),
+                             ("beta", "gridloop/v1/beta/events/x", "events[0]: bad type", b"{}")])
+    assert (store.count_rejected("alpha"), store.count_rejected(None), store.count_rejected("beta")) == (3, 1, 1)
 
 
 def test_commands_lifecycle(store):

@@ -93,6 +93,11 @@ class MongoReadings(MongoRollups):
             {"tenant": tenant, "topic": topic, "reason": reason, "payload": Binary(payload[:65536])}
         )
 
+    def add_rejected_many(self, rows: list[tuple[str | None, str, str, bytes]]) -> None:
+        if rows:  # ordered: the oldest first, as one at a time would
+            self.db.rejected.insert_many([{"tenant": t, "topic": topic, "reason": reason,
+                                           "payload": Binary(payload[:65536])} for t, topic, reason, payload in rows])
+
     def rejected_reasons(self, tenant: str | None) -> list[str]:
         """Reasons of the rejected messages of a tenant, oldest first (for operators and tests)."""
         return [d["reason"] for d in self.db.rejected.find({"tenant": tenant}).sort("_id", 1)]

@@ -88,6 +88,11 @@ class SqliteReadings(SqliteBase):
                 (tenant, topic, reason, payload[:65536]),
             )
 
+    def add_rejected_many(self, rows: list[tuple[str | None, str, str, bytes]]) -> None:
+        with self._lock:
+            self._db.executemany("INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
+                                 [(t, topic, reason, payload[:65536]) for t, topic, reason, payload in rows])
+
     def query_readings(
         self, tenant: str, device: str, start: int | None, end: int | None, limit: int
     ) -> list[StoredReading]:
