@@ -32,6 +32,7 @@ class PlatformDelivery:
         self.readings_stored = 0  # readings the platform acknowledged as stored (or rejected for good)
         self.resent = 0  # envelopes sent again
         self._client: mqtt.Client | None = None
+        self._acks = threading.Lock()  # the outbox and the count of what it gave up move together
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._resend_loop, name=f"delivery-{publisher}", daemon=True)
 
@@ -46,7 +47,8 @@ class PlatformDelivery:
 
     def on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.acks_topic and (ids := decode_ack(msg.payload)):
-            self.readings_stored += self.outbox.acknowledge(ids)
+            with self._acks:
+                self.readings_stored += self.outbox.acknowledge(ids)
 
     def _resend_loop(self) -> None:
         while not self._stop.wait(RESEND_EVERY_S):
@@ -60,10 +62,10 @@ class PlatformDelivery:
             except Exception:  # a closed outbox at shutdown, a client going away: try again next round
                 log.debug("resending failed", exc_info=True)
 
-    @property
-    def settled(self) -> bool:
-        """Nothing published is left unacknowledged by the platform."""
-        return len(self.outbox) == 0
+    def settled(self) -> tuple[bool, int]:
+        """(nothing published is left unacknowledged, readings the platform acknowledged), read together."""
+        with self._acks:
+            return len(self.outbox) == 0, self.readings_stored
 
     def close(self) -> None:
         self._stop.set()

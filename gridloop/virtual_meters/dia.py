@@ -104,11 +104,15 @@ class DeviceIntegrationAdapter:
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, rc: object, props: object) -> None:
         self._acked.append(mid)  # resolved on the caller's thread: no lock shared with paho's
 
-    def _reconcile(self) -> None:
+    def _reconcile(self) -> bool:
+        """Count what was acknowledged; True once nothing published is left unacknowledged."""
         while self._acked:
             self.broker_acknowledged += self._pending.pop(self._acked.popleft(), 0)
-        self.readings_acknowledged = (self.delivery.readings_stored if self.delivery
-                                      else self.broker_acknowledged)
+        if self.delivery is None:
+            self.readings_acknowledged = self.broker_acknowledged
+            return not self._pending
+        settled, self.readings_acknowledged = self.delivery.settled()  # one read: no ack between the two
+        return settled and not self._pending
 
     def publish(self, sample: MeterSample) -> None:
         """Send one sampling instant's readings, in envelopes of at most ``batch`` readings.
@@ -151,12 +155,10 @@ class DeviceIntegrationAdapter:
         """Wait until everything published is acknowledged (by the platform with an outbox, else by the broker)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self._reconcile()
-            if not self._pending and (self.delivery is None or self.delivery.settled):
+            if self._reconcile():
                 return True
             time.sleep(0.01)
-        self._reconcile()
-        return not self._pending and (self.delivery is None or self.delivery.settled)
+        return self._reconcile()
 
     def close(self) -> None:
         self.flush(5.0)

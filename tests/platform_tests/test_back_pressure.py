@@ -38,8 +38,9 @@ def test_a_stalled_store_holds_the_stream_back_and_loses_nothing(broker_uri, tmp
             assert held.readings_stored == 0
             assert worker._queue.qsize() <= 4  # bounded, not 60 messages in memory
             assert held.queue_full_waits >= 1  # the receive thread waited: the broker holds the rest
-        assert wait_for(lambda: store.count_readings("bp") == 600, 30)
-        assert worker.counters.readings_stored == 600 and worker.counters.readings_duplicate == 0
+        # the counters move once the whole batch is written, a moment after its readings are committed
+        assert wait_for(lambda: store.count_readings("bp") == 600 and worker.counters.readings_stored == 600, 30)
+        assert worker.counters.readings_duplicate == 0
         assert store.insert_readings("bp", [Reading("m0", T0, 0, {Q: 0.0})]) == 0  # already there, once
     finally:
         publisher.disconnect()
