@@ -12,7 +12,7 @@ from gridloop.study.soak import run_soak
 def test_three_minutes_of_faults_lose_nothing(tmp_path, mosquitto_binary):
     result = run_soak(minutes=3.0, workdir=tmp_path, period_s=12.0)
     print(result.line())
-    assert all(n >= 3 for n in result.faults.values()), result.faults  # every kind of fault, several times
+    assert all(n >= 2 for n in result.faults.values()), result.faults  # every kind of fault, more than once
     assert result.sampled == (60 + 1) * 90  # homes and the substation meter, a reading a simulated minute
     assert result.lost == 0 and result.duplicates == 0, result.line()
     assert result.rejected > 0  # the hostile payloads were seen, and refused
