@@ -167,6 +167,8 @@ class DynsecControl:
 
     def add_tenant(self, tenant: str) -> tuple[str, str]:
         """Create the tenant's role and account on the running broker; returns (username, password)."""
+        if not NAME.match(tenant):
+            raise ValueError(f"tenant name {tenant!r} does not match {NAME.pattern}")
         password = secrets.token_urlsafe(18)
         role = tenant_role(tenant)
         self.run([{"command": "createRole", **role},

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import msgspec
 
-from gridloop.contract.topics import NAME_PATTERN
+from gridloop.contract.topics import NAME
 
 TS_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 TS_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
@@ -26,7 +26,7 @@ MAX_DETAIL = 1_024
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024  # one MQTT message; the broker's message_size_limit matches it
 DURATION_MAX_S = 7 * 86_400  # a command's duration or expiry horizon
 
-DeviceId = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+DeviceId = Annotated[str, msgspec.Meta(pattern=NAME.pattern)]
 Timestamp = Annotated[int, msgspec.Meta(ge=TS_MIN_MS, lt=TS_MAX_MS, description="epoch ms UTC")]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)]
 Value = Annotated[float, msgspec.Meta(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]

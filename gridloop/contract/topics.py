@@ -11,7 +11,7 @@ from enum import StrEnum
 
 PREFIX = "gridloop/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-NAME = re.compile(NAME_PATTERN)
+NAME = re.compile(NAME_PATTERN.removesuffix("$") + r"\Z")  # \Z: a trailing newline is no part of a name
 INGEST_GROUP = "ingest"  # the platform's shared-subscription group for telemetry and events
 SHARED = "$share"  # MQTT v5 shared subscriptions: $share/<group>/<filter>
 

@@ -43,22 +43,29 @@ from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
+COUNTERS_LOCK = threading.Lock()
 RELEASE_QUIET_S = 0.5  # after unsubscribing: drained once nothing more arrived for this long
 OUTAGE_RETRY_MIN_S, OUTAGE_RETRY_MAX_S = 0.05, 2.0  # back-off while the store is unavailable
 MAX_KEPT_PAYLOAD = 4096  # bytes of a rejected payload kept with its reason (the reason says what was wrong)
 MAX_REASON = 1000
 # MongoDB error codes of an unavailable server (not of bad data): HostUnreachable, HostNotFound, NetworkTimeout,
 # ShutdownInProgress, PrimarySteppedDown, ExceededTimeLimit, SocketException, NotWritablePrimary, NotPrimary...
-MONGO_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+# ... and WriteConcernFailed, LockTimeout, Unauthorized (credentials changed), OutOfDiskSpace
+MONGO_TRANSIENT_CODES = frozenset({6, 7, 13, 24, 64, 89, 91, 189, 202, 262, 9001, 10107, 11600, 11602, 13435,
+                                   13436, 14031})
+SQLITE_OUTAGES = ("locked", "busy", "disk i/o error", "database or disk is full", "unable to open")
 
 
 def is_store_outage(exc: BaseException) -> bool:
     """The store is unavailable (locked, unreachable, full), as opposed to refusing this particular data."""
     if isinstance(exc, sqlite3.OperationalError):
-        return True
+        return any(word in str(exc).lower() for word in SQLITE_OUTAGES)
     from pymongo import errors
 
-    return isinstance(exc, errors.ConnectionFailure | errors.ExecutionTimeout | errors.WTimeoutError) or (
+    if isinstance(exc, errors.PyMongoError) and exc.has_error_label("RetryableWriteError"):
+        return True
+    return isinstance(exc, errors.ConnectionFailure | errors.ExecutionTimeout | errors.WTimeoutError
+                      | errors.WriteConcernError) or (
         isinstance(exc, errors.OperationFailure) and exc.code in MONGO_TRANSIENT_CODES)
 
 
@@ -84,6 +91,10 @@ class IngestCounters:
 
     def add(self, tally: dict[str | None, Counter[str]], messages: int) -> None:
         """Count a written batch: per tenant (what a tenant may see of ingest) and in all."""
+        with COUNTERS_LOCK:
+            self._add(tally, messages)
+
+    def _add(self, tally: dict[str | None, Counter[str]], messages: int) -> None:
         self.messages += messages
         self.write_batches += 1
         for tenant, counts in tally.items():
@@ -200,7 +211,14 @@ class IngestWorker:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
+            while True:  # the writer never dies: what fails unexpectedly is tried again, never acknowledged
+                try:
+                    self._write(batch)
+                    break
+                except Exception:
+                    log.exception("ingest worker %s: writing a batch failed; trying again", self.client_id)
+                    if self._stop.wait(1.0):
+                        return
 
     def _write(self, batch: list[_Message]) -> None:
         """Store the batch, then acknowledge each message: none is acknowledged before it is stored or quarantined.
@@ -223,7 +241,13 @@ class IngestWorker:
                     if delay < OUTAGE_RETRY_MAX_S or len(batch) == 1:
                         continue  # a long 'outage' of a batch may be one message after all: split it (below)
                 elif len(batch) == 1:
-                    stored = self._quarantine(batch[0], exc)
+                    try:
+                        stored = self._quarantine(batch[0], exc)
+                    except Exception as quarantine_error:
+                        if not is_store_outage(quarantine_error):
+                            raise
+                        self._outage(quarantine_error, delay)  # the store went away meanwhile: try it all again
+                        continue
                     break
                 half = len(batch) // 2
                 self._write(batch[:half])
@@ -315,8 +339,9 @@ class IngestWorker:
 
     def snapshot(self) -> IngestCounters:
         """A copy of the counters with the current queue depth, for /api/v1/metrics."""
-        return replace(self.counters, queue_depth=self._queue.qsize(),
-                       tenants={t: dict(c) for t, c in self.counters.tenants.items()})
+        with COUNTERS_LOCK:  # the API's thread copies what the writer's thread adds to
+            return replace(self.counters, queue_depth=self._queue.qsize(),
+                           tenants={t: dict(c) for t, c in self.counters.tenants.items()})
 
     def _release(self, client: mqtt.Client, timeout_s: float = 5.0) -> None:
         """Leave the shared subscriptions (the broker then sends the group's messages to the other members)
@@ -342,8 +367,10 @@ class IngestWorker:
         self._stop.set()
         if self._writer.is_alive():
             self._writer.join(timeout=5)
+        # a writer still busy, or stopped in a store outage, leaves messages unacknowledged: keep the session then
+        drained = not self._writer.is_alive() and self._queue.empty() and not self.counters.degraded
         if self._client is not None:
-            if release:  # everything received is acknowledged: nothing is left for this session to hold
+            if release and drained:  # everything received is acknowledged: nothing is left for this session to hold
                 props = Properties(PacketTypes.DISCONNECT)
                 props.SessionExpiryInterval = 0
                 self._client.disconnect(properties=props)

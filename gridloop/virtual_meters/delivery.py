@@ -47,8 +47,11 @@ class PlatformDelivery:
 
     def on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.acks_topic and (ids := decode_ack(msg.payload)):
-            with self._acks:
-                self.readings_stored += self.outbox.acknowledge(ids)
+            try:
+                with self._acks:
+                    self.readings_stored += self.outbox.acknowledge(ids)
+            except Exception:  # never out into paho's network thread: the envelopes stay due and are resent
+                log.exception("acknowledging %d envelopes failed", len(ids))
 
     def _resend_loop(self) -> None:
         while not self._stop.wait(RESEND_EVERY_S):

@@ -16,6 +16,7 @@ import time
 import orjson
 import paho.mqtt.client as mqtt
 
+from gridloop.broker_accounts import platform_client_suffix
 from gridloop.contract import BrokerAddress, DeviceStatus, TopicKind, topic
 from gridloop.contract.telemetry import ENVELOPE_VERSION
 from gridloop.mqtt_client import TlsFiles, connect
@@ -62,7 +63,9 @@ class DeviceIntegrationAdapter:
         self._closed = threading.Event()
         self.delivery = PlatformDelivery(tenant, dia_id, outbox) if outbox is not None else None
         acks = [(self.delivery.acks_topic, 1)] if self.delivery else None
-        self._client = connect(broker, f"gridloop-{tenant}-{dia_id}", will=(status, _OFFLINE),
+        # a secret suffix from its password: another tenant's account cannot take the id and kick it off
+        self._client = connect(broker, f"gridloop-{tenant}-{dia_id}" + platform_client_suffix(credentials),
+                               will=(status, _OFFLINE),
                                clean_start=False, session_expiry_s=3600, username=user, password=password,
                                max_queued_messages=max(1, -(-buffer_readings // batch)) if self.buffering else 0,
                                reconnect_on_failure=False, tls=tls, subscriptions=acks,
@@ -94,6 +97,8 @@ class DeviceIntegrationAdapter:
                 continue
             if self.delivery is None:  # with end-to-end delivery what the broker drops is resent: no wait
                 self._closed.wait(RECONNECT_GRACE_S)
+            if self._closed.is_set():
+                return  # closed meanwhile: no client left running behind close()
             try:
                 self._client.reconnect()
                 self._client.loop_start()
@@ -134,7 +139,8 @@ class DeviceIntegrationAdapter:
                     payload = self.delivery.number(self._topic, payload, size)
                 info = self._client.publish(self._topic, payload, qos=1)
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                    self.readings_dropped += size
+                    if self.delivery is None:  # with an outbox it stays due and goes out later
+                        self.readings_dropped += size
                     continue
                 self._pending[info.mid] = size
         self._reconcile()

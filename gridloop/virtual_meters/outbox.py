@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridloop.contract.bounds import SEQ_MAX
 from gridloop.contract.delivery import with_id
 
 SCHEMA = """
@@ -44,16 +45,22 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=NORMAL")  # survives a crash of the process, which is the point
         self._db.executescript(SCHEMA)
         self._db.execute("UPDATE envelopes SET sent = 0")  # what a previous run left is due at once
+        if not path:  # nothing kept across runs: start from the clock, so a late ack of an old run names no new id
+            self._db.execute("UPDATE counter SET next_id = ?", (time.time_ns() // 1000 % SEQ_MAX,))
 
     def add(self, topic: str, payload: bytes, readings: int) -> tuple[int, bytes]:
         """Number an encoded envelope and keep it; returns (id, the payload with its id) to publish."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            number = self._db.execute("SELECT next_id FROM counter").fetchone()[0]
-            numbered = with_id(payload, number)
-            self._db.execute("UPDATE counter SET next_id = next_id + 1")
-            self._db.execute("INSERT INTO envelopes VALUES (?,?,?,?,?)",
-                             (number, topic, numbered, readings, time.monotonic()))
+            try:
+                number = self._db.execute("SELECT next_id FROM counter").fetchone()[0]
+                numbered = with_id(payload, number)
+                self._db.execute("UPDATE counter SET next_id = next_id + 1")
+                self._db.execute("INSERT INTO envelopes VALUES (?,?,?,?,?)",
+                                 (number, topic, numbered, readings, time.monotonic()))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
             self._bound()
         return number, numbered

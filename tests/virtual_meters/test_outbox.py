@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gridloop.contract.delivery import envelope_id
 from gridloop.virtual_meters.outbox import Outbox
 
@@ -26,16 +28,23 @@ def test_ids_are_new_after_a_restart_and_what_was_unacknowledged_is_due_at_once(
 
 def test_unacknowledged_envelopes_come_due_again_after_the_timeout():
     box = Outbox()
-    box.add("t", ENVELOPE, 1)
+    number, _ = box.add("t", ENVELOPE, 1)
+    assert number > 10**15  # in memory, ids start from the clock: an old run's late ack names none of them
     assert box.due(older_than_s=0.05) == []
     time.sleep(0.06)
-    assert [p.id for p in box.due(older_than_s=0.05)] == [0]
+    assert [p.id for p in box.due(older_than_s=0.05)] == [number]
     assert box.due(older_than_s=0.05) == []  # counted as sent again
 
 
 def test_the_oldest_are_dropped_and_counted_past_the_bound():
     box = Outbox(max_envelopes=2)
-    for _ in range(5):
-        box.add("t", ENVELOPE, 10)
+    ids = [box.add("t", ENVELOPE, 10)[0] for _ in range(5)]
     assert len(box) == 2 and box.dropped_envelopes == 3 and box.dropped_readings == 30
-    assert box.acknowledge([3, 4]) == 20
+    assert box.acknowledge(ids[3:]) == 20
+
+
+def test_a_failed_add_leaves_the_outbox_usable():
+    box = Outbox()
+    with pytest.raises(ValueError):
+        box.add("t", b"not an envelope", 1)
+    assert len(box) == 0 and box.add("t", ENVELOPE, 1)[0] >= 0

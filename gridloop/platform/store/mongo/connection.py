@@ -115,6 +115,7 @@ class MongoBase:
             self._keep_write_lock()
             chunk = updates[off:off + UPDATE_CHUNK]
             reply = self.db.command({"update": collection, "updates": chunk, "ordered": False})
+            _raise_on_write_concern(reply)
             for err in reply.get("writeErrors", []):
                 if err.get("code") != DUPLICATE_KEY:
                     raise pymongo.errors.OperationFailure(err.get("errmsg", str(err)), err.get("code"))
@@ -128,6 +129,7 @@ class MongoBase:
             self._keep_write_lock()
             chunk = docs[off:off + 500]
             reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False})
+            _raise_on_write_concern(reply)
             dupes = 0
             for err in reply.get("writeErrors", []):
                 if err.get("code") != DUPLICATE_KEY:
@@ -138,3 +140,9 @@ class MongoBase:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _raise_on_write_concern(reply: dict) -> None:
+    """A write the server took but could not make durable (``ok: 1`` with ``writeConcernError``) is not stored."""
+    if error := reply.get("writeConcernError"):
+        raise pymongo.errors.WriteConcernError(error.get("errmsg", str(error)), error.get("code"), error)
