@@ -121,8 +121,8 @@ def check_args(name: str, args: object) -> msgspec.Struct:
         raise InvalidCommand(f"unexpected argument(s) for {command}: {', '.join(map(str, extra))}")
     if missing := sorted(set(spec.__struct_fields__) - set(args)):
         raise InvalidCommand(f"missing argument(s) for {command}: {', '.join(missing)}")
-    if any(isinstance(v, bool) for v in args.values()):
-        raise InvalidCommand(f"arguments of {command} must be numbers, not true/false")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in args.values()):
+        raise InvalidCommand(f"arguments of {command} must be numbers (not text, true/false or null)")
     try:
         return msgspec.convert(args, spec, strict=False)
     except msgspec.ValidationError as exc:

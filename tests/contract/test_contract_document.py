@@ -80,6 +80,7 @@ def test_events_outside_the_list_or_with_big_data_are_rejected():
     ("switch.explode", {}, "unknown command"), ("switch.open", {"x": 1}, "unexpected"),
     ("storage.setpoint", {}, "missing"), ("storage.setpoint", {"p_kw": float("nan")}, "p_kw"),
     ("storage.setpoint", {"p_kw": float("inf")}, "p_kw"), ("storage.setpoint", {"p_kw": False}, "true/false"),
+    ("storage.setpoint", {"p_kw": "1"}, "not text"), ("storage.setpoint", {"p_kw": None}, "null"),
     ("load.curtail", {"limit_kw": 1, "duration_s": 0}, "duration_s"), ("tap.set", {"position": 1.5}, "position"),
 ])
 def test_commands_out_of_contract_are_refused(name, args, why):
