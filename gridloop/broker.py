@@ -38,6 +38,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def wait_child_port(proc: subprocess.Popen, host: str, port: int, timeout_s: float) -> bool:
+    """True once ``proc`` listens on the port; False if it exits first (e.g. the port was taken) or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if wait_port(host, port, 0.2):
+            return proc.poll() is None
+    return False
+
+
 def wait_port(host: str, port: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -65,6 +74,7 @@ class EmbeddedBroker:
         dynamic-security plugin are here; otherwise (the amqtt fallback) it stays open, on loopback only."""
         prefer = prefer or os.environ.get("GRIDLOOP_EMBEDDED_BROKER", "mosquitto")
         self.host = "127.0.0.1"
+        self._port_given = bool(port)
         self.port = port or free_port()
         self._workdir = Path(workdir or tempfile.mkdtemp(prefix="gridloop-broker-"))
         self._proc: subprocess.Popen | None = None
@@ -85,7 +95,7 @@ class EmbeddedBroker:
     def uri(self) -> str:
         return str(self.address)
 
-    def start(self) -> EmbeddedBroker:
+    def start(self, attempt: int = 1) -> EmbeddedBroker:
         self._workdir.mkdir(parents=True, exist_ok=True)
         log = open(self._workdir / f"{self.kind}.log", "ab")  # noqa: SIM115 - the child owns it
         if self.kind == "mosquitto":
@@ -118,9 +128,12 @@ class EmbeddedBroker:
                 """))
             cmd = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        if not wait_port(self.host, self.port, 15):
+        if not wait_child_port(self._proc, self.host, self.port, 15):
             self.stop()
-            raise RuntimeError(f"{self.kind} did not start on {self.uri}; see {self._workdir}")
+            if self._port_given or attempt >= 3:
+                raise RuntimeError(f"{self.kind} did not start on {self.uri}; see {self._workdir}")
+            self.port = free_port()  # another process took the free port first: take another
+            return self.start(attempt + 1)
         return self
 
     def stop(self) -> None:

@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     serve.add_argument("--store", default="sqlite:///gridloop-platform.db")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0: a free port (see --url-file)")
+    serve.add_argument("--url-file", help="write the API's URL to this file once it listens")
     serve.add_argument("--ingest-workers", type=int, default=1)
     serve.add_argument("--ingest-group", default="ingest",
                        help="MQTT v5 shared-subscription group of the workers of every replica")
@@ -167,7 +168,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     print(f"gridloop platform {service.instance}: API {service.url}, broker {args.broker}, store {args.store}",
           flush=True)
-    service.serve_forever()
+    service.serve_forever(url_file=args.url_file)
     return 0
 
 

@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from gridloop.broker import EmbeddedBroker, find_mosquitto, free_port
+from gridloop.broker import EmbeddedBroker, find_mosquitto
 
 REQUIRED = os.environ.get("GRIDLOOP_REQUIRE_SERVICES") in ("1", "true")
 
@@ -60,7 +60,7 @@ def platform(broker_uri, tmp_path):
 
     admin = "adm_" + secrets.token_hex(8)
     # each test's platform is its own shared-subscription group on the session's broker
-    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin,
+    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=0, admin_key=admin,
                               ingest_group=f"ingest-{secrets.token_hex(4)}")
     service.admin_key = admin
     with service:

@@ -76,7 +76,7 @@ class RunServices(contextlib.ExitStack):
             platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
                                         credentials=self.broker.platform_credentials if self.broker else None).start()
             self.callback(platform.stop)
-            admin = PlatformClient(platform.url)
+            admin = PlatformClient(platform.wait_url())
             try:
                 admin.wait_healthy(60)
             except PlatformError:

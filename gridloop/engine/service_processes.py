@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from gridloop.broker import free_port, stop_child
+from gridloop.broker import stop_child
 
 
 def mqtt_environment(credentials: tuple[str, str] | None) -> dict[str, str]:
@@ -26,13 +26,14 @@ class EmbeddedPlatform:
 
     def __init__(self, broker_uri: str, store_uri: str, workdir: Path, ingest_workers: int = 1,
                  credentials: tuple[str, str] | None = None) -> None:
-        self.port = free_port()
         self._credentials = credentials  # the platform's broker account, if the broker has accounts
-        self.url = f"http://127.0.0.1:{self.port}"
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
+        self._url_file = workdir / "platform.url"
+        self.url = ""  # known once the child listens: wait_url()
         self._cmd = [
             sys.executable, "-m", "gridloop", "platform", "serve", "--broker", broker_uri, "--store", store_uri,
-            "--host", "127.0.0.1", "--port", str(self.port), "--ingest-workers", str(ingest_workers),
+            "--host", "127.0.0.1", "--port", "0", "--url-file", str(self._url_file),
+            "--ingest-workers", str(ingest_workers),
         ]
         self._log_path = workdir / "platform.log"
         self._proc: subprocess.Popen | None = None
@@ -43,8 +44,21 @@ class EmbeddedPlatform:
             self._cmd += ["--mqtt-username", self._credentials[0]]
             env["GRIDLOOP_MQTT_PASSWORD"] = self._credentials[1]
         log = self._log_path.open("ab")
+        self._url_file.unlink(missing_ok=True)
         self._proc = subprocess.Popen(self._cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         return self
+
+    def wait_url(self, timeout_s: float = 60.0) -> str:
+        """The API's URL, once the child listens (it took a free port itself: no race for it)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._url_file.exists():
+                self.url = self._url_file.read_text().strip()
+                return self.url
+            if self._proc is None or self._proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("embedded platform did not start:\n" + self.log_tail())
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import threading
 import time
 
@@ -33,6 +34,20 @@ def check_instance(name: str) -> str:
     if not INSTANCE.match(name):
         raise ValueError(f"instance name {name!r}: 1 to 63 letters, digits, '_', '.', '-'; first a letter or digit")
     return name
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The API's listening socket (port 0: one the kernel picks)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(False)
+    return sock
 
 
 class PlatformService:
@@ -89,10 +104,14 @@ class PlatformService:
                                             release_on_stop=not keep_session, tls=tls)
         self.app = create_app(self.store, self.dispatcher, lambda: [w.snapshot() for w in self.workers], admin_key,
                               cache_max_age_s=cache_max_age_s, instance=self.instance)
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False)
+        # bound here, not by uvicorn later: port 0 takes a free port with no window for another process to take it
+        self._socket = _bind(host, port)
+        self.port = self._socket.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="platform-api", daemon=True)
-        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="platform-api", daemon=True)
+        self.url = f"http://{host}:{self.port}"
 
     def start(self) -> PlatformService:
         for worker in self.workers:
@@ -111,6 +130,7 @@ class PlatformService:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
         self.dispatcher.stop()
         if self.retention is not None:
             self.retention.stop()
@@ -128,9 +148,14 @@ class PlatformService:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
-        """Run until interrupted (Ctrl-C or SIGTERM)."""
+    def serve_forever(self, url_file: str | None = None) -> None:
+        """Run until interrupted (Ctrl-C or SIGTERM); ``url_file`` gets the API's URL once it answers."""
         self.start()
+        if url_file:
+            tmp = f"{url_file}.tmp"
+            with open(tmp, "w") as f:
+                f.write(self.url + "\n")
+            os.replace(tmp, url_file)
         try:
             while self._thread.is_alive():
                 self._thread.join(timeout=0.5)

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,9 +31,8 @@ class StudyServices(contextlib.ExitStack):
         self.ingest_workers = ingest_workers
         self.store_path = (workdir / "store.db").resolve()
         self.broker_port = free_port()
-        self.api_port = free_port()
         self.broker_uri = f"mqtt://127.0.0.1:{self.broker_port}"
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.api_url = ""  # known once the platform listens on the port it took
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
         self.api_key = ""
         self.pids: dict[str, int] = {}
@@ -63,10 +63,12 @@ class StudyServices(contextlib.ExitStack):
         self.pids["broker"] = self._spawn("broker", [mosquitto, "-c", str(conf)])
         if not wait_port("127.0.0.1", self.broker_port, 15):
             raise RuntimeError(f"mosquitto did not start; see {self.workdir / 'broker.log'}")
+        (self.workdir / "platform.url").unlink(missing_ok=True)
         self.pids["platform"] = self._spawn("platform", [
             sys.executable, "-m", "gridloop", "platform", "serve", "--broker", self.broker_uri,
-            "--store", f"sqlite:///{self.store_path}", "--host", "127.0.0.1", "--port", str(self.api_port),
-            "--ingest-workers", str(self.ingest_workers)])
+            "--store", f"sqlite:///{self.store_path}", "--host", "127.0.0.1", "--port", "0",
+            "--url-file", str(self.workdir / "platform.url"), "--ingest-workers", str(self.ingest_workers)])
+        self.api_url = _wait_url(self.workdir / "platform.url", self.pids["platform"])
         admin = PlatformClient(self.api_url)
         try:
             admin.wait_healthy(60)
@@ -91,6 +93,15 @@ class StudyServices(contextlib.ExitStack):
     def store_bytes(self) -> int:
         """Size of the SQLite store with its write-ahead log."""
         return sum(p.stat().st_size for p in self.workdir.glob("store.db*") if p.is_file())
+
+
+def _wait_url(path: Path, pid: int, timeout_s: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise RuntimeError(f"the platform (pid {pid}) did not listen within {timeout_s:.0f} s; see {path.parent}")
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -10,7 +10,6 @@ import orjson
 import pymongo
 import pytest
 
-from gridloop.broker import free_port
 from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import connect
 from gridloop.platform.store.base import Store
@@ -51,7 +50,7 @@ def mongo_platform(broker_uri, mongo_uri):
 
     uri, name = unique_mongo_uri(mongo_uri)
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(broker_uri, uri, port=free_port(), admin_key=admin)
+    service = PlatformService(broker_uri, uri, port=0, admin_key=admin)
     service.admin_key = admin
     with service:
         yield service

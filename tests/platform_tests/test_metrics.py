@@ -9,7 +9,6 @@ import time
 import httpx
 import orjson
 
-from gridloop.broker import free_port
 from gridloop.contract import BrokerAddress, topic
 from gridloop.mqtt_client import connect, wait_for
 from gridloop.platform.service import PlatformService
@@ -33,7 +32,7 @@ def _parse(text: str) -> dict[str, float]:
 
 def test_prometheus_metrics_per_worker(broker_uri, tmp_path):
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin,
+    service = PlatformService(broker_uri, f"sqlite:///{tmp_path / 'store.db'}", port=0, admin_key=admin,
                               ingest_workers=2, ingest_group=f"ingest-{secrets.token_hex(4)}")
     with service:
         key = httpx.post(f"{service.url}/api/v1/tenants", json={"name": "prom"},

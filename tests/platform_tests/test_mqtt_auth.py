@@ -99,7 +99,7 @@ def test_tenant_reaches_only_its_own_topics(secured_broker):
 def secured_platform(secured_broker, tmp_path):
     broker, creds = secured_broker
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(str(broker), f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin,
+    service = PlatformService(str(broker), f"sqlite:///{tmp_path / 'store.db'}", port=0, admin_key=admin,
                               credentials=creds["platform"])
     with service:
         for tenant in ("alpha", "beta"):

@@ -54,7 +54,7 @@ def _ingest(service: PlatformService) -> dict:
 def test_sqlite_locked_past_its_busy_timeout_loses_nothing(broker_uri, tmp_path):
     admin = "adm_" + secrets.token_hex(8)
     path = tmp_path / "store.db"
-    service = PlatformService(broker_uri, f"sqlite:///{path}", port=free_port(), admin_key=admin,
+    service = PlatformService(broker_uri, f"sqlite:///{path}", port=0, admin_key=admin,
                               ingest_group=f"ingest-{secrets.token_hex(4)}")
     service.admin_key = admin
     device = connect(BrokerAddress.parse(broker_uri), f"dev-{secrets.token_hex(3)}")
@@ -105,7 +105,7 @@ def test_mongodb_killed_for_a_while_loses_nothing(broker_uri, mongo_uri, tmp_pat
     server = _ferretdb(binary, port, data)
     admin = "adm_" + secrets.token_hex(8)
     service = PlatformService(broker_uri, f"mongodb://127.0.0.1:{port}/outage?serverSelectionTimeoutMS=3000",
-                              port=free_port(), admin_key=admin, ingest_group=f"ingest-{secrets.token_hex(4)}")
+                              port=0, admin_key=admin, ingest_group=f"ingest-{secrets.token_hex(4)}")
     service.admin_key = admin
     device = connect(BrokerAddress.parse(broker_uri), f"dev-{secrets.token_hex(3)}")
     try:

@@ -119,7 +119,7 @@ def core_platform(core, tmp_path):
     from gridloop.platform.service import PlatformService
 
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(core.uri, f"sqlite:///{tmp_path / 'store.db'}", port=free_port(), admin_key=admin)
+    service = PlatformService(core.uri, f"sqlite:///{tmp_path / 'store.db'}", port=0, admin_key=admin)
     service.admin_key = admin
     with service:
         yield service
