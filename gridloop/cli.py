@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
     platform = sub.add_parser("platform", help="the metering platform alone")
     psub = platform.add_subparsers(dest="platform_command", required=True)
+    migrate = psub.add_parser("migrate", help="bring a store written by an older gridloop to this layout")
+    migrate.add_argument("--store", required=True, help="sqlite:///path or mongodb://host:port/db")
     serve = psub.add_parser("serve", help="ingest + REST API + command dispatch")
     serve.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     serve.add_argument("--store", default="sqlite:///gridloop-platform.db")
@@ -153,6 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gridloop.mqtt_client import TlsFiles
     from gridloop.platform.service import PlatformService
+    from gridloop.platform.store.layout import StoreLayoutError
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     credentials = (args.mqtt_username, _mqtt_password()) if args.mqtt_username else None
@@ -163,12 +166,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                   credentials=credentials, cache_max_age_s=args.cache_max_age_s,
                                   instance=args.instance, session_expiry_s=args.session_expiry_s,
                                   keep_session=args.keep_session, tls=tls)
-    except ValueError as exc:
+    except (ValueError, StoreLayoutError) as exc:
         print(f"gridloop platform serve: {exc}", file=sys.stderr)
         return 2
     print(f"gridloop platform {service.instance}: API {service.url}, broker {args.broker}, store {args.store}",
           flush=True)
     service.serve_forever(url_file=args.url_file)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from gridloop.platform.store import open_store
+    from gridloop.platform.store.layout import LAYOUT, StoreLayoutError
+
+    try:
+        store = open_store(args.store, migrate=True)
+    except (ValueError, StoreLayoutError) as exc:
+        print(f"gridloop platform migrate: {exc}", file=sys.stderr)
+        return 2
+    store.close()
+    print(f"gridloop platform migrate: {args.store} is at layout {LAYOUT}")
     return 0
 
 
@@ -242,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _cmd_run(args)
     if args.command == "platform":
-        return _cmd_serve(args)
+        return _cmd_migrate(args) if args.platform_command == "migrate" else _cmd_serve(args)
     if args.command == "tenant":
         return _cmd_tenant_create(args)
     if args.command == "broker":

@@ -166,7 +166,7 @@ class CommandDispatcher:
 
     def _on_status(self, tenant: str, device: str, status: str, retained: bool) -> None:
         """A device back online gets its open, unexpired commands (already sent ones only on a live transition)."""
-        if status not in tuple(DeviceStatus) or self.store.owner_of(device) != tenant:
+        if status not in tuple(DeviceStatus) or not self.store.is_registered(tenant, device):
             return
         key = (tenant, device)
         with self._lock:

@@ -48,22 +48,18 @@ class Decoded:
     envelope_id: int | None = None  # the publisher's number for the envelope, acknowledged once it is stored
 
 
-# owner_of(device) -> tenant that owns it, or None if unknown
-OwnerLookup = Callable[[str], "str | None"]
+# is_registered(tenant, device): whether the tenant has that device (ids are scoped per tenant)
+RegisteredLookup = Callable[[str, str], bool]
 _new_reading = partial(tuple.__new__, Reading)  # Reading from a 4-tuple without a Python frame per reading
 
 
-def _owned(devs: set[str], tenant: str, owner_of: OwnerLookup) -> dict[str, str | None]:
-    """device -> why it may not publish for ``tenant`` (None: it may), one registry look-up per device."""
-    why: dict[str, str | None] = {}
-    for dev in devs:
-        owner = owner_of(dev)
-        why[dev] = (None if owner == tenant else f"unknown device {dev!r}" if owner is None
-                    else f"device {dev!r} does not belong to tenant {tenant!r}")
-    return why
+def _owned(devs: set[str], tenant: str, registered: RegisteredLookup) -> dict[str, str | None]:
+    """device -> why it may not publish for ``tenant`` (None: it may), one registry look-up per device. Another
+    tenant's device is as unknown as an absent one."""
+    return {dev: None if registered(tenant, dev) else f"unknown device {dev!r}" for dev in devs}
 
 
-def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
+def decode_telemetry(payload: bytes, tenant: str, registered: RegisteredLookup) -> Decoded:
     """Split a telemetry envelope into valid readings and per-reading rejection reasons."""
     decoded = Decoded()
     try:
@@ -72,7 +68,7 @@ def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Deco
         decoded.rejections.append(str(exc))
         decoded.envelope_id = envelope_id(payload)
         return decoded
-    why = _owned({r.dev for r in readings}, tenant, owner_of)
+    why = _owned({r.dev for r in readings}, tenant, registered)
     if not any(why.values()):
         decoded.readings = [_new_reading((r.dev, r.ts, r.seq, r.q)) for r in readings]
         return decoded
@@ -84,7 +80,7 @@ def decode_telemetry(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Deco
     return decoded
 
 
-def decode_events(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded:
+def decode_events(payload: bytes, tenant: str, registered: RegisteredLookup) -> Decoded:
     """Split an event envelope into valid events and per-event rejection reasons."""
     decoded = Decoded()
     decoded.envelope_id = envelope_id(payload)
@@ -93,7 +89,7 @@ def decode_events(payload: bytes, tenant: str, owner_of: OwnerLookup) -> Decoded
     except Rejected as exc:
         decoded.rejections.append(str(exc))
         return decoded
-    why = _owned({e.dev for e in events}, tenant, owner_of)
+    why = _owned({e.dev for e in events}, tenant, registered)
     for e in events:
         if (reason := why[e.dev]) is None:
             decoded.events.append(Event(e.dev, e.ts, e.type.value, e.severity.value, dict(e.data)))

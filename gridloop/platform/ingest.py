@@ -311,11 +311,11 @@ class IngestWorker:
             tenant, kind, device = parsed
             if kind == TopicKind.STATUS:
                 status = m.payload[:16].decode(errors="replace").strip('"')
-                if status in tuple(DeviceStatus) and self.store.owner_of(device) == tenant:
+                if status in tuple(DeviceStatus) and self.store.is_registered(tenant, device):
                     statuses.append((tenant, device, status))
                 continue
             decode = decode_telemetry if kind == TopicKind.TELEMETRY else decode_events
-            decoded = decode(m.payload, tenant, self.store.owner_of)
+            decoded = decode(m.payload, tenant, self.store.is_registered)
             if decoded.envelope_id is not None:
                 numbered.append((tenant, device, decoded.envelope_id))
             rejections += [(tenant, m, reason[:MAX_REASON]) for reason in decoded.rejections]

@@ -90,7 +90,7 @@ def test_malformed_and_foreign_readings_are_rejected_with_reasons(platform, brok
     reasons = [r[0] for r in platform.store._db.execute(
         "SELECT reason FROM rejected WHERE tenant='alpha' ORDER BY id").fetchall()]
     assert reasons[0].startswith("not valid JSON")
-    assert any("does not belong to tenant 'alpha'" in r for r in reasons)
+    assert any("readings[1]: unknown device 'b1'" in r for r in reasons)  # beta's: as unknown as an absent one
     assert any("unknown device 'zz'" in r for r in reasons)
     assert any("readings[3]: Expected `float`, got `str`" in r for r in reasons)
     assert any("readings[4]: Object missing required field `ts`" in r for r in reasons)
@@ -110,8 +110,12 @@ def test_tenant_b_sees_nothing_of_tenant_a(platform, broker_uri):
         assert beta.get(path).status_code == 404, path
     assert beta.post("/api/v1/devices/a1/commands", json={"name": "switch.open"}).status_code == 404
     assert beta.delete("/api/v1/devices/a1").status_code == 404
-    # and beta cannot take over alpha's device id
-    assert beta.post("/api/v1/devices", json={"id": "a1", "type": "electricity_meter"}).status_code == 409
+    # beta's own a1 is another device: provisioning and publishing it changes nothing of alpha's
+    assert beta.post("/api/v1/devices", json={"id": "a1", "type": "electricity_meter"}).status_code == 201
+    _publish(broker_uri, "beta", "dia-9", _envelope({"dev": "a1", "ts": T0 + 1000, "seq": 7, "q": {Q: 2.0}},
+                                                    {"dev": "a1", "ts": T0 + 2000, "seq": 8, "q": {Q: 3.0}}))
+    assert wait_for(lambda: len(_stored(beta, "a1")) == 2, 10)
+    assert [r["q"][Q] for r in _stored(alpha, "a1")] == [1.0] and [r["q"][Q] for r in _stored(beta, "a1")] == [2.0, 3.0]
 
 
 def test_readings_filter_by_quantity_and_time(platform, broker_uri):

@@ -39,18 +39,26 @@ def test_devices_registry_and_owner(store):
     assert (m1.type, m1.phases, m1.asset, m1.meta, m1.status) == ("electricity_meter", 3, "house-1",
                                                                   {"interval_s": 10}, "unknown")
     assert store.get_device("beta", "m1") is None
-    assert store.owner_of("m1") == "alpha" and store.owner_of("b1") == "beta" and store.owner_of("zz") is None
+    assert store.is_registered("alpha", "m1") and store.is_registered("beta", "b1")
+    assert not store.is_registered("beta", "m1") and not store.is_registered("alpha", "b1")
+    assert not store.is_registered("alpha", "zz")
     store.set_device_status("alpha", "m1", "online")
     store.set_device_status("beta", "m2", "offline")  # not beta's: no effect
     m1.phases = 1
     store.put_devices([m1])  # re-provisioning keeps the status
     assert (store.get_device("alpha", "m1").phases, store.get_device("alpha", "m1").status) == (1, "online")
     assert store.get_device("alpha", "m2").status == "unknown"
-    with pytest.raises(ValueError, match="another tenant"):
-        store.put_devices([DeviceRecord(tenant="beta", id="m1", type="switch")])
-    assert not store.delete_device("beta", "m1")
+    # ids are scoped per tenant: beta's own m1 is another device, and neither changes the other
+    store.put_devices([DeviceRecord(tenant="beta", id="m1", type="switch")])
+    assert store.get_device("beta", "m1").type == "switch" and store.get_device("alpha", "m1").type == \
+        "electricity_meter"
+    assert [d.id for d in store.list_devices("beta")] == ["b1", "m1"]
+    store.set_device_status("beta", "m1", "offline")
+    assert store.get_device("alpha", "m1").status == "online"
+    assert store.delete_device("beta", "m1") and not store.delete_device("beta", "m1")
+    assert store.get_device("alpha", "m1").type == "electricity_meter"
     assert store.delete_device("alpha", "m1")
-    assert store.get_device("alpha", "m1") is None and store.owner_of("m1") is None
+    assert store.get_device("alpha", "m1") is None and not store.is_registered("alpha", "m1")
 
 
 def test_assets(store):
@@ -134,6 +142,25 @@ def test_commands_lifecycle(store):
     assert got.history == [["pending", T0], ["sent", T0 + 10], ["accepted", T0 + 11], ["executed", T0 + 12]]
     assert [c.id for c in store.open_commands()] == ["c-2"]
     assert not store.update_command("alpha", "nope", "sent", "", 0)
+
+
+def test_a_late_earlier_step_goes_into_the_history_not_the_status(store):
+    """Two replicas each handle one response: 'executed' may be written before 'accepted'."""
+    store.put_command(CommandRecord(tenant="alpha", id="c-1", device="sw1", name="switch.open", args={},
+                                    ts=T0, expires=None, updated=T0, history=[["pending", T0]]))
+    assert store.update_command("alpha", "c-1", "sent", "", T0 + 1)
+    assert store.update_command("alpha", "c-1", "executed", "done", T0 + 30)
+    assert not store.update_command("alpha", "c-1", "accepted", "late", T0 + 20)  # the status stays
+    assert not store.update_command("alpha", "c-1", "accepted", "again", T0 + 21)  # recorded once
+    assert not store.update_command("alpha", "c-1", "pending", "", T0 + 22)  # never reported by a device
+    got = store.get_command("alpha", "c-1")
+    assert (got.status, got.detail, got.updated) == ("executed", "done", T0 + 30)
+    assert got.history == [["pending", T0], ["sent", T0 + 1], ["accepted", T0 + 20], ["executed", T0 + 30]]
+    store.put_command(CommandRecord(tenant="alpha", id="c-2", device="sw1", name="switch.open", args={},
+                                    ts=T0, expires=None, updated=T0, history=[["pending", T0]]))
+    assert store.update_command("alpha", "c-2", "expired", "", T0 + 5)
+    assert not store.update_command("alpha", "c-2", "accepted", "", T0 + 6)  # expired never follows accepted
+    assert [s for s, _ in store.get_command("alpha", "c-2").history] == ["pending", "expired"]
 
 
 def _expected(ts: np.ndarray, v: np.ndarray, width: int) -> dict[int, tuple]:

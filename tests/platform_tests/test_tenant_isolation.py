@@ -76,9 +76,10 @@ CASES = {  # (method, path) -> beta's try on alpha's resources -> True if nothin
     ("get", "/metrics"): lambda b, c: _clean(r := b.get("/metrics")) and 'tenant="beta"} 0' in r.text,
     ("get", "/api/v1/admin/metrics"): lambda b, c: b.get("/api/v1/admin/metrics").status_code == 403,
     ("get", "/api/v1/devices"): lambda b, c: [d["id"] for d in b.get("/api/v1/devices").json()] == ["b-meter"],
-    # device ids are still global: beta learns that the id is taken (409), but alpha's device stays alpha's
-    ("post", "/api/v1/devices"): lambda b, c: "alpha" not in b.post("/api/v1/devices", json={
-        "id": "a-meter", "type": "gas_meter"}).text,
+    # ids are scoped per tenant: beta's own a-meter is created as if alpha's did not exist (alpha's is unchanged:
+    # checked after the cases)
+    ("post", "/api/v1/devices"): lambda b, c: b.post("/api/v1/devices", json={
+        "id": "a-meter", "type": "gas_meter"}).status_code == 201,
     ("get", "/api/v1/devices/{device}"): lambda b, c: _as_if_absent(lambda d: b.get(f"/api/v1/devices/{d}"),
                                                                     "a-meter"),
     ("patch", "/api/v1/devices/{device}"): lambda b, c: _as_if_absent(

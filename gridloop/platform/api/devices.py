@@ -28,10 +28,7 @@ def create_devices(ctx: Ctx, t: Tenant, body: schemas.DeviceIn | list[schemas.De
                      meta=dict(d.meta))
         for d in items
     ]
-    try:
-        ctx.store.put_devices(records)
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from None
+    ctx.store.put_devices(records)
     return schemas.DevicesCreated(created=len(records))
 
 

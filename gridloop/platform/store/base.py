@@ -34,18 +34,19 @@ class TenantStore(Protocol):
 
 
 class RegistryStore(Protocol):
-    """Devices and assets of each tenant; a device id belongs to one tenant at a time."""
+    """Devices and assets of each tenant, keyed by (tenant, id): two tenants may both have a device ``m00001``."""
 
     def put_devices(self, devices: list[DeviceRecord]) -> None:
-        """Insert or update devices (keeping their status); ValueError if an id is another tenant's."""
+        """Insert or update devices (keeping their status)."""
         ...
 
     def get_device(self, tenant: str, device: str) -> DeviceRecord | None: ...
     def list_devices(self, tenant: str) -> list[DeviceRecord]: ...
     def delete_device(self, tenant: str, device: str) -> bool: ...
 
-    def owner_of(self, device: str) -> str | None:
-        """The device's tenant; cached at most OWNER_CACHE_S (a change through another replica shows by then)."""
+    def is_registered(self, tenant: str, device: str) -> bool:
+        """Whether the tenant has the device; cached at most OWNER_CACHE_S (a change through another replica
+        shows by then)."""
         ...
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None: ...

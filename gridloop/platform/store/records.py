@@ -30,8 +30,20 @@ def command_step_allowed(current: str, new: str, same: bool = False) -> bool:
     return current in COMMAND_STEPS.get(new, ()) or (same and current == new and current not in FINAL)
 
 
-# device -> tenant look-ups are cached per process (ingest asks for every reading); a registry change made
-# through another replica is seen here after at most this long. Writes check ownership in the store itself.
+def late_step(current: str, reported: str, recorded: list[str]) -> bool:
+    """An earlier step reported after a later one was stored (two replicas, each handling one response): it goes
+    into the history, not the status. Pending is the platform's own step, never reported."""
+    return reported != CommandStatus.PENDING and reported in COMMAND_STEPS.get(current, ()) and \
+        reported not in recorded
+
+
+def in_time_order(history: list) -> list:
+    """[[status, ts_ms], ...] by time (a late step is appended after the later one)."""
+    return sorted(history, key=lambda step: step[1])
+
+
+# (tenant, device) -> registered look-ups are cached per process (ingest asks for every device it sees); a registry
+# change made through another replica is seen here after at most this long (store/registry_cache.py).
 OWNER_CACHE_S = 5.0
 
 

@@ -7,7 +7,14 @@ from typing import Any
 import orjson
 
 from gridloop.platform.store.mongo.connection import MongoBase
-from gridloop.platform.store.records import COMMAND_STEPS, OPEN_STATUSES, CommandRecord, command_step_allowed
+from gridloop.platform.store.records import (
+    COMMAND_STEPS,
+    OPEN_STATUSES,
+    CommandRecord,
+    command_step_allowed,
+    in_time_order,
+    late_step,
+)
 
 
 class MongoCommands(MongoBase):
@@ -29,7 +36,7 @@ class MongoCommands(MongoBase):
             tenant=d["tenant"], id=d["id"], device=d["device"], name=d["name"], args=orjson.loads(d["args"]),
             ts=int(d["ts"]), expires=None if expires is None else int(expires), status=d["status"],
             detail=d.get("detail", ""), updated=int(d.get("updated", 0)),
-            history=[[h["s"], int(h["t"])] for h in d.get("history", [])],
+            history=in_time_order([[h["s"], int(h["t"])] for h in d.get("history", [])]),
         )
 
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:
@@ -55,7 +62,17 @@ class MongoCommands(MongoBase):
                 flt, {"$set": {"status": status, "detail": detail, "updated": ts},
                       "$push": {"history": {"s": status, "t": ts}}},
             )
+            if res.matched_count == 0:
+                self._record_late_step(flt["_id"], status, ts)
         return res.matched_count > 0  # the filter holds the condition: matched means moved
+
+    def _record_late_step(self, doc_id: str, status: str, ts: int) -> None:
+        """A late report of an earlier step (another replica wrote the later one first) goes into the history
+        only; compare-and-set on the whole history, so it is recorded once whoever else writes."""
+        doc = self.db.commands.find_one({"_id": doc_id}, {"status": 1, "history": 1})
+        if doc is not None and late_step(doc["status"], status, [h["s"] for h in doc.get("history", [])]):
+            self.db.commands.update_one({"_id": doc_id, "history": doc.get("history", [])},
+                                        {"$push": {"history": {"s": status, "t": ts}}})
 
     def open_commands(self) -> list[CommandRecord]:
         return [self._command(d) for d in self.db.commands.find({"status": {"$in": OPEN_STATUSES}}).sort("ts", 1)]

@@ -14,6 +14,7 @@ On MongoDB, upserts of readings and rollups also filter on the shard key {tenant
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -23,6 +24,9 @@ from typing import Any
 
 import pymongo
 from pymongo.errors import DuplicateKeyError
+
+from gridloop.platform.store.layout import LAYOUT, LAYOUT_KEY, StoreLayoutError
+from gridloop.platform.store.registry_cache import RegistryCache
 
 BUCKET_MS = 3_600_000  # one readings document per (tenant, meter, hour)
 DUPLICATE_KEY = 11000
@@ -36,11 +40,12 @@ WRITE_LOCK_WAIT_S = 60.0
 class MongoBase:
     """The client, the write serialisation every part uses, and raw write commands that report duplicates."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, migrate: bool = False) -> None:
+        """``migrate``: bring a database of an older layout to this one (gridloop platform migrate)."""
         self._client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
         self.db = self._client.get_default_database()
         self._lock = threading.RLock()  # one writer at a time per process: keeps read-then-write cheap
-        self._owners: dict[str, tuple[str, float]] = {}  # device -> (tenant, time.monotonic() looked up)
+        self._registered = RegistryCache()
         # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
         # shard either, and a filter on more than _id makes its updates much slower (no push-down)
         self._ferretdb = "ferretdbVersion" in self._client.admin.command("buildInfo")
@@ -48,7 +53,32 @@ class MongoBase:
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
         self._locked_at = 0.0
+        found = self._layout()
+        if found != LAYOUT and not (migrate and found < LAYOUT):
+            self._client.close()
+            raise StoreLayoutError(_redacted(uri), found)
+        if found < LAYOUT:
+            self._migrate_from(found)
         self._create_indexes()
+        with contextlib.suppress(DuplicateKeyError):  # a new database (a replica starting with it may be first)
+            self.db.store_info.insert_one({"_id": LAYOUT_KEY, "value": LAYOUT})
+
+    def _layout(self) -> int:
+        """This database's layout: LAYOUT when new, 1 when it has devices but no recorded layout."""
+        doc = self.db.store_info.find_one({"_id": LAYOUT_KEY})
+        if doc is not None:
+            return int(doc["value"])
+        return 1 if self.db.devices.find_one({}, {"_id": 1}) is not None else LAYOUT
+
+    def _migrate_from(self, found: int) -> None:
+        """Layout 1 -> 2: device documents re-keyed from the global id to tenant|id (each copied, then the old
+        one removed: a migration stopped half-way is finished by running it again)."""
+        with self._writing():
+            for doc in list(self.db.devices.find({"id": {"$exists": False}})):
+                new = {**doc, "_id": f"{doc['tenant']}|{doc['_id']}", "id": doc["_id"]}
+                self._insert("devices", [new])
+                self.db.devices.delete_one({"_id": doc["_id"]})
+            self.db.store_info.update_one({"_id": LAYOUT_KEY}, {"$set": {"value": LAYOUT}}, upsert=True)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -99,7 +129,7 @@ class MongoBase:
     def _create_indexes(self) -> None:
         db = self.db
         db.tenants.create_index("key_hash", unique=True)
-        db.devices.create_index([("tenant", 1), ("_id", 1)])
+        db.devices.create_index([("tenant", 1), ("id", 1)])
         db.assets.create_index([("tenant", 1), ("id", 1)])
         db.readings.create_index([("tenant", 1), ("dev", 1), ("h", 1)])
         db.events.create_index([("tenant", 1), ("dev", 1), ("ts", 1)])
@@ -140,6 +170,15 @@ class MongoBase:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _redacted(uri: str) -> str:
+    """The URI without its password (it goes into error messages)."""
+    head, sep, tail = uri.partition("@")
+    if not sep or "://" not in head:
+        return uri
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{tail}"
 
 
 def _raise_on_write_concern(reply: dict) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import orjson
 
-from gridloop.platform.store.records import COMMAND_STEPS, OPEN_STATUSES, CommandRecord, command_step_allowed
+from gridloop.platform.store.records import (
+    COMMAND_STEPS,
+    OPEN_STATUSES,
+    CommandRecord,
+    command_step_allowed,
+    in_time_order,
+    late_step,
+)
 from gridloop.platform.store.sqlite.connection import SqliteBase
 
 
@@ -24,7 +31,7 @@ class SqliteCommands(SqliteBase):
     def _command(row: tuple) -> CommandRecord:
         return CommandRecord(
             tenant=row[0], id=row[1], device=row[2], name=row[3], args=orjson.loads(row[4]), ts=row[5],
-            expires=row[6], status=row[7], detail=row[8], updated=row[9], history=orjson.loads(row[10]),
+            expires=row[6], status=row[7], detail=row[8], updated=row[9], history=in_time_order(orjson.loads(row[10])),
         )
 
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:
@@ -53,6 +60,10 @@ class SqliteCommands(SqliteBase):
                     history = [*orjson.loads(row[2]), [status, ts]]
                     db.execute("UPDATE commands SET status=?, detail=?, updated=?, history=? WHERE tenant=? AND id=?",
                                (status, detail, ts, orjson.dumps(history), tenant, command_id))
+                elif row is not None and late_step(row[0], status, [h[0] for h in orjson.loads(row[2])]):
+                    history = [*orjson.loads(row[2]), [status, ts]]
+                    db.execute("UPDATE commands SET history=? WHERE tenant=? AND id=?",
+                               (orjson.dumps(history), tenant, command_id))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

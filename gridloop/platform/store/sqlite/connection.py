@@ -11,12 +11,17 @@ import sqlite3
 import threading
 from pathlib import Path
 
-SCHEMA = """
+from gridloop.platform.store.layout import LAYOUT, LAYOUT_KEY, StoreLayoutError
+from gridloop.platform.store.registry_cache import RegistryCache
+
+DEVICES_TABLE = """CREATE TABLE IF NOT EXISTS devices (
+    id TEXT NOT NULL, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
+    gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant, id)) WITHOUT ROWID"""
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS devices (
-    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
-    gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}');
-CREATE INDEX IF NOT EXISTS devices_tenant ON devices (tenant, id);
+{DEVICES_TABLE};
 CREATE TABLE IF NOT EXISTS assets (
     tenant TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
     PRIMARY KEY (tenant, id));
@@ -49,9 +54,11 @@ class SqliteBase:
 
     _db: sqlite3.Connection
     _lock: threading.RLock
-    _owners: dict[str, tuple[str, float]]
+    _registered: RegistryCache
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, migrate: bool = False) -> None:
+        """``migrate``: bring a store of an older layout to this one (gridloop platform migrate) instead of
+        refusing it."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
@@ -61,8 +68,43 @@ class SqliteBase:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA temp_store=MEMORY")  # the per-batch staging tables never touch the disk
         self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: rollup upserts touch many pages
+        self._path = path
+        found = self._layout()
+        if found != LAYOUT and not (migrate and found < LAYOUT):
+            self._db.close()
+            raise StoreLayoutError(f"sqlite:///{path}", found)
+        if found < LAYOUT:
+            self._migrate_from(found)
         self._db.executescript(SCHEMA)
-        self._owners = {}  # device -> (tenant, time.monotonic() looked up)
+        self._db.execute("INSERT OR IGNORE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
+        self._registered = RegistryCache()
+
+    def _layout(self) -> int:
+        """This file's layout: LAYOUT for a new file, 1 for one written before layouts were recorded."""
+        tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "store_info" in tables:
+            row = self._db.execute("SELECT value FROM store_info WHERE key=?", (LAYOUT_KEY,)).fetchone()
+            if row is not None:
+                return int(row[0])
+        return 1 if "devices" in tables else LAYOUT
+
+    def _migrate_from(self, found: int) -> None:
+        """Layout 1 -> 2: devices keyed by (tenant, id) instead of a global id, in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("ALTER TABLE devices RENAME TO devices_layout1")
+            db.execute("DROP INDEX IF EXISTS devices_tenant")
+            db.execute(DEVICES_TABLE)
+            db.execute("INSERT INTO devices SELECT id, tenant, type, phases, gateway, asset, status, meta"
+                       " FROM devices_layout1")
+            db.execute("DROP TABLE devices_layout1")
+            db.execute("CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("INSERT OR REPLACE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:

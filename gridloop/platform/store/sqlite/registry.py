@@ -1,51 +1,37 @@
-"""Devices and assets in SQLite; device ownership is checked inside the write transaction."""
+"""Devices and assets in SQLite, both keyed by (tenant, id): two tenants may use the same device id."""
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
-from gridloop.platform.store.records import OWNER_CACHE_S, AssetRecord, DeviceRecord
+from gridloop.platform.store.records import AssetRecord, DeviceRecord
 from gridloop.platform.store.sqlite.connection import SqliteBase
 
 
 class SqliteRegistry(SqliteBase):
-    """Devices and assets; device -> tenant look-ups cached per process."""
+    """Devices and assets; (tenant, device) look-ups cached per process."""
 
     def put_devices(self, devices: list[DeviceRecord]) -> None:
+        """Insert or update the tenant's devices (their status kept); ids are the tenant's own namespace."""
         rows = [
             (d.id, d.tenant, d.type, d.phases, d.gateway, d.asset, d.status, orjson.dumps(d.meta).decode())
             for d in devices
         ]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # the ownership check and the insert are one step for all replicas
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                taken = self._taken_by_other_tenant(devices)
-                if taken:
-                    raise ValueError(f"device id(s) already used by another tenant: {', '.join(taken[:5])}")
                 self._db.executemany(
-                    "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET type=excluded.type,"
-                    " phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset, meta=excluded.meta"
-                    " WHERE devices.tenant=excluded.tenant",
+                    "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(tenant, id) DO UPDATE SET"
+                    " type=excluded.type, phases=excluded.phases, gateway=excluded.gateway, asset=excluded.asset,"
+                    " meta=excluded.meta",
                     rows,
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")  # a failed batch must not leave the shared connection in a transaction
                 raise
-            now = time.monotonic()
-            for d in devices:
-                self._owners[d.id] = (d.tenant, now)
-
-    def _taken_by_other_tenant(self, devices: list[DeviceRecord]) -> list[str]:
-        """Ids owned by another tenant, read from the store (not the cache: another replica may have changed it)."""
-        taken = []
-        for d in devices:
-            row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (d.id,)).fetchone()
-            if row is not None and row[0] != d.tenant:
-                taken.append(d.id)
-        return taken
+            for tenant in {d.tenant for d in devices}:
+                self._registered.remember(tenant, [d.id for d in devices if d.tenant == tenant])
 
     @staticmethod
     def _device(row: tuple) -> DeviceRecord:
@@ -67,22 +53,17 @@ class SqliteRegistry(SqliteBase):
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self._db.execute("DELETE FROM devices WHERE id=? AND tenant=?", (device, tenant)).rowcount
-            self._owners.pop(device, None)
+            self._registered.remember(tenant, [device], present=False)
         return n > 0
 
-    def owner_of(self, device: str) -> str | None:
-        """The device's tenant; cached at most OWNER_CACHE_S (a change through another replica shows by then)."""
-        cached = self._owners.get(device)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < OWNER_CACHE_S:
-            return cached[0]
+    def is_registered(self, tenant: str, device: str) -> bool:
+        """Whether the tenant has this device; cached (RegistryCache): ingest asks for every device it sees."""
+        return self._registered.lookup(tenant, device, lambda: self._has_device(tenant, device))
+
+    def _has_device(self, tenant: str, device: str) -> bool:
         with self._lock:
-            row = self._db.execute("SELECT tenant FROM devices WHERE id=?", (device,)).fetchone()
-        if row is None:
-            self._owners.pop(device, None)
-            return None
-        self._owners[device] = (row[0], now)
-        return row[0]
+            return self._db.execute("SELECT 1 FROM devices WHERE tenant=? AND id=?", (tenant, device)).fetchone() \
+                is not None
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None:
         with self._lock:

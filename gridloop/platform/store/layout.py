@@ -1,0 +1,21 @@
+"""The store's on-disk layout version: a store written by an older layout is migrated or refused, never read wrong.
+
+Layout 1: device ids were global (one tenant per id). Layout 2: devices are keyed by (tenant, id).
+"""
+
+from __future__ import annotations
+
+LAYOUT = 2
+LAYOUT_KEY = "layout"
+
+
+class StoreLayoutError(RuntimeError):
+    """The store was written by another layout; the message says what to run."""
+
+    def __init__(self, uri: str, found: int) -> None:
+        if found < LAYOUT:
+            hint = f"migrate it first: gridloop platform migrate --store {uri}"
+        else:
+            hint = "it was written by a newer gridloop: upgrade gridloop to read it"
+        super().__init__(f"store {uri} has layout {found}, this gridloop reads layout {LAYOUT}; {hint}")
+        self.found = found

@@ -1,0 +1,103 @@
+"""A store written by the previous layout (global device ids) is refused with the command to run, and
+`gridloop platform migrate` brings it to the current layout with nothing lost: never read wrong."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pymongo
+import pytest
+
+from gridloop.platform.store import open_store
+from gridloop.platform.store.base import DeviceRecord
+from gridloop.platform.store.layout import LAYOUT, StoreLayoutError
+from tests.platform_tests.conftest import unique_mongo_uri
+
+# the devices table as layout 1 wrote it: one global id per device
+LAYOUT1_DEVICES = """CREATE TABLE devices (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
+    gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX devices_tenant ON devices (tenant, id);
+CREATE TABLE readings (
+    tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
+    PRIMARY KEY (tenant, dev, ts)) WITHOUT ROWID;
+"""
+
+
+def _migrate(uri: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gridloop", "platform", "migrate", "--store", uri],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _serve_refuses(uri: str) -> str:
+    """`platform serve` on the old store: exits 2 with the message (it never starts reading it)."""
+    proc = subprocess.run([sys.executable, "-m", "gridloop", "platform", "serve", "--store", uri, "--port", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    return proc.stderr
+
+
+def _check_migrated(uri: str) -> None:
+    store = open_store(uri)
+    try:
+        assert [(d.id, d.type, d.status, d.meta) for d in store.list_devices("alpha")] == [
+            ("m1", "electricity_meter", "online", {"interval_s": 60}), ("m2", "water_meter", "unknown", {})]
+        assert [d.id for d in store.list_devices("beta")] == ["b1"]
+        assert store.is_registered("alpha", "m1") and not store.is_registered("beta", "m1")
+        store.put_devices([DeviceRecord(tenant="beta", id="m1", type="gas_meter")])  # now possible
+        assert store.get_device("alpha", "m1").type == "electricity_meter"
+        assert store.get_device("beta", "m1").type == "gas_meter"
+    finally:
+        store.close()
+
+
+def test_sqlite_store_of_the_previous_layout_is_refused_then_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(LAYOUT1_DEVICES)
+        db.executemany("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?)", [
+            ("m1", "alpha", "electricity_meter", 3, None, None, "online", '{"interval_s":60}'),
+            ("m2", "alpha", "water_meter", 1, None, None, "unknown", "{}"),
+            ("b1", "beta", "switch", 1, None, None, "unknown", "{}")])
+        db.execute("INSERT INTO readings VALUES ('alpha','m1',1767225600000,1,'{}')")
+    uri = f"sqlite:///{path}"
+    with pytest.raises(StoreLayoutError, match=f"layout 1, this gridloop reads layout {LAYOUT}"):
+        open_store(uri)
+    assert f"gridloop platform migrate --store {uri}" in _serve_refuses(uri)
+    done = _migrate(uri)
+    assert done.returncode == 0, done.stderr
+    assert f"is at layout {LAYOUT}" in done.stdout
+    _check_migrated(uri)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 1  # the data stays
+    assert _migrate(uri).returncode == 0  # migrating a current store is a no-op
+
+
+def test_a_store_of_a_newer_layout_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE store_info SET value=? WHERE key='layout'", (str(LAYOUT + 1),))
+    with pytest.raises(StoreLayoutError, match="newer gridloop"):
+        open_store(f"sqlite:///{path}", migrate=True)
+
+
+def test_mongodb_store_of_the_previous_layout_is_refused_then_migrated(mongo_uri):
+    uri, name = unique_mongo_uri(mongo_uri)
+    with pymongo.MongoClient(uri) as client:
+        client[name].devices.insert_many([
+            {"_id": "m1", "tenant": "alpha", "type": "electricity_meter", "phases": 3, "status": "online",
+             "meta": '{"interval_s":60}'},
+            {"_id": "m2", "tenant": "alpha", "type": "water_meter", "phases": 1, "meta": "{}"},
+            {"_id": "b1", "tenant": "beta", "type": "switch", "phases": 1, "meta": "{}"}])
+    try:
+        with pytest.raises(StoreLayoutError, match="gridloop platform migrate"):
+            open_store(uri)
+        done = _migrate(uri)
+        assert done.returncode == 0, done.stderr
+        _check_migrated(uri)
+    finally:
+        with pymongo.MongoClient(uri) as client:
+            client.drop_database(name)
