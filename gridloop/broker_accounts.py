@@ -6,9 +6,12 @@ Mosquitto's plain ``acl_file`` checks reads only when a message is delivered, so
 ``#`` or join the platform's shared-subscription group and take a share of every tenant's telemetry (measured:
 half of another tenant's readings lost). The dynamic-security plugin checks subscriptions too. The rights:
 
-- a tenant account (its devices, DIAs, simulator controller, SDK sessions) publishes only its own
+- a tenant account (its DIAs, simulator controller, SDK sessions) publishes only its own
   telemetry, events, responses and status, reads and subscribes only its own subtree — never commands, never
   ``$share``, ``#``, ``$SYS`` or another tenant's topics;
+- a device account (``tenant.device``: a meter, gateway or DIA of its own) publishes only on its own topics and
+  reads only its own commands and acknowledgements; a client certificate whose CN is the account name serves as
+  its credential on a :meth:`MosquittoAuth.certificate_listener`;
 - the platform account reads every tenant's topics (plain and shared subscriptions) and alone publishes commands
   and delivery acknowledgements;
 - the admin account only talks to the plugin's control topic (to add tenants to a running broker).
@@ -64,6 +67,28 @@ def tenant_role(tenant: str) -> dict:
     return {"rolename": f"tenant-{tenant}", "acls": acls}
 
 
+def device_user(tenant: str, device: str) -> str:
+    """A device's (or gateway's, DIA's) account name; '.' is in no tenant or device name, so none collide."""
+    return f"{tenant}.{device}"
+
+
+def device_role(tenant: str, device: str) -> dict:
+    """What one device's account may do: publish its own telemetry, events, responses and status; read only its own
+    commands and delivery acknowledgements."""
+    own = f"{PREFIX}/{tenant}"
+    acls = [_acl("publishClientSend", f"{own}/{kind}/{device}") for kind in DEVICE_PUBLISHES]
+    for kind in (TopicKind.COMMANDS, TopicKind.ACKS):
+        acls += [_acl("publishClientReceive", f"{own}/{kind}/{device}"),
+                 _acl("subscribePattern", f"{own}/{kind}/{device}")]
+    return {"rolename": f"device-{device_user(tenant, device)}", "acls": acls}
+
+
+def _check_names(*names: str) -> None:
+    for name in names:
+        if not NAME.match(name):
+            raise ValueError(f"name {name!r} does not match {NAME.pattern}")
+
+
 def platform_role() -> dict:
     acls = [_acl("publishClientSend", f"{PREFIX}/+/{TopicKind.COMMANDS}/+"),
             _acl("publishClientSend", f"{PREFIX}/+/{TopicKind.ACKS}/+"),
@@ -116,6 +141,13 @@ class MosquittoAuth:
         self._config["roles"] = [r for r in self._config["roles"] if r["rolename"] != role["rolename"]] + [role]
         return self._add(tenant, role["rolename"])
 
+    def add_device(self, tenant: str, device: str) -> tuple[str, str]:
+        """Create (or renew) one device's account (``tenant.device``): its own topics only. (username, password)."""
+        _check_names(tenant, device)
+        role = device_role(tenant, device)
+        self._config["roles"] = [r for r in self._config["roles"] if r["rolename"] != role["rolename"]] + [role]
+        return self._add(device_user(tenant, device), role["rolename"])
+
     def add_platform(self) -> tuple[str, str]:
         """The platform's own account (ingest, command dispatch): every tenant's topics, commands."""
         return self._add(PLATFORM_USER, PLATFORM_ROLE)
@@ -144,6 +176,13 @@ class MosquittoAuth:
             raise RuntimeError("Mosquitto's dynamic-security plugin is not installed (Debian: package mosquitto)")
         return (f"listener {port} {host}\nallow_anonymous false\nmax_packet_size {MAX_PACKET_BYTES}\n"
                 f"plugin {plugin}\nplugin_opt_config_file {self.config_file}\n")
+
+    @staticmethod
+    def certificate_listener(port: int, ca: str, cert: str, key: str, host: str = "127.0.0.1") -> str:
+        """A TLS listener where a client certificate is the credential: its CN is the account (``tenant.device``,
+        a tenant or the platform's), whose role applies; append to :meth:`mosquitto_conf`."""
+        return (f"listener {port} {host}\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+                "require_certificate true\nuse_identity_as_username true\n")
 
 
 def _readable_by_broker(path: Path) -> None:
@@ -175,6 +214,16 @@ class DynsecControl:
                   {"command": "createClient", "username": tenant, "password": password,
                    "roles": [{"rolename": role["rolename"]}]}])
         return tenant, password
+
+    def add_device(self, tenant: str, device: str) -> tuple[str, str]:
+        """Create one device's role and account on the running broker; returns (username, password)."""
+        _check_names(tenant, device)
+        password = secrets.token_urlsafe(18)
+        role = device_role(tenant, device)
+        self.run([{"command": "createRole", **role},
+                  {"command": "createClient", "username": device_user(tenant, device), "password": password,
+                   "roles": [{"rolename": role["rolename"]}]}])
+        return device_user(tenant, device), password
 
     def run(self, commands: list[dict]) -> list[dict]:
         """Send commands, wait for the plugin's answers; RuntimeError naming any that failed."""

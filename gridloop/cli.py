@@ -106,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
                                          "$GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE or $GRIDLOOP_BROKER_ADMIN="
                                          "user:password)")
 
+    device = sub.add_parser("device", help="devices' own broker accounts")
+    dsub = device.add_subparsers(dest="device_command", required=True)
+    account = dsub.add_parser("account", help="create one device's (meter, gateway, DIA) broker account: it may "
+                                              "publish only its own topics and read only its own commands")
+    account.add_argument("tenant")
+    account.add_argument("device")
+    account.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
+                         help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
+    account.add_argument("--broker", help="add the account to this running broker instead (its admin account as "
+                                          "for `tenant create --broker`)")
+
     from gridloop.study.command import add_arguments as add_study_arguments
 
     add_study_arguments(sub.add_parser("study", help="scalability study: sweep parameters, measure, project"))
@@ -251,6 +262,31 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_device_account(args: argparse.Namespace) -> int:
+    from gridloop.broker_accounts import DynsecControl, MosquittoAuth
+    from gridloop.contract import TopicKind, topic
+
+    try:
+        if args.broker:
+            user, password = DynsecControl(BrokerAddress.parse(args.broker), _broker_admin()).add_device(
+                args.tenant, args.device)
+            where = {"broker": args.broker}
+        else:
+            auth = MosquittoAuth(args.mosquitto_dir)
+            user, password = auth.add_device(args.tenant, args.device)
+            where = {"accounts_file": str(auth.config_file)}
+    except ValueError as exc:
+        print(f"gridloop device account: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"tenant": args.tenant, "device": args.device, "mqtt": {
+        "username": user, "password": password, **where,
+        "publishes": [topic(args.tenant, kind, args.device) for kind in (TopicKind.TELEMETRY, TopicKind.EVENTS,
+                                                                         TopicKind.RESPONSES, TopicKind.STATUS)],
+        "reads": [topic(args.tenant, kind, args.device) for kind in (TopicKind.COMMANDS, TopicKind.ACKS)]}},
+        indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -264,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_tenant_create(args)
     if args.command == "broker":
         return _cmd_broker_accounts(args)
+    if args.command == "device":
+        return _cmd_device_account(args)
     if args.command == "study":
         from gridloop.study.command import main as study_main
 

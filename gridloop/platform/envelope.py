@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gridloop.contract import Rejected
 from gridloop.contract import events as wire_events
 from gridloop.contract import telemetry as wire_telemetry
 from gridloop.contract.delivery import envelope_id
+
+if TYPE_CHECKING:
+    from gridloop.platform.store.registry_cache import Registration
 
 
 class Reading(NamedTuple):
@@ -48,18 +51,26 @@ class Decoded:
     envelope_id: int | None = None  # the publisher's number for the envelope, acknowledged once it is stored
 
 
-# is_registered(tenant, device): whether the tenant has that device (ids are scoped per tenant)
-RegisteredLookup = Callable[[str, str], bool]
+# registration(tenant, device): the tenant's device (its gateway) or None (ids are scoped per tenant)
+RegisteredLookup = Callable[[str, str], "Registration | None"]
 _new_reading = partial(tuple.__new__, Reading)  # Reading from a 4-tuple without a Python frame per reading
 
 
-def _owned(devs: set[str], tenant: str, registered: RegisteredLookup) -> dict[str, str | None]:
-    """device -> why it may not publish for ``tenant`` (None: it may), one registry look-up per device. Another
-    tenant's device is as unknown as an absent one."""
-    return {dev: None if registered(tenant, dev) else f"unknown device {dev!r}" for dev in devs}
+def _owned(devs: set[str], tenant: str, publisher: str, registered: RegisteredLookup) -> dict[str, str | None]:
+    """device -> why ``publisher`` may not publish for it (None: it may), one registry look-up per device.
+
+    Another tenant's device is as unknown as an absent one. A device registered behind a gateway is published
+    for only by that gateway (or itself): another credential of the tenant cannot pre-fill its readings."""
+    why: dict[str, str | None] = {}
+    for dev in devs:
+        found = registered(tenant, dev)
+        why[dev] = (f"unknown device {dev!r}" if found is None else
+                    None if found.gateway in (None, publisher) or dev == publisher else
+                    f"device {dev!r} is registered behind gateway {found.gateway!r}, not {publisher!r}")
+    return why
 
 
-def decode_telemetry(payload: bytes, tenant: str, registered: RegisteredLookup) -> Decoded:
+def decode_telemetry(payload: bytes, tenant: str, publisher: str, registered: RegisteredLookup) -> Decoded:
     """Split a telemetry envelope into valid readings and per-reading rejection reasons."""
     decoded = Decoded()
     try:
@@ -68,7 +79,7 @@ def decode_telemetry(payload: bytes, tenant: str, registered: RegisteredLookup) 
         decoded.rejections.append(str(exc))
         decoded.envelope_id = envelope_id(payload)
         return decoded
-    why = _owned({r.dev for r in readings}, tenant, registered)
+    why = _owned({r.dev for r in readings}, tenant, publisher, registered)
     if not any(why.values()):
         decoded.readings = [_new_reading((r.dev, r.ts, r.seq, r.q)) for r in readings]
         return decoded
@@ -80,7 +91,7 @@ def decode_telemetry(payload: bytes, tenant: str, registered: RegisteredLookup) 
     return decoded
 
 
-def decode_events(payload: bytes, tenant: str, registered: RegisteredLookup) -> Decoded:
+def decode_events(payload: bytes, tenant: str, publisher: str, registered: RegisteredLookup) -> Decoded:
     """Split an event envelope into valid events and per-event rejection reasons."""
     decoded = Decoded()
     decoded.envelope_id = envelope_id(payload)
@@ -89,7 +100,7 @@ def decode_events(payload: bytes, tenant: str, registered: RegisteredLookup) -> 
     except Rejected as exc:
         decoded.rejections.append(str(exc))
         return decoded
-    why = _owned({e.dev for e in events}, tenant, registered)
+    why = _owned({e.dev for e in events}, tenant, publisher, registered)
     for e in events:
         if (reason := why[e.dev]) is None:
             decoded.events.append(Event(e.dev, e.ts, e.type.value, e.severity.value, dict(e.data)))

@@ -315,7 +315,7 @@ class IngestWorker:
                     statuses.append((tenant, device, status))
                 continue
             decode = decode_telemetry if kind == TopicKind.TELEMETRY else decode_events
-            decoded = decode(m.payload, tenant, self.store.is_registered)
+            decoded = decode(m.payload, tenant, device, self.store.registration)
             if decoded.envelope_id is not None:
                 numbered.append((tenant, device, decoded.envelope_id))
             rejections += [(tenant, m, reason[:MAX_REASON]) for reason in decoded.rejections]

@@ -118,6 +118,23 @@ def test_tenant_b_sees_nothing_of_tenant_a(platform, broker_uri):
     assert [r["q"][Q] for r in _stored(alpha, "a1")] == [1.0] and [r["q"][Q] for r in _stored(beta, "a1")] == [2.0, 3.0]
 
 
+def test_a_device_behind_a_gateway_is_published_for_only_by_that_gateway(platform, broker_uri):
+    """Another credential of the same tenant cannot pre-fill (first one wins) the readings of a gatewayed meter."""
+    api = _tenant(platform, "alpha")
+    r = api.post("/api/v1/devices", json=[{"id": "g1", "type": "electricity_meter", "gateway": "dia-1"},
+                                          {"id": "free", "type": "electricity_meter"}])
+    assert r.status_code == 201, r.text
+    _publish(broker_uri, "alpha", "dia-2", _envelope({"dev": "g1", "ts": T0 + 1000, "seq": 1, "q": {Q: 666.0}},
+                                                     {"dev": "free", "ts": T0 + 1000, "seq": 1, "q": {Q: 1.0}}))
+    assert wait_for(lambda: len(_stored(api, "free")) == 1, 10)
+    _publish(broker_uri, "alpha", "dia-1", _envelope({"dev": "g1", "ts": T0 + 1000, "seq": 1, "q": {Q: 5.0}}))
+    _publish(broker_uri, "alpha", "g1", _envelope({"dev": "g1", "ts": T0 + 2000, "seq": 2, "q": {Q: 6.0}}))  # itself
+    assert wait_for(lambda: len(_stored(api, "g1")) == 2, 10)
+    assert [r["q"][Q] for r in _stored(api, "g1")] == [5.0, 6.0]  # dia-2's 666 was never stored
+    reasons = [r[0] for r in platform.store._db.execute("SELECT reason FROM rejected WHERE tenant='alpha'")]
+    assert reasons == ["readings[0]: device 'g1' is registered behind gateway 'dia-1', not 'dia-2'"]
+
+
 def test_readings_filter_by_quantity_and_time(platform, broker_uri):
     api = _tenant(platform, "alpha")
     _meters(api, "m1")

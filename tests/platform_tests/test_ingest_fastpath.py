@@ -9,6 +9,7 @@ import numpy as np
 from gridloop.platform.envelope import Reading, decode_telemetry
 from gridloop.platform.rollups import RESOLUTIONS, rollup_rows
 from gridloop.platform.store.base import DeviceRecord
+from gridloop.platform.store.registry_cache import Registration
 
 T0 = 1767225600000
 Q = "electricity.voltage.l1"
@@ -62,22 +63,22 @@ def test_rollup_rows_handles_mixed_quantity_sets():
 
 
 def test_clean_and_dirty_envelopes_decode_alike():
-    devices = {("alpha", "m1"), ("beta", "m2")}
+    devices = {("alpha", "m1"): Registration(), ("beta", "m2"): Registration()}
 
-    def registered(tenant: str, dev: str) -> bool:
-        return (tenant, dev) in devices
+    def registered(tenant: str, dev: str) -> Registration | None:
+        return devices.get((tenant, dev))
 
     a = "electricity.power.active.total"
     t = 1_767_225_600_000
     clean = (b'{"v":1,"readings":[{"dev":"m1","ts":1767225600005,"seq":1,"q":{"%s":1.5}},'
              b'{"dev":"m1","ts":1767225600006,"q":{"%s":2.5}}]}' % (a.encode(), a.encode()))
-    assert [tuple(r) for r in decode_telemetry(clean, "alpha", registered).readings] == \
+    assert [tuple(r) for r in decode_telemetry(clean, "alpha", "dia-1", registered).readings] == \
         [("m1", t + 5, 1, {a: 1.5}), ("m1", t + 6, None, {a: 2.5})]
     dirty = (b'{"v":1,"readings":[{"dev":"m1","ts":1767225600005,"q":{"A":1}},'
              b'{"dev":"m2","ts":1767225600005,"q":{"A":1.0}},'
              b'{"dev":"m1","ts":1767225600007,"q":{"A":true}},{"dev":"m1","ts":1767225600008,"q":{}}]}'
              ).replace(b"A", a.encode())
-    d = decode_telemetry(dirty, "alpha", registered)
+    d = decode_telemetry(dirty, "alpha", "dia-1", registered)
     assert [tuple(r) for r in d.readings] == [("m1", t + 5, None, {a: 1.0})]  # an int value is a number
     assert d.rejections == ["readings[2]: Expected `float`, got `bool` - at `$.q[...]`",
                             "readings[3]: Expected `object` of length >= 1 - at `$.q`",

@@ -18,7 +18,7 @@ import pytest
 from gridloop.broker import find_mosquitto, free_port, wait_port
 from gridloop.broker_accounts import DynsecControl, MosquittoAuth
 from gridloop.contract import BrokerAddress, Quantity, TopicKind, topic
-from gridloop.mqtt_client import connect, wait_for
+from gridloop.mqtt_client import TlsFiles, connect, wait_for
 from gridloop.platform.service import PlatformService
 
 T0 = 1_767_225_600_000
@@ -48,12 +48,15 @@ def secured_broker(tmp_path):
 class Client:
     """A paho client under one account that records what it receives and what the broker granted."""
 
-    def __init__(self, broker: BrokerAddress, creds: tuple[str, str], client_id: str | None = None) -> None:
+    def __init__(self, broker: BrokerAddress, creds: tuple[str, str] | None, client_id: str | None = None,
+                 tls: TlsFiles | None = None) -> None:
+        """``creds`` None: the client certificate in ``tls`` is the credential."""
         self.got: list[str] = []
         self.granted: list[str] = []
         self._lock = threading.Lock()
-        self.mqtt = connect(broker, client_id or f"c-{secrets.token_hex(4)}", username=creds[0], password=creds[1],
-                            on_message=self._on_message)
+        user, password = creds if creds else (None, None)
+        self.mqtt = connect(broker, client_id or f"c-{secrets.token_hex(4)}", username=user, password=password,
+                            tls=tls, on_message=self._on_message)
         self.mqtt.on_subscribe = lambda c, u, mid, codes, props: self.granted.extend(str(x) for x in codes)
 
     def _on_message(self, client, userdata, msg) -> None:

@@ -20,6 +20,7 @@ from gridloop.platform.store.records import (
     hash_key,
     new_api_key,
 )
+from gridloop.platform.store.registry_cache import Registration
 
 
 class TenantStore(Protocol):
@@ -44,9 +45,11 @@ class RegistryStore(Protocol):
     def list_devices(self, tenant: str) -> list[DeviceRecord]: ...
     def delete_device(self, tenant: str, device: str) -> bool: ...
 
-    def is_registered(self, tenant: str, device: str) -> bool:
-        """Whether the tenant has the device; cached at most OWNER_CACHE_S (a change through another replica
-        shows by then)."""
+    def is_registered(self, tenant: str, device: str) -> bool: ...
+
+    def registration(self, tenant: str, device: str) -> Registration | None:
+        """The tenant's device (its gateway), or None; cached at most OWNER_CACHE_S (a change through another
+        replica shows by then)."""
         ...
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None: ...

@@ -6,6 +6,7 @@ import orjson
 
 from gridloop.platform.store.mongo.connection import MongoBase
 from gridloop.platform.store.records import AssetRecord, DeviceRecord
+from gridloop.platform.store.registry_cache import Registration
 
 
 def device_key(tenant: str, device: str) -> str:
@@ -29,8 +30,8 @@ class MongoRegistry(MongoBase):
                 self._insert("devices", fresh)
             self._update("devices", [{"q": {"_id": key}, "u": {"$set": f}, "upsert": True}
                                      for key, f in fields.items() if key in known])
-            for tenant in {d.tenant for d in devices}:
-                self._registered.remember(tenant, [d.id for d in devices if d.tenant == tenant])
+            for d in devices:
+                self._registered.remember(d.tenant, d.id, Registration(d.gateway))
 
     @staticmethod
     def _device(doc: dict) -> DeviceRecord:
@@ -49,14 +50,19 @@ class MongoRegistry(MongoBase):
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self.db.devices.delete_one({"_id": device_key(tenant, device)}).deleted_count
-            self._registered.remember(tenant, [device], present=False)
+            self._registered.remember(tenant, device, None)
         return n > 0
 
     def is_registered(self, tenant: str, device: str) -> bool:
-        """Whether the tenant has this device; cached (RegistryCache): ingest asks for every device it sees."""
-        return self._registered.lookup(
-            tenant, device, lambda: self.db.devices.find_one({"_id": device_key(tenant, device)}, {"_id": 1})
-            is not None)
+        return self.registration(tenant, device) is not None
+
+    def registration(self, tenant: str, device: str) -> Registration | None:
+        """The tenant's device as ingest checks it; cached (RegistryCache): asked for every device it sees."""
+        return self._registered.lookup(tenant, device, lambda: self._load_registration(tenant, device))
+
+    def _load_registration(self, tenant: str, device: str) -> Registration | None:
+        doc = self.db.devices.find_one({"_id": device_key(tenant, device)}, {"gateway": 1})
+        return None if doc is None else Registration(doc.get("gateway"))
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None:
         with self._writing():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from gridloop.platform.store.records import AssetRecord, DeviceRecord
+from gridloop.platform.store.registry_cache import Registration
 from gridloop.platform.store.sqlite.connection import SqliteBase
 
 
@@ -30,8 +31,8 @@ class SqliteRegistry(SqliteBase):
             except BaseException:
                 self._db.execute("ROLLBACK")  # a failed batch must not leave the shared connection in a transaction
                 raise
-            for tenant in {d.tenant for d in devices}:
-                self._registered.remember(tenant, [d.id for d in devices if d.tenant == tenant])
+            for d in devices:
+                self._registered.remember(d.tenant, d.id, Registration(d.gateway))
 
     @staticmethod
     def _device(row: tuple) -> DeviceRecord:
@@ -53,17 +54,20 @@ class SqliteRegistry(SqliteBase):
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self._db.execute("DELETE FROM devices WHERE id=? AND tenant=?", (device, tenant)).rowcount
-            self._registered.remember(tenant, [device], present=False)
+            self._registered.remember(tenant, device, None)
         return n > 0
 
     def is_registered(self, tenant: str, device: str) -> bool:
-        """Whether the tenant has this device; cached (RegistryCache): ingest asks for every device it sees."""
-        return self._registered.lookup(tenant, device, lambda: self._has_device(tenant, device))
+        return self.registration(tenant, device) is not None
 
-    def _has_device(self, tenant: str, device: str) -> bool:
+    def registration(self, tenant: str, device: str) -> Registration | None:
+        """The tenant's device as ingest checks it; cached (RegistryCache): asked for every device it sees."""
+        return self._registered.lookup(tenant, device, lambda: self._load_registration(tenant, device))
+
+    def _load_registration(self, tenant: str, device: str) -> Registration | None:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM devices WHERE tenant=? AND id=?", (tenant, device)).fetchone() \
-                is not None
+            row = self._db.execute("SELECT gateway FROM devices WHERE tenant=? AND id=?", (tenant, device)).fetchone()
+        return None if row is None else Registration(row[0])
 
     def set_device_status(self, tenant: str, device: str, status: str) -> None:
         with self._lock:
