@@ -100,11 +100,21 @@ class PlatformClient:
         self._call("POST", "/assets", json=checked.model_dump(mode="json", exclude_none=True))
 
     def devices(self, type: DeviceType | None = None) -> list[rest.Device]:
-        devices = _devices.validate_json(self._call("GET", "/devices").content)
-        return [d for d in devices if type is None or d.type == type]
+        """All the tenant's devices (of one type), following the platform's pages."""
+        return [d for d in self._all_pages("/devices", _devices) if type is None or d.type == type]
 
     def assets(self) -> list[rest.Asset]:
-        return _assets.validate_json(self._call("GET", "/assets").content)
+        return self._all_pages("/assets", _assets)
+
+    def _all_pages(self, path: str, adapter: TypeAdapter) -> list:
+        out, params = [], {}
+        while True:
+            r = self._call("GET", path, params=params)
+            out += adapter.validate_json(r.content)
+            following = r.links.get("next", {}).get("url")
+            if not following:
+                return out
+            params = dict(httpx.URL(following).params)
 
     def readings(self, device: str, quantity: str | None = None, start: int | str | None = None,
                  end: int | str | None = None, limit: int = 10_000) -> list[rest.ReadingOut]:
@@ -122,8 +132,14 @@ class PlatformClient:
 
     def events(self, device: str, start: int | str | None = None, end: int | str | None = None,
                type: str | None = None) -> list[rest.EventOut]:
-        r = self._call("GET", f"/devices/{device}/events", params={"start": start, "end": end, "type": type})
-        return rest.Events.model_validate_json(r.content).events
+        out: list[rest.EventOut] = []
+        while True:
+            r = self._call("GET", f"/devices/{device}/events", params={"start": start, "end": end, "type": type})
+            page = rest.Events.model_validate_json(r.content)
+            out += page.events
+            if page.next_start is None:
+                return out
+            start = page.next_start
 
     def send_command(self, device: str, name: str, args: dict | None = None,
                      expires_in_s: float | None = None) -> str:

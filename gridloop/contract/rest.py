@@ -106,6 +106,8 @@ class EventOut(BaseModel):
 class Events(BaseModel):
     device: str
     events: list[EventOut]
+    next_start: int | None = Field(None, description="more events may follow: ask again with start=next_start "
+                                                     "(epoch ms); absent when the span holds no more")
 
 
 class CommandIn(BaseModel):

@@ -61,6 +61,20 @@ def test_devices_registry_and_owner(store):
     assert store.get_device("alpha", "m1") is None and not store.is_registered("alpha", "m1")
 
 
+def test_registry_lists_and_events_page_by_cursor(store):
+    store.put_devices([_meter("alpha", f"m{i}") for i in (3, 1, 4, 2)] + [_meter("beta", "m0")])
+    assert [d.id for d in store.list_devices("alpha", limit=2)] == ["m1", "m2"]
+    assert [d.id for d in store.list_devices("alpha", after="m2", limit=5)] == ["m3", "m4"]
+    assert store.list_devices("alpha", after="m4") == []
+    for i in (2, 0, 1):
+        store.put_asset(AssetRecord("alpha", f"h{i}", "house"))
+    assert [a.id for a in store.list_assets("alpha", after="h0", limit=1)] == ["h1"]
+    store.insert_events("alpha", [Event("m1", T0 + k // 2, "power_outage" if k % 2 else "tamper", "alarm", {})
+                                  for k in range(6)])
+    assert [(e.ts, e.type) for e in store.query_events("alpha", "m1", None, None, None, 3)] == [
+        (T0, "power_outage"), (T0, "tamper"), (T0 + 1, "power_outage")]
+
+
 def test_assets(store):
     store.put_asset(AssetRecord("alpha", "sub-1", "substation", "Main"))
     store.put_asset(AssetRecord("alpha", "feeder-1", "feeder", "F1", parent="sub-1"))

@@ -1,9 +1,9 @@
 """Assets (people, houses, locations, substations, feeders) that devices are assigned to (tag ``registry``)."""
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from gridloop.contract import rest as schemas
-from gridloop.platform.api.deps import Ctx, Tenant
+from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, next_page
 from gridloop.platform.store.base import AssetRecord, DeviceRecord
 
 router = APIRouter(tags=["registry"])
@@ -16,9 +16,15 @@ def asset_out(a: AssetRecord | None, devices: list[DeviceRecord]) -> schemas.Ass
 
 
 @router.get("/api/v1/assets", response_model=list[schemas.Asset])
-def list_assets(ctx: Ctx, t: Tenant) -> list[schemas.Asset]:
-    devices = ctx.store.list_devices(t)
-    return [asset_out(a, devices) for a in ctx.store.list_assets(t)]
+def list_assets(ctx: Ctx, t: Tenant, request: Request, response: Response, after: After = None,
+                limit: ListLimit = LIST_PAGE) -> list[schemas.Asset]:
+    """The tenant's assets by id, a page at a time (``Link: <…>; rel="next"`` when more follow)."""
+    page = ctx.store.list_assets(t, after, limit + 1)
+    if len(page) > limit:
+        page = page[:limit]
+        next_page(request, response, page[-1].id)
+    devices = ctx.store.list_devices(t) if page else []
+    return [asset_out(a, devices) for a in page]
 
 
 @router.post("/api/v1/assets", response_model=schemas.Asset, status_code=201)

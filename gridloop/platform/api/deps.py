@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request, Response
 
 from gridloop.platform.cache import QueryCache
 from gridloop.platform.commands import CommandDispatcher
@@ -69,6 +69,17 @@ def span(start: str | None, end: str | None) -> tuple[int | None, int | None]:
         if value is not None and not MIN_MS <= value <= MAX_MS:
             raise HTTPException(422, f"{name} is outside years 1..9999")  # would overflow the stores' integers
     return lo, hi
+
+
+LIST_PAGE, LIST_MAX = 1000, 10_000  # registry lists: default and largest page
+ListLimit = Annotated[int, Query(ge=1, le=LIST_MAX, description="largest page; a Link rel=next header follows")]
+After = Annotated[str | None, Query(max_length=200, description="the last id of the previous page")]
+
+
+def next_page(request: Request, response: Response, after: str) -> None:
+    """More follow: say where, as an RFC 8288 ``Link: <path?after=…>; rel="next"`` header (never cut short silently)."""
+    url = request.url.include_query_params(after=after)
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
 def required_span(start: str, end: str) -> tuple[int, int]:

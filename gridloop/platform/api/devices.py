@@ -1,9 +1,9 @@
 """The device registry of the caller's tenant (tag ``registry``)."""
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from gridloop.contract import rest as schemas
-from gridloop.platform.api.deps import Ctx, Tenant, own_device
+from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, next_page, own_device
 from gridloop.platform.store.base import DeviceRecord
 
 router = APIRouter(tags=["registry"])
@@ -15,8 +15,14 @@ def device_out(d: DeviceRecord) -> schemas.Device:
 
 
 @router.get("/api/v1/devices", response_model=list[schemas.Device])
-def list_devices(ctx: Ctx, t: Tenant) -> list[schemas.Device]:
-    return [device_out(d) for d in ctx.store.list_devices(t)]
+def list_devices(ctx: Ctx, t: Tenant, request: Request, response: Response, after: After = None,
+                 limit: ListLimit = LIST_PAGE) -> list[schemas.Device]:
+    """The tenant's devices by id, a page at a time (``Link: <…>; rel="next"`` when more follow)."""
+    page = ctx.store.list_devices(t, after, limit + 1)
+    if len(page) > limit:
+        page = page[:limit]
+        next_page(request, response, page[-1].id)
+    return [device_out(d) for d in page]
 
 
 @router.post("/api/v1/devices", response_model=schemas.DevicesCreated, status_code=201)

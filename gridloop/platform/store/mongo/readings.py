@@ -121,13 +121,13 @@ class MongoReadings(MongoRollups):
         return out
 
     def query_events(
-        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None
+        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None, limit: int | None = None
     ) -> list[Event]:
         flt: dict[str, Any] = {"tenant": tenant, "dev": device,
                                "ts": {"$gte": -1 if start is None else start, "$lt": 2**62 if end is None else end}}
         if kind:
             flt["type"] = kind
-        docs = self.db.events.find(flt).sort([("ts", 1), ("type", 1)])
+        docs = self.db.events.find(flt).sort([("ts", 1), ("type", 1)]).limit(limit or 0)
         return [Event(d["dev"], d["ts"], d["type"], d["severity"], orjson.loads(d["data"])) for d in docs]
 
     def count_readings(self, tenant: str) -> int:

@@ -44,8 +44,9 @@ class MongoRegistry(MongoBase):
         doc = self.db.devices.find_one({"_id": device_key(tenant, device)})
         return self._device(doc) if doc else None
 
-    def list_devices(self, tenant: str) -> list[DeviceRecord]:
-        return [self._device(d) for d in self.db.devices.find({"tenant": tenant}).sort("id", 1)]
+    def list_devices(self, tenant: str, after: str | None = None, limit: int | None = None) -> list[DeviceRecord]:
+        docs = self.db.devices.find({"tenant": tenant, "id": {"$gt": after or ""}}).sort("id", 1).limit(limit or 0)
+        return [self._device(d) for d in docs]
 
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
@@ -85,5 +86,6 @@ class MongoRegistry(MongoBase):
         doc = self.db.assets.find_one({"_id": f"{tenant}|{asset}"})
         return self._asset(doc) if doc else None
 
-    def list_assets(self, tenant: str) -> list[AssetRecord]:
-        return [self._asset(d) for d in self.db.assets.find({"tenant": tenant}).sort("id", 1)]
+    def list_assets(self, tenant: str, after: str | None = None, limit: int | None = None) -> list[AssetRecord]:
+        docs = self.db.assets.find({"tenant": tenant, "id": {"$gt": after or ""}}).sort("id", 1).limit(limit or 0)
+        return [self._asset(d) for d in docs]

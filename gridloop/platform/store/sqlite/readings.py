@@ -104,7 +104,7 @@ class SqliteReadings(SqliteBase):
         return [StoredReading(ts, seq, orjson.loads(q)) for ts, seq, q in rows]
 
     def query_events(
-        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None
+        self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None, limit: int | None = None
     ) -> list[Event]:
         sql = "SELECT dev, ts, type, severity, data FROM events WHERE tenant=? AND dev=? AND ts>=? AND ts<?"
         args: list = [tenant, device, start if start is not None else -1, end if end is not None else 2**62]
@@ -112,7 +112,8 @@ class SqliteReadings(SqliteBase):
             sql += " AND type=?"
             args.append(kind)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY ts", args).fetchall()
+            rows = self._db.execute(sql + " ORDER BY ts, type LIMIT ?", [*args, -1 if limit is None else limit]
+                                    ).fetchall()
         return [Event(d, ts, t, s, orjson.loads(data)) for d, ts, t, s, data in rows]
 
     def count_readings(self, tenant: str) -> int:

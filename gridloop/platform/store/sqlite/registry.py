@@ -46,9 +46,10 @@ class SqliteRegistry(SqliteBase):
             row = self._db.execute("SELECT * FROM devices WHERE id=? AND tenant=?", (device, tenant)).fetchone()
         return self._device(row) if row else None
 
-    def list_devices(self, tenant: str) -> list[DeviceRecord]:
+    def list_devices(self, tenant: str, after: str | None = None, limit: int | None = None) -> list[DeviceRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM devices WHERE tenant=? ORDER BY id", (tenant,)).fetchall()
+            rows = self._db.execute("SELECT * FROM devices WHERE tenant=? AND id>? ORDER BY id LIMIT ?",
+                                    (tenant, after or "", -1 if limit is None else limit)).fetchall()
         return [self._device(r) for r in rows]
 
     def delete_device(self, tenant: str, device: str) -> bool:
@@ -85,7 +86,8 @@ class SqliteRegistry(SqliteBase):
             row = self._db.execute("SELECT * FROM assets WHERE tenant=? AND id=?", (tenant, asset)).fetchone()
         return AssetRecord(*row) if row else None
 
-    def list_assets(self, tenant: str) -> list[AssetRecord]:
+    def list_assets(self, tenant: str, after: str | None = None, limit: int | None = None) -> list[AssetRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM assets WHERE tenant=? ORDER BY id", (tenant,)).fetchall()
+            rows = self._db.execute("SELECT * FROM assets WHERE tenant=? AND id>? ORDER BY id LIMIT ?",
+                                    (tenant, after or "", -1 if limit is None else limit)).fetchall()
         return [AssetRecord(*r) for r in rows]
