@@ -36,6 +36,7 @@ class StudyServices(contextlib.ExitStack):
         self.admin_key = "adm_" + secrets.token_urlsafe(18)
         self.api_key = ""
         self.pids: dict[str, int] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
         self.restore = restore
         self.restored: dict = {}
 
@@ -68,7 +69,7 @@ class StudyServices(contextlib.ExitStack):
             sys.executable, "-m", "gridloop", "platform", "serve", "--broker", self.broker_uri,
             "--store", f"sqlite:///{self.store_path}", "--host", "127.0.0.1", "--port", "0",
             "--url-file", str(self.workdir / "platform.url"), "--ingest-workers", str(self.ingest_workers)])
-        self.api_url = _wait_url(self.workdir / "platform.url", self.pids["platform"])
+        self.api_url = _wait_url(self.workdir / "platform.url", self._procs["platform"])
         admin = PlatformClient(self.api_url)
         try:
             admin.wait_healthy(60)
@@ -87,6 +88,7 @@ class StudyServices(contextlib.ExitStack):
         self.callback(log.close)
         env = {**os.environ, "GRIDLOOP_ADMIN_KEY": self.admin_key}
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+        self._procs[name] = proc
         self.callback(_stop, proc)
         return proc.pid
 
@@ -95,13 +97,15 @@ class StudyServices(contextlib.ExitStack):
         return sum(p.stat().st_size for p in self.workdir.glob("store.db*") if p.is_file())
 
 
-def _wait_url(path: Path, pid: int, timeout_s: float = 60.0) -> str:
+def _wait_url(path: Path, proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
+    """The platform's URL once it listens; RuntimeError at once if it exits first (see its log)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         if path.exists():
             return path.read_text().strip()
         time.sleep(0.05)
-    raise RuntimeError(f"the platform (pid {pid}) did not listen within {timeout_s:.0f} s; see {path.parent}")
+    why = "it exited" if proc.poll() is not None else f"not within {timeout_s:.0f} s"
+    raise RuntimeError(f"the platform (pid {proc.pid}) did not listen ({why}); see {path.parent / 'platform.log'}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
