@@ -33,7 +33,8 @@ outputs: {{progress: false, plots: false, series: false}}
 
 def stored_digest(run_dir: Path) -> tuple[int, str]:
     with sqlite3.connect(run_dir / "store.db") as db:
-        rows = db.execute("SELECT dev, ts, seq, q FROM readings ORDER BY dev, ts").fetchall()
+        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
+                          " ORDER BY r.dev, r.ts").fetchall()
     return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
 
 

@@ -24,7 +24,8 @@ outputs: {progress: false, plots: false}
 
 def _stored(run_dir: Path) -> list[tuple]:
     with sqlite3.connect(run_dir / "store.db") as db:
-        return db.execute("SELECT dev, ts, seq, q FROM readings ORDER BY dev, ts").fetchall()
+        return db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
+                          " ORDER BY r.dev, r.ts").fetchall()
 
 
 def _run_with_1_2_4_workers(tmp_path: Path, text: str) -> tuple[dict, dict]:

@@ -40,6 +40,7 @@ from gridloop.contract import (
 from gridloop.contract.delivery import encode_ack, envelope_id
 from gridloop.mqtt_client import TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
+from gridloop.platform.rollup_schedule import RollupSchedule
 from gridloop.platform.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class IngestWorker:
         self.counters = IngestCounters()
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=queue_size)
         self._batch = batch_messages
+        self._rollups = RollupSchedule()  # readings are folded into the rollup buckets every few seconds
         self._credentials = credentials
         self._tls = tls
         self._stop = threading.Event()
@@ -219,6 +221,7 @@ class IngestWorker:
                     log.exception("ingest worker %s: writing a batch failed; trying again", self.client_id)
                     if self._stop.wait(1.0):
                         return
+        self._rollups.run_due(self.store, force=True)  # stopping: fold what this worker's data clock allows
 
     def _write(self, batch: list[_Message]) -> None:
         """Store the batch, then acknowledge each message: none is acknowledged before it is stored or quarantined.
@@ -258,6 +261,7 @@ class IngestWorker:
             self.counters.degraded = 0
         self._ack(batch)
         self._acknowledge_delivery(stored)
+        self._rollups.run_due(self.store)
 
     def _acknowledge_delivery(self, stored: list[tuple[str, str, int]]) -> None:
         """Tell each publisher which of its numbered envelopes are stored (or rejected for good)."""
@@ -324,6 +328,7 @@ class IngestWorker:
         tally: dict[str | None, Counter[str]] = defaultdict(Counter)
         for tenant, readings in readings_by_tenant.items():
             n = self.store.insert_readings(tenant, readings) if readings else 0
+            self._rollups.note(tenant, readings)
             tally[tenant].update(readings_received=len(readings), readings_stored=n,
                                  readings_duplicate=len(readings) - n)
         for tenant, tenant_events in events_by_tenant.items():

@@ -141,17 +141,23 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
 
 
 def _shape_rows(tenant: str, shape: tuple[str, ...], group: list[Reading]) -> list[RollupRow]:
-    dev_names = list(map(_DEV, group))
-    dev_ids = {d: i for i, d in enumerate(dict.fromkeys(dev_names))}
-    devs = np.fromiter(map(dev_ids.__getitem__, dev_names), np.int64, len(group))
     ts = np.fromiter(map(_TS, group), np.int64, len(group))
     values = np.array(list(map(list, map(dict.values, map(_Q, group)))), dtype=np.float64)
-    values = values.reshape(len(group), len(shape))
+    return columns_rows(tenant, shape, list(map(_DEV, group)), ts, values.reshape(len(group), len(shape)))
+
+
+def columns_rows(tenant: str, shape: tuple[str, ...], dev_names: list[str], ts: np.ndarray, values: np.ndarray,
+                 widths: tuple[int, ...] = tuple(RESOLUTIONS.values())) -> list[RollupRow]:
+    """Rollup rows of readings given as columns: device names, ts (int64) and a (readings x quantities) matrix."""
+    if not dev_names:
+        return []
+    dev_ids = {d: i for i, d in enumerate(dict.fromkeys(dev_names))}
+    devs = np.fromiter(map(dev_ids.__getitem__, dev_names), np.int64, len(dev_names))
     order = np.lexsort((ts, devs))
     devs, ts, values = devs[order], ts[order], values[order]
     names = np.array(list(dev_ids), dtype=object)
     out: list[RollupRow] = []
-    for width in RESOLUTIONS.values():
+    for width in widths:
         b = ts - ts % width
         change = np.empty(len(ts), dtype=bool)
         change[0] = True

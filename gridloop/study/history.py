@@ -268,7 +268,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
 
     def write_readings() -> None:
         nonlocal raw
-        raw += store.insert_readings(tenant, readings)  # one transaction, with every rollup of these readings
+        raw += store.insert_readings(tenant, readings)  # one transaction
         readings.clear()
 
     try:
@@ -291,6 +291,7 @@ def fill_history(store_path: Path, tenant: str, plan: HistoryPlan) -> dict[str, 
             write_rollups()
         if readings:
             write_readings()
+        store.materialize_rollups(tenant, plan.end_ms)  # a restore hands over a store with every bucket folded
         written = store.count_rollups(tenant) - before
     finally:
         store.close()

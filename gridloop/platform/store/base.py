@@ -99,6 +99,11 @@ class RollupStore(Protocol):
         ones exactly as ingest folds its own; rows in key order write fastest. How many rows were given."""
         ...
 
+    def materialize_rollups(self, tenant: str, upto: int) -> int:
+        """Fold the readings older than ``upto`` not folded yet into the buckets (SQLite defers readings past its
+        rollup mark; query_rollups adds them meanwhile). How many readings were folded."""
+        ...
+
     def count_rollups(self, tenant: str) -> int:
         """Stored buckets of the tenant: one per device, quantity, resolution and bucket start."""
         ...

@@ -37,9 +37,10 @@ def late_step(current: str, reported: str, recorded: list[str]) -> bool:
         reported not in recorded
 
 
-def in_time_order(history: list) -> list:
-    """[[status, ts_ms], ...] by time (a late step is appended after the later one)."""
-    return sorted(history, key=lambda step: step[1])
+def in_lifecycle_order(history: list) -> list:
+    """[[status, ts_ms], ...] in the order of the lifecycle (a late step is stored after the later one, and its ts,
+    the platform's receipt time, may be later too); repeated steps (a re-send) keep their order."""
+    return sorted(history, key=lambda step: len(COMMAND_STEPS.get(step[0], ())))
 
 
 # (tenant, device) -> registered look-ups are cached per process (ingest asks for every device it sees); a registry

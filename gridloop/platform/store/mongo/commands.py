@@ -12,7 +12,7 @@ from gridloop.platform.store.records import (
     OPEN_STATUSES,
     CommandRecord,
     command_step_allowed,
-    in_time_order,
+    in_lifecycle_order,
     late_step,
 )
 
@@ -36,7 +36,7 @@ class MongoCommands(MongoBase):
             tenant=d["tenant"], id=d["id"], device=d["device"], name=d["name"], args=orjson.loads(d["args"]),
             ts=int(d["ts"]), expires=None if expires is None else int(expires), status=d["status"],
             detail=d.get("detail", ""), updated=int(d.get("updated", 0)),
-            history=in_time_order([[h["s"], int(h["t"])] for h in d.get("history", [])]),
+            history=in_lifecycle_order([[h["s"], int(h["t"])] for h in d.get("history", [])]),
         )
 
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:

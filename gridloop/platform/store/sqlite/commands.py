@@ -9,7 +9,7 @@ from gridloop.platform.store.records import (
     OPEN_STATUSES,
     CommandRecord,
     command_step_allowed,
-    in_time_order,
+    in_lifecycle_order,
     late_step,
 )
 from gridloop.platform.store.sqlite.connection import SqliteBase
@@ -31,7 +31,8 @@ class SqliteCommands(SqliteBase):
     def _command(row: tuple) -> CommandRecord:
         return CommandRecord(
             tenant=row[0], id=row[1], device=row[2], name=row[3], args=orjson.loads(row[4]), ts=row[5],
-            expires=row[6], status=row[7], detail=row[8], updated=row[9], history=in_time_order(orjson.loads(row[10])),
+            expires=row[6], status=row[7], detail=row[8], updated=row[9],
+            history=in_lifecycle_order(orjson.loads(row[10])),
         )
 
     def get_command(self, tenant: str, command_id: str) -> CommandRecord | None:

@@ -13,11 +13,16 @@ from pathlib import Path
 
 from gridloop.platform.store.layout import LAYOUT, LAYOUT_KEY, StoreLayoutError
 from gridloop.platform.store.registry_cache import RegistryCache
+from gridloop.platform.store.sqlite.values import ShapeCodec
 
 DEVICES_TABLE = """CREATE TABLE IF NOT EXISTS devices (
     id TEXT NOT NULL, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
     gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant, id)) WITHOUT ROWID"""
+# values packed by their quantity set (values.py: ``shape`` names it, ``v`` holds float64s)
+READINGS_TABLE = """CREATE TABLE IF NOT EXISTS readings (
+    tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, shape INTEGER NOT NULL,
+    v BLOB NOT NULL, PRIMARY KEY (tenant, dev, ts)) WITHOUT ROWID"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE);
@@ -25,9 +30,9 @@ CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, key_hash TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS assets (
     tenant TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
     PRIMARY KEY (tenant, id));
-CREATE TABLE IF NOT EXISTS readings (
-    tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, q BLOB NOT NULL,
-    PRIMARY KEY (tenant, dev, ts)) WITHOUT ROWID;
+{READINGS_TABLE};
+CREATE TABLE IF NOT EXISTS shapes (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS rollup_marks (tenant TEXT PRIMARY KEY, upto INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,
     severity TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (tenant, dev, ts, type)) WITHOUT ROWID;
@@ -55,6 +60,7 @@ class SqliteBase:
     _db: sqlite3.Connection
     _lock: threading.RLock
     _registered: RegistryCache
+    _codec: ShapeCodec
 
     def __init__(self, path: str, migrate: bool = False) -> None:
         """``migrate``: bring a store of an older layout to this one (gridloop platform migrate) instead of
@@ -69,12 +75,15 @@ class SqliteBase:
         self._db.execute("PRAGMA temp_store=MEMORY")  # the per-batch staging tables never touch the disk
         self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: rollup upserts touch many pages
         self._path = path
+        self._codec = ShapeCodec()
         found = self._layout()
         if found != LAYOUT and not (migrate and found < LAYOUT):
             self._db.close()
             raise StoreLayoutError(f"sqlite:///{path}", found)
         if found < LAYOUT:
-            self._migrate_from(found)
+            from gridloop.platform.store.sqlite.migrate import migrate_layout1
+
+            migrate_layout1(self._db, self._codec)
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
         self._registered = RegistryCache()
@@ -87,24 +96,6 @@ class SqliteBase:
             if row is not None:
                 return int(row[0])
         return 1 if "devices" in tables else LAYOUT
-
-    def _migrate_from(self, found: int) -> None:
-        """Layout 1 -> 2: devices keyed by (tenant, id) instead of a global id, in one transaction."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("ALTER TABLE devices RENAME TO devices_layout1")
-            db.execute("DROP INDEX IF EXISTS devices_tenant")
-            db.execute(DEVICES_TABLE)
-            db.execute("INSERT INTO devices SELECT id, tenant, type, phases, gateway, asset, status, meta"
-                       " FROM devices_layout1")
-            db.execute("DROP TABLE devices_layout1")
-            db.execute("CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            db.execute("INSERT OR REPLACE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         with self._lock:

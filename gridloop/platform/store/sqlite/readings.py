@@ -1,8 +1,8 @@
-"""Readings (with their rollups, in the same transaction), events and rejected messages in SQLite."""
+"""Readings (packed values; late ones folded into the rollups in the same transaction), events and rejected
+messages in SQLite."""
 
 from __future__ import annotations
 
-from itertools import repeat
 from operator import itemgetter
 
 import orjson
@@ -13,45 +13,60 @@ from gridloop.platform.store.records import StoredReading
 from gridloop.platform.store.sqlite.connection import SqliteBase
 from gridloop.platform.store.sqlite.rollups import BY_ROLLUP_KEY, UPSERT_ROLLUP_SQL
 
-BY_DEV_TS = itemgetter(1, 2)  # never compares seq or q: equal keys in one batch must not raise
-INSERT_READING_SQL = "INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?)"
+BY_DEV_TS = itemgetter(1, 2)  # never compares seq or values: equal keys in one batch must not raise
+INSERT_READING_SQL = "INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?)"
+MINUTE_MS = 60_000
+_TS = itemgetter(1)
 
 
 class SqliteReadings(SqliteBase):
-    """Readings and their rollups, events and rejected messages."""
+    """Readings (values packed by quantity set), their late rollups, events and rejected messages."""
 
     def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
-        """Store the readings not stored yet and fold exactly those into the rollups, in one transaction.
+        """Store the readings not stored yet, in one transaction; fold at once those older than the tenant's rollup
+        mark (the rest is folded by materialize_rollups, and read from the raw readings until then).
 
-        Fast path: insert everything with OR IGNORE; if every row was new (the normal case) the batch's
-        rollups are added as computed. Otherwise roll back and redo with the duplicates removed first.
+        Fast path: insert everything with OR IGNORE; if every row was new (the normal case) that is all.
+        Otherwise roll back and redo with the duplicates removed first.
         """
         if not readings:
             return 0
-        dumps = orjson.dumps
         db = self._db
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
             try:
-                before = db.total_changes
                 # sorted by key: consecutive inserts land on the same B-tree pages (fewer dirty pages to commit)
-                devs, tss, seqs, qs = zip(*readings, strict=True)  # columns, built in C
-                rows = sorted(zip(repeat(tenant, len(devs)), devs, tss, seqs, map(dumps, qs), strict=True),
-                              key=BY_DEV_TS)
+                rows = sorted(self._codec.rows(db, tenant, readings), key=BY_DEV_TS)
+                before = db.total_changes
                 db.executemany(INSERT_READING_SQL, rows)
                 if db.total_changes - before != len(readings):
                     db.execute("ROLLBACK")
+                    self._codec.__init__()  # shapes it added were rolled back too
                     db.execute("BEGIN IMMEDIATE")  # _new_only reads before it writes: hold the write lock first
                     readings = self._new_only(tenant, readings)
-                    db.executemany(INSERT_READING_SQL, [(tenant, r.dev, r.ts, r.seq, dumps(r.q)) for r in readings])
+                    if readings:
+                        db.executemany(INSERT_READING_SQL, self._codec.rows(db, tenant, readings))
                 if readings:
-                    db.executemany(UPSERT_ROLLUP_SQL, sorted(rollup_rows(tenant, readings), key=BY_ROLLUP_KEY))
+                    self._fold_late(tenant, readings)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                self._codec.__init__()
                 raise
         return len(readings)
+
+    def _fold_late(self, tenant: str, readings: list[Reading]) -> None:
+        """Readings older than the rollup mark go into the buckets now; the first batch of a tenant sets the mark."""
+        db = self._db
+        mark = db.execute("SELECT upto FROM rollup_marks WHERE tenant=?", (tenant,)).fetchone()
+        if mark is None:
+            first = min(map(_TS, readings))
+            db.execute("INSERT INTO rollup_marks VALUES (?, ?)", (tenant, first - first % MINUTE_MS))
+            return
+        late = [r for r in readings if r[1] < mark[0]]
+        if late:
+            db.executemany(UPSERT_ROLLUP_SQL, sorted(rollup_rows(tenant, late), key=BY_ROLLUP_KEY))
 
     def _new_only(self, tenant: str, readings: list[Reading]) -> list[Reading]:
         """The first reading of each (dev, ts) of the batch that is not stored yet (inside the transaction)."""
@@ -98,10 +113,12 @@ class SqliteReadings(SqliteBase):
     ) -> list[StoredReading]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT ts, seq, q FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<? ORDER BY ts LIMIT ?",
-                (tenant, device, start if start is not None else -1, end if end is not None else 2**62, limit),
+                "SELECT ts, seq, shape, v FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<? ORDER BY ts"
+                " LIMIT ?", (tenant, device, start if start is not None else -1, end if end is not None else 2**62,
+                             limit),
             ).fetchall()
-        return [StoredReading(ts, seq, orjson.loads(q)) for ts, seq, q in rows]
+            values = self._codec.values
+            return [StoredReading(ts, seq, values(self._db, shape, v)) for ts, seq, shape, v in rows]
 
     def query_events(
         self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None, limit: int | None = None

@@ -6,8 +6,11 @@ import time
 from collections.abc import Iterable
 from itertools import islice
 from operator import itemgetter
+from struct import unpack_from
 
-from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow
+import numpy as np
+
+from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, columns_rows
 from gridloop.platform.store.sqlite.connection import SqliteBase
 
 BY_ROLLUP_KEY = itemgetter(1, 2, 3, 4)
@@ -20,6 +23,14 @@ ON CONFLICT (tenant, dev, q, res, b) DO UPDATE SET
     lv = CASE WHEN excluded.lts > lts THEN excluded.lv ELSE lv END, lts = max(lts, excluded.lts)
 """
 DAY_MS = 86_400_000
+# every device's readings in [mark, upto): its devices found by index seeks (a skip scan), each range by its key
+UNFOLDED_SQL = """
+WITH RECURSIVE d(dev) AS (
+    SELECT min(dev) FROM readings WHERE tenant=?
+    UNION ALL SELECT (SELECT min(dev) FROM readings WHERE tenant=? AND dev > d.dev) FROM d WHERE d.dev IS NOT NULL)
+SELECT r.dev, r.ts, r.shape, r.v FROM d JOIN readings r ON r.tenant=? AND r.dev=d.dev AND r.ts>=? AND r.ts<?
+"""
+RECENT_SQL = "SELECT ts, shape, v FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<?"
 
 RESTORE_BATCH = 500_000  # restored rows per transaction
 
@@ -30,6 +41,7 @@ class SqliteRollups(SqliteBase):
     def query_rollups(
         self, tenant: str, devices: list[str], quantity: str, resolution: str, start: int, end: int
     ) -> list[RollupBucket]:
+        """Stored buckets, merged with what the readings past the tenant's rollup mark add (not folded yet)."""
         width = RESOLUTIONS[resolution]
         marks = ",".join("?" * len(devices))
         with self._lock:
@@ -38,7 +50,69 @@ class SqliteRollups(SqliteBase):
                 " AND q=? AND res=? AND b>=? AND b<? ORDER BY dev, b",
                 (tenant, *devices, quantity, width, start, end),
             ).fetchall()
-        return [RollupBucket(*r) for r in rows]
+            mark = self._rollup_mark(tenant)
+            recent = [] if mark is None or end <= mark else self._recent_buckets(
+                tenant, devices, quantity, width, max(mark, -(-start // width) * width), -(-end // width) * width)
+        buckets = {(r[0], r[1]): RollupBucket(*r) for r in rows}
+        for b in recent:
+            if not start <= b.start < end:
+                continue
+            if (have := buckets.get((b.dev, b.start))) is None:
+                buckets[(b.dev, b.start)] = b
+            else:
+                have.merge(b)
+        return [buckets[k] for k in sorted(buckets)]
+
+    def _rollup_mark(self, tenant: str) -> int | None:
+        row = self._db.execute("SELECT upto FROM rollup_marks WHERE tenant=?", (tenant,)).fetchone()
+        return None if row is None else row[0]
+
+    def _recent_buckets(
+        self, tenant: str, devices: list[str], quantity: str, width: int, lo: int, hi: int
+    ) -> list[RollupBucket]:
+        """Buckets of ``width`` from the raw readings in [lo, hi) that carry ``quantity``."""
+        names, stamps, values = [], [], []
+        for dev in devices:
+            for ts, shape, packed in self._db.execute(RECENT_SQL, (tenant, dev, lo, hi)):
+                shape_names = self._codec.names(self._db, shape)
+                if quantity in shape_names:
+                    names.append(dev)
+                    stamps.append(ts)
+                    values.append(unpack_from("<d", packed, 8 * shape_names.index(quantity))[0])
+        rows = columns_rows(tenant, (quantity,), names, np.array(stamps, np.int64),
+                            np.array(values, np.float64).reshape(-1, 1), widths=(width,))
+        return [RollupBucket(r[1], *r[4:]) for r in rows]
+
+    def materialize_rollups(self, tenant: str, upto: int) -> int:
+        """Fold the readings from the tenant's mark up to ``upto`` into the buckets and move the mark there, in one
+        transaction (a crash leaves the mark where it was: nothing folded twice, nothing lost). Readings folded."""
+        db = self._db
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                mark = self._rollup_mark(tenant)
+                if mark is None or upto <= mark:
+                    db.execute("COMMIT")
+                    return 0
+                groups: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
+                for dev, ts, shape, packed in db.execute(UNFOLDED_SQL, (tenant, tenant, tenant, mark, upto)):
+                    devs, stamps, blobs = groups.setdefault(shape, ([], [], []))
+                    devs.append(dev)
+                    stamps.append(ts)
+                    blobs.append(packed)
+                folded = 0
+                for shape, (devs, stamps, blobs) in groups.items():
+                    names = self._codec.names(db, shape)
+                    matrix = np.frombuffer(b"".join(blobs), "<f8").reshape(len(devs), len(names))
+                    rows = columns_rows(tenant, names, devs, np.array(stamps, np.int64), matrix)
+                    db.executemany(UPSERT_ROLLUP_SQL, sorted(rows, key=BY_ROLLUP_KEY))
+                    folded += len(devs)
+                db.execute("UPDATE rollup_marks SET upto=? WHERE tenant=?", (upto, tenant))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return folded
 
     def restore_rollups(self, rows: Iterable[RollupRow]) -> int:
         """Fold restored buckets into the stored ones with ingest's upsert, RESTORE_BATCH rows per transaction."""
@@ -71,8 +145,14 @@ class SqliteRollups(SqliteBase):
         ``rollup_days[res]`` ago, ``batch`` rows per transaction (ingest goes on between batches)."""
         now = now if now is not None else time.time_ns() // 1_000_000
         deleted: dict[str, int] = {}
+        days = [d for d in (raw_days, *(rollup_days or {}).values()) if d is not None]
+        if days:  # what goes must be folded into the rollups first (a raw reading never leaves unfolded)
+            oldest = now - int(min(days) * DAY_MS)
+            self.materialize_rollups(tenant, oldest - oldest % 60_000)
         if raw_days is not None:
-            cutoff = now - int(raw_days * DAY_MS)
+            with self._lock:
+                mark = self._rollup_mark(tenant)
+            cutoff = min(now - int(raw_days * DAY_MS), mark if mark is not None else 0)
             deleted["raw"] = sum(
                 self._delete_in_batches(
                     "DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
