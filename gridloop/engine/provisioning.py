@@ -15,9 +15,15 @@ from gridloop.sdk import PlatformClient
 ROOT = "substation-1"
 
 
-def provision(api: PlatformClient, unit: SubstationUnit, dia_id: str) -> None:
-    """Register the substation's assets (root first, then its buses breadth-first) and devices."""
+def provision(api: PlatformClient, unit: SubstationUnit, dia_id: str, owned: set[str] | None = None) -> None:
+    """Register the substation's assets (root first, then its buses breadth-first) and devices.
+
+    ``owned``: the devices this partition's DIA publishes for, when partitions share one substation: only those
+    are registered behind it (the platform accepts a device's readings only from its gateway); the others are
+    registered by the partitions that own them."""
     assets, devices = registry_entries(unit, dia_id)
+    if owned is not None:
+        devices = [d for d in devices if "gateway" not in d or d["id"] in owned]
     for asset in assets:
         api.create_asset(asset)
     api.provision(devices)

@@ -143,7 +143,7 @@ def _outbox(s: Scenario, run_dir: Path, dia_id: str) -> Outbox | None:
 def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wiring:
     api, p = ctx.api, s.platform
     for u in run.units:
-        provision(api, u, p.dia_id)
+        provision(api, u, p.dia_id, run.owned)
     broker = BrokerAddress.parse(ctx.broker_uri)
     tls = TlsFiles(p.tls_ca, p.tls_cert, p.tls_key)
     creds = ctx.credentials

@@ -87,11 +87,11 @@ def _store_uris(where: str, store: str) -> str:
 
 def test_ports_and_hosts_match() -> None:
     conf = _conf_lines((DEPLOY / "mosquitto.conf").read_text())
-    mqtt_port, tls_port = (int(ln.split()[1]) for ln in conf if ln.startswith("listener"))
+    mqtt_port, tls_port, cert_port = (int(ln.split()[1]) for ln in conf if ln.startswith("listener"))
     services = {d["metadata"]["name"]: d for d in _k8s_docs() if d["kind"] == "Service"}
     compose = _compose()["services"]
-    assert [p["port"] for p in services["mosquitto"]["spec"]["ports"]] == [mqtt_port, tls_port]
-    assert compose["mosquitto"]["ports"][0].split()[0] == f"{tls_port}:{tls_port}"  # outside: TLS only
+    assert [p["port"] for p in services["mosquitto"]["spec"]["ports"]] == [mqtt_port, tls_port, cert_port]
+    assert compose["mosquitto"]["ports"] == [f"{p}:{p}" for p in (tls_port, cert_port)]  # outside: TLS only
     for where, argv in _gridloop_commands():
         if (broker := _option(argv, "--broker")) is not None:
             addr = BrokerAddress.parse(broker)

@@ -33,6 +33,10 @@ def _certs(d: Path) -> None:
              "-out", "server.csr", cwd=d)
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-days", "2", "-extfile", "san.ext", "-out", "server.crt", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=demo.m1", "-keyout", "demo.m1.key",
+             "-out", "demo.m1.csr", cwd=d)  # a device's certificate: its CN is its account
+    _openssl("x509", "-req", "-in", "demo.m1.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "2", "-out", "demo.m1.crt", cwd=d)
     for f in d.iterdir():
         f.chmod(0o644)
 
@@ -46,11 +50,12 @@ def deployed_broker(tmp_path, mosquitto_binary):
     (work / "certs").mkdir(mode=0o755)
     _certs(work / "certs")
     assert main(["broker", "accounts", str(work / "auth")]) == 0
-    plain, tls = free_port(), free_port()
+    plain, tls, cert = free_port(), free_port(), free_port()
     swaps = {"/mosquitto/auth/": f"{work}/auth/", "/mosquitto/certs/": f"{work}/certs/",
              "/mosquitto/data/": f"{work}/", "/usr/lib/mosquitto_dynamic_security.so": find_dynsec_plugin(),
              "listener 1883 0.0.0.0": f"listener {plain} 127.0.0.1",
-             "listener 8883 0.0.0.0": f"listener {tls} 127.0.0.1"}
+             "listener 8883 0.0.0.0": f"listener {tls} 127.0.0.1",
+             "listener 8884 0.0.0.0": f"listener {cert} 127.0.0.1"}
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
     for old, new in swaps.items():
         assert old in conf, old
@@ -58,15 +63,16 @@ def deployed_broker(tmp_path, mosquitto_binary):
     (work / "mosquitto.conf").write_text(conf)
     proc = subprocess.Popen([mosquitto_binary, "-c", str(work / "mosquitto.conf")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    assert wait_port("127.0.0.1", plain, 10) and wait_port("127.0.0.1", tls, 10)
-    yield work, BrokerAddress("127.0.0.1", plain), BrokerAddress("127.0.0.1", tls, tls=True)
+    assert wait_port("127.0.0.1", plain, 10) and wait_port("127.0.0.1", tls, 10) and wait_port("127.0.0.1", cert, 10)
+    yield work, BrokerAddress("127.0.0.1", plain), BrokerAddress("127.0.0.1", tls, tls=True), \
+        BrokerAddress("127.0.0.1", cert, tls=True)
     proc.terminate()
     proc.wait(5)
     shutil.rmtree(work)
 
 
 def test_the_shipped_broker_config_is_closed_and_its_accounts_work(deployed_broker, tmp_path, monkeypatch, capsys):
-    work, plain, tls = deployed_broker
+    work, plain, tls, _cert = deployed_broker
     with pytest.raises(ConnectionError):
         connect(plain, "anonymous", timeout_s=3)
     platform = (PLATFORM_USER, (work / "auth" / "platform.password").read_text().strip())
@@ -89,3 +95,23 @@ def test_the_shipped_broker_config_is_closed_and_its_accounts_work(deployed_brok
     assert granted == {"platform": ["Granted QoS 1", "Granted QoS 1"],
                        "tenant-tls": ["Not authorized", "Granted QoS 1"]}
     assert mqtt["username"] != ADMIN_USER
+
+
+def test_the_shipped_certificate_listener_takes_a_device_certificate_as_its_account(deployed_broker, capsys,
+                                                                                    monkeypatch):
+    work, plain, _tls, cert = deployed_broker
+    monkeypatch.setenv("GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE", str(work / "auth" / "admin.password"))
+    assert main(["device", "account", "demo", "m1", "--broker", str(plain)]) == 0
+    assert json.loads(capsys.readouterr().out)["mqtt"]["username"] == "demo.m1"
+    certs = work / "certs"
+    device = connect(cert, "m1-by-cert", tls=TlsFiles(str(certs / "ca.crt"), str(certs / "demo.m1.crt"),
+                                                      str(certs / "demo.m1.key")))
+    granted: list[str] = []
+    device.on_subscribe = lambda c, u, mid, codes, props: granted.extend(str(x) for x in codes)
+    device.subscribe([("gridloop/v1/demo/commands/m1", 1), ("gridloop/v1/demo/commands/m2", 1)])
+    assert wait_for(lambda: len(granted) == 2, 5)
+    assert granted == ["Granted QoS 1", "Not authorized"]  # its account's role, by its certificate's CN
+    device.disconnect()
+    device.loop_stop()
+    with pytest.raises(ConnectionError):  # a password alone does not open the certificate listener
+        connect(cert, "no-cert", username="demo.m1", password="x", tls=TlsFiles(str(certs / "ca.crt")), timeout_s=4)
