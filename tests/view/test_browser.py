@@ -1,0 +1,105 @@
+"""The live view in a real browser: headless Chromium follows a short quick start whose feeder switch opens by command.
+
+`gridloop run --view` runs as its own process (embedded broker and platform, real time at one step a second);
+the page must count steps, grey out the buses the switch cuts off, and show the command's lifecycle up to
+executed. A screenshot goes to the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEAD = "#9e9e9e"  # the page's colour of a de-energised bus
+LAUNCH_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _short_quickstart(tmp_path: Path) -> Path:
+    """The quick start cut to 14 one-minute steps in real time (1 step/s); its switch opens at 5 min."""
+    s = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+    s["name"] = "quickstart-view"
+    s["clock"].update(duration="14min", realtime=True, speed=60)
+    s["events"] = [e for e in s["events"] if e["command"] == "switch.open"]
+    s["events"][0]["at"] = "5min"
+    s["outputs"] = {"dir": str(tmp_path / "run"), "plots": False}
+    path = tmp_path / "quickstart-view.yaml"
+    path.write_text(yaml.safe_dump(s))
+    return path
+
+
+def _start_run(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-c", "from gridloop.cli import main; raise SystemExit(main())", "run", str(scenario),
+           "--view", "--no-progress"]
+    with open(tmp_path / "run.log", "w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("live view: "):
+            return proc, line.split()[-1]
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("no live view URL; log:\n" + (tmp_path / "run.log").read_text()[-3000:])
+
+
+def _fills(page) -> list[str]:
+    return page.eval_on_selector_all("circle.bus", "cs => cs.map(c => c.getAttribute('fill'))")
+
+
+@pytest.mark.timeout(120)
+def test_page_follows_a_run_and_its_switch_command(chromium_binary, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    scenario = _short_quickstart(tmp_path)
+    proc, url = _start_run(scenario, tmp_path)
+    assert url.startswith("http://127.0.0.1:")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch_persistent_context(  # a fresh profile of its own
+                str(tmp_path / "chromium"), executable_path=chromium_binary, headless=True, args=LAUNCH_FLAGS,
+                viewport={"width": 1500, "height": 950})
+            page = browser.new_page()
+            page.goto(url)
+            # the step counter advances
+            page.wait_for_function("() => +document.getElementById('step').dataset.step >= 1", timeout=30_000)
+            first = int(page.get_attribute("#step", "data-step"))
+            page.wait_for_function(f"() => +document.getElementById('step').dataset.step > {first}", timeout=10_000)
+            before = _fills(page)
+            assert len(before) > 10 and DEAD not in before, "every bus is supplied before the switch opens"
+            # the command, sent by the scenario through the platform, ends executed, with its whole lifecycle
+            row = page.wait_for_selector('.command[data-status="executed"]', timeout=30_000)
+            assert "sw1" in row.inner_text() and "switch.open" in row.inner_text()
+            done = row.eval_on_selector_all(".lifecycle span.done", "ss => ss.map(s => s.dataset.step)")
+            assert done == ["pending", "sent", "accepted", "executed"]
+            # the buses the switch cut off turn grey (their colour changed from the supplied one)
+            page.wait_for_function(f"() => [...document.querySelectorAll('circle.bus')]"
+                                   f".some(c => c.getAttribute('fill') === '{DEAD}')", timeout=10_000)
+            after = _fills(page)
+            changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b and b == DEAD]
+            assert changed, "no bus lost its supply colour when sw1 opened"
+            supplied = next(i for i, f in enumerate(after) if f != DEAD
+                            and page.get_attribute(f'circle.bus[data-bus="{i}"]', "data-meters") != "0")
+            page.hover(f'circle.bus[data-bus="{supplied}"]')  # its meters, their latest readings and completeness
+            page.wait_for_selector("#bus-info:not([hidden]) table", timeout=5_000)
+            assert page.locator("#bus-info tr").count() >= 2
+            page.screenshot(path=str(tmp_path / "run" / "live_view.png"))
+            browser.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (tmp_path / "run" / "live_view.png").stat().st_size > 10_000
+    shot = os.environ.get("GRIDLOOP_VIEW_SCREENSHOT")  # where to keep a copy (the README's image)
+    if shot:
+        Path(shot).write_bytes((tmp_path / "run" / "live_view.png").read_bytes())
