@@ -56,50 +56,75 @@ def _fills(page) -> list[str]:
     return page.eval_on_selector_all("circle.bus", "cs => cs.map(c => c.getAttribute('fill'))")
 
 
+def _launch(pw, chromium: str, profile: Path):
+    return pw.chromium.launch_persistent_context(  # a fresh profile of its own
+        str(profile), executable_path=chromium, headless=True, args=LAUNCH_FLAGS,
+        viewport={"width": 1500, "height": 950})
+
+
+def _follow_live_run(page, url: str, shot: Path) -> None:
+    """Steps advance, the command ends executed with its whole lifecycle, the cut-off buses turn grey."""
+    page.goto(url)
+    page.wait_for_function("() => +document.getElementById('step').dataset.step >= 1", timeout=30_000)
+    first = int(page.get_attribute("#step", "data-step"))
+    page.wait_for_function(f"() => +document.getElementById('step').dataset.step > {first}", timeout=10_000)
+    before = _fills(page)
+    assert len(before) > 10 and DEAD not in before, "every bus is supplied before the switch opens"
+    # the command, sent by the scenario through the platform, ends executed, with its whole lifecycle
+    row = page.wait_for_selector('.command[data-status="executed"]', timeout=30_000)
+    assert "sw1" in row.inner_text() and "switch.open" in row.inner_text()
+    done = row.eval_on_selector_all(".lifecycle span.done", "ss => ss.map(s => s.dataset.step)")
+    assert done == ["pending", "sent", "accepted", "executed"]
+    # the buses the switch cut off turn grey (their colour changed from the supplied one)
+    page.wait_for_function(f"() => [...document.querySelectorAll('circle.bus')]"
+                           f".some(c => c.getAttribute('fill') === '{DEAD}')", timeout=10_000)
+    after = _fills(page)
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b and b == DEAD]
+    assert changed, "no bus lost its supply colour when sw1 opened"
+    assert page.get_attribute('rect.switch[data-switch="sw1"]', "class") == "switch open"
+    supplied = next(i for i, f in enumerate(after) if f != DEAD
+                    and page.get_attribute(f'circle.bus[data-bus="{i}"]', "data-meters") != "0")
+    page.hover(f'circle.bus[data-bus="{supplied}"]')  # its meters, their latest readings and completeness
+    page.wait_for_selector("#bus-info:not([hidden]) table", timeout=5_000)
+    assert page.locator("#bus-info tr").count() >= 2
+    page.screenshot(path=str(shot))
+
+
+def _replay_finished_run(page, run_dir: Path) -> None:
+    """`gridloop view RUN_DIR`'s page replays every recorded step and the executed command."""
+    from gridloop.view.replay import start_replay
+
+    server, hub, replay = start_replay(run_dir, rate=40)
+    try:
+        page.goto(server.url)
+        page.wait_for_selector('#status:text("finished")', timeout=20_000)
+        assert page.get_attribute("#step", "data-step") == page.inner_text("#steps-total") == "14"
+        assert page.locator('.command[data-status="executed"]').count() == 1
+        assert DEAD in _fills(page)  # the switch stayed open to the end
+    finally:
+        replay.stop()
+        hub.stop()
+        server.stop()
+
+
 @pytest.mark.timeout(120)
 def test_page_follows_a_run_and_its_switch_command(chromium_binary, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    scenario = _short_quickstart(tmp_path)
-    proc, url = _start_run(scenario, tmp_path)
+    proc, url = _start_run(_short_quickstart(tmp_path), tmp_path)
     assert url.startswith("http://127.0.0.1:")
+    run_dir, shot = tmp_path / "run", tmp_path / "run" / "live_view.png"
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(  # a fresh profile of its own
-                str(tmp_path / "chromium"), executable_path=chromium_binary, headless=True, args=LAUNCH_FLAGS,
-                viewport={"width": 1500, "height": 950})
-            page = browser.new_page()
-            page.goto(url)
-            # the step counter advances
-            page.wait_for_function("() => +document.getElementById('step').dataset.step >= 1", timeout=30_000)
-            first = int(page.get_attribute("#step", "data-step"))
-            page.wait_for_function(f"() => +document.getElementById('step').dataset.step > {first}", timeout=10_000)
-            before = _fills(page)
-            assert len(before) > 10 and DEAD not in before, "every bus is supplied before the switch opens"
-            # the command, sent by the scenario through the platform, ends executed, with its whole lifecycle
-            row = page.wait_for_selector('.command[data-status="executed"]', timeout=30_000)
-            assert "sw1" in row.inner_text() and "switch.open" in row.inner_text()
-            done = row.eval_on_selector_all(".lifecycle span.done", "ss => ss.map(s => s.dataset.step)")
-            assert done == ["pending", "sent", "accepted", "executed"]
-            # the buses the switch cut off turn grey (their colour changed from the supplied one)
-            page.wait_for_function(f"() => [...document.querySelectorAll('circle.bus')]"
-                                   f".some(c => c.getAttribute('fill') === '{DEAD}')", timeout=10_000)
-            after = _fills(page)
-            changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b and b == DEAD]
-            assert changed, "no bus lost its supply colour when sw1 opened"
-            supplied = next(i for i, f in enumerate(after) if f != DEAD
-                            and page.get_attribute(f'circle.bus[data-bus="{i}"]', "data-meters") != "0")
-            page.hover(f'circle.bus[data-bus="{supplied}"]')  # its meters, their latest readings and completeness
-            page.wait_for_selector("#bus-info:not([hidden]) table", timeout=5_000)
-            assert page.locator("#bus-info tr").count() >= 2
-            page.screenshot(path=str(tmp_path / "run" / "live_view.png"))
+            browser = _launch(pw, chromium_binary, tmp_path / "chromium")
+            _follow_live_run(browser.new_page(), url, shot)
+            assert proc.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()[-3000:]
+            _replay_finished_run(browser.new_page(), run_dir)
             browser.close()
-        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert (tmp_path / "run" / "live_view.png").stat().st_size > 10_000
-    shot = os.environ.get("GRIDLOOP_VIEW_SCREENSHOT")  # where to keep a copy (the README's image)
-    if shot:
-        Path(shot).write_bytes((tmp_path / "run" / "live_view.png").read_bytes())
+    assert shot.stat().st_size > 10_000
+    if keep := os.environ.get("GRIDLOOP_VIEW_SCREENSHOT"):  # where to keep a copy (the README's image)
+        Path(keep).write_bytes(shot.read_bytes())
