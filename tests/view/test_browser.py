@@ -23,10 +23,10 @@ LAUNCH_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
 
 
 def _short_quickstart(tmp_path: Path) -> Path:
-    """The quick start cut to 14 one-minute steps in real time (1 step/s); its switch opens at 5 min."""
+    """The quick start cut to 14 one-minute steps of its evening peak in real time (1 step/s); sw1 opens at 5 min."""
     s = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
     s["name"] = "quickstart-view"
-    s["clock"].update(duration="14min", realtime=True, speed=60)
+    s["clock"].update(start="2026-01-15T17:30:00+01:00", duration="14min", realtime=True, speed=60)  # evening peak
     s["events"] = [e for e in s["events"] if e["command"] == "switch.open"]
     s["events"][0]["at"] = "5min"
     s["outputs"] = {"dir": str(tmp_path / "run"), "plots": False}
