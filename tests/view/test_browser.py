@@ -71,7 +71,9 @@ def _follow_live_run(page, url: str, shot: Path) -> None:
     before = _fills(page)
     assert len(before) > 10 and DEAD not in before, "every bus is supplied before the switch opens"
     # the command, sent by the scenario through the platform, ends executed, with its whole lifecycle
-    row = page.wait_for_selector('.command[data-status="executed"]', timeout=30_000)
+    # (pending is the platform's own record, read over REST shortly after the broker told the rest)
+    page.wait_for_selector('.command[data-status="executed"] span.done[data-step="pending"]', timeout=30_000)
+    row = page.query_selector('.command[data-status="executed"]')
     assert "sw1" in row.inner_text() and "switch.open" in row.inner_text()
     done = row.eval_on_selector_all(".lifecycle span.done", "ss => ss.map(s => s.dataset.step)")
     assert done == ["pending", "sent", "accepted", "executed"]

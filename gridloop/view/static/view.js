@@ -4,7 +4,8 @@
 const SVG = "http://www.w3.org/2000/svg";
 const DEAD = "#9e9e9e";
 // voltage (pu) stops and loading (%) stops: [value, colour]
-const V_STOPS = [[0.90, "#b71c1c"], [0.95, "#fb8c00"], [1.00, "#43a047"], [1.05, "#1e88e5"], [1.10, "#6a1b9a"]];
+const V_STOPS = [[0.90, "#b71c1c"], [0.95, "#fb8c00"], [0.98, "#c0ca33"], [1.00, "#43a047"], [1.02, "#00897b"],
+  [1.05, "#1e88e5"], [1.10, "#6a1b9a"]];
 const L_STOPS = [[0, "#b0bec5"], [50, "#43a047"], [80, "#fb8c00"], [100, "#d50000"]];
 
 let drawing = null, chart = null, busEls = [], branchEls = [], switchEls = {}, hovered = -1;
@@ -53,9 +54,11 @@ function drawGrid(t) {
   for (const s of t.switches) {  // a line's switch sits a little way along its line, as a small diamond
     const b = t.buses[s.bus], line = s.line >= 0 ? t.branches[s.line] : null;
     const o = line ? t.buses[line.a === s.bus ? line.b : line.a] : b;
-    const x = b.x + 0.25 * (o.x - b.x), y = b.y + 0.25 * (o.y - b.y), h = 0.7 * r;
-    switchEls[s.device] = el("rect", {x: x - h, y: y - h, width: 2 * h, height: 2 * h, class: "switch",
-      "data-switch": s.device, transform: `rotate(45 ${x} ${y})`}, g);
+    const x = b.x + 0.25 * (o.x - b.x), y = b.y + 0.25 * (o.y - b.y);
+    const rect = el("rect", {class: "switch", "data-switch": s.device, transform: `rotate(45 ${x} ${y})`}, g);
+    Object.assign(rect.dataset, {x, y, r});
+    sizeSwitch(rect, false);
+    switchEls[s.device] = rect;
   }
   const legend = document.getElementById("legend");
   legend.innerHTML = "<b>bus voltage (pu)</b>" + scale(V_STOPS, v => v.toFixed(2))
@@ -63,6 +66,11 @@ function drawGrid(t) {
     + "<b>line loading (%)</b>" + scale(L_STOPS, v => v)
     + '<span class="scale"><i style="background:#fff;border:1px solid #000"></i>switch closed'
     + '<i style="background:#c62828"></i>open</span>' + `<span>layout: ${t.layout}</span>`;
+}
+function sizeSwitch(rect, open) {  // closed: a small mark on the line; open: a big red diamond
+  const h = (open ? 1.1 : 0.4) * rect.dataset.r, x = +rect.dataset.x, y = +rect.dataset.y;
+  for (const [k, v] of Object.entries({x: x - h, y: y - h, width: 2 * h, height: 2 * h})) rect.setAttribute(k, v);
+  rect.classList.toggle("open", open);
 }
 function scale(stops, fmt) {
   return '<span class="scale">' + stops.map(([v, c]) => `<i style="background:${c}" title="${fmt(v)}"></i>${fmt(v)}`)
@@ -139,7 +147,9 @@ function apply(f) {
   f.vm.forEach((v, i) => { const c = busEls[i]; if (c) { c.setAttribute("fill", voltageColour(v)); c.dataset.vm = v.toFixed(4); } });
   f.loading.forEach((l, i) => { const b = branchEls[i]; if (b) { b.setAttribute("stroke", loadingColour(l)); b.dataset.loading = l; } });
   const open = new Set(f.open_switches || []);
-  for (const d in switchEls) switchEls[d].classList.toggle("open", open.has(d));
+  for (const d in switchEls) {
+    if (switchEls[d].classList.contains("open") !== open.has(d)) sizeSwitch(switchEls[d], open.has(d));
+  }
   renderCommands(f.commands);
   renderEvents(f.events);
   addPoint(f.point);
