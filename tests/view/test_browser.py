@@ -2,7 +2,7 @@
 
 `gridloop run --view` runs as its own process (embedded broker and platform, real time at one step a second);
 the page must count steps, grey out the buses the switch cuts off, and show the command's lifecycle up to
-executed. A screenshot goes to the run directory.
+executed; started with a view key, the page sends a command of its own. A screenshot goes to the run directory.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAD = "#9e9e9e"  # the page's colour of a de-energised bus
+VIEW_KEY = "view-key-of-this-test"
 LAUNCH_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -37,7 +38,7 @@ def _short_quickstart(tmp_path: Path) -> Path:
 
 def _start_run(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-c", "from gridloop.cli import main; raise SystemExit(main())", "run", str(scenario),
-           "--view", "--no-progress"]
+           "--view", "--no-progress", "--view-key", VIEW_KEY]
     with open(tmp_path / "run.log", "w") as log:  # the child keeps its own handle
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
@@ -92,6 +93,21 @@ def _follow_live_run(page, url: str, shot: Path) -> None:
     page.screenshot(path=str(shot))
 
 
+def _send_from_page(page) -> None:
+    """The run was started with a view key: the page sends a command with it, and is refused without it."""
+    page.select_option("#cmd-device", "sw5")
+    page.select_option("#cmd-name", "switch.open")
+    page.fill("#cmd-key", "not-the-key")
+    page.click("#command-form button")
+    page.wait_for_function("() => document.getElementById('cmd-result').textContent.includes('does not take')")
+    page.fill("#cmd-key", VIEW_KEY)
+    page.click("#command-form button")
+    page.wait_for_function("() => document.getElementById('cmd-result').textContent.startsWith('sent ')")
+    row = page.wait_for_selector('.command[data-status="executed"]:has-text("sw5")', timeout=20_000)
+    assert "switch.open" in row.inner_text()
+    page.wait_for_selector('rect.switch.open[data-switch="sw5"]', timeout=5_000)
+
+
 def _replay_finished_run(page, run_dir: Path) -> None:
     """`gridloop view RUN_DIR`'s page replays every recorded step and the executed command."""
     from gridloop.view.replay import start_replay
@@ -101,7 +117,7 @@ def _replay_finished_run(page, run_dir: Path) -> None:
         page.goto(server.url)
         page.wait_for_selector('#status:text("finished")', timeout=20_000)
         assert page.get_attribute("#step", "data-step") == page.inner_text("#steps-total") == "14"
-        assert page.locator('.command[data-status="executed"]').count() == 1
+        assert page.locator('.command[data-status="executed"]').count() == 2  # the scenario's and the page's
         assert DEAD in _fills(page)  # the switch stayed open to the end
     finally:
         replay.stop()
@@ -119,7 +135,9 @@ def test_page_follows_a_run_and_its_switch_command(chromium_binary, tmp_path):
     try:
         with sync_playwright() as pw:
             browser = _launch(pw, chromium_binary, tmp_path / "chromium")
-            _follow_live_run(browser.new_page(), url, shot)
+            page = browser.new_page()
+            _follow_live_run(page, url, shot)
+            _send_from_page(page)
             assert proc.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()[-3000:]
             _replay_finished_run(browser.new_page(), run_dir)
             browser.close()
