@@ -4,8 +4,8 @@ without the view, with ``--view`` and no page open, and with a headless Chromium
 Reports per run the pacer's max lag and late steps (from summary.json), the loop's wall time, CPU seconds of the
 run and its children (broker, platform), and for the open page the frames it received.
 
-Run:  .venv/bin/python benchmarks/live_view.py [--steps 120] [--meters 10000] [--write]   (from the repo root;
-needs Debian's chromium and Playwright for Python; loopback only)
+Run:  .venv/bin/python benchmarks/live_view.py [--steps 120] [--meters 10000] [--repeats 3] [--write]
+(from the repo root; needs Debian's chromium and Playwright for Python; loopback only)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,10 +114,24 @@ def table(rows: list[dict]) -> str:
     return head + "".join("| " + " | ".join("–" if r[c] is None else str(r[c]) for c in cells) + " |\n" for r in rows)
 
 
+def per_mode(rows: list[dict]) -> str:
+    """Each mode over its rounds: median and worst of the max lag, late steps in all, mean CPU."""
+    out = "| mode | rounds | max lag ms, median | max lag ms, worst | late steps, all rounds | CPU s, mean |\n" \
+          "|---|---|---|---|---|---|\n"
+    for mode in MODES:
+        mine = [r for r in rows if r["mode"] == mode]
+        lags = [r["max_lag_ms"] for r in mine]
+        out += (f"| {mode} | {len(mine)} | {statistics.median(lags)} | {max(lags)} | "
+                f"{sum(r['late_steps'] for r in mine)} | {round(statistics.mean(r['cpu_s'] for r in mine), 1)} |\n")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=120, help="one-minute steps, one a wall second")
     ap.add_argument("--meters", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of the three modes, interleaved (the machine is "
+                                                          "shared: lag spikes from other work hit any mode)")
     ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS_view.md")
     args = ap.parse_args()
     chromium = os.environ.get("GRIDLOOP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -124,15 +139,17 @@ def main() -> int:
         work = Path(tmp)
         path = scenario(args.steps, args.meters, work)
         rows = []
-        for i, mode in enumerate(MODES):
-            rows.append(run_once(path, work / f"run{i}", mode, chromium))
-            print(json.dumps(rows[-1]), flush=True)
-    text = table(rows)
+        for k in range(args.repeats):
+            for i, mode in enumerate(MODES):
+                rows.append(run_once(path, work / f"run{k}-{i}", mode, chromium))
+                print(json.dumps(rows[-1]), flush=True)
+    text = table(rows) + "\n" + per_mode(rows)
     print(text)
     if args.write:
         with open(ROOT / "benchmarks" / "RESULTS_view.md", "a") as f:
             f.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-                    f"`python benchmarks/live_view.py --steps {args.steps} --meters {args.meters} --write`\n\n{text}")
+                    f"`python benchmarks/live_view.py --steps {args.steps} --meters {args.meters} "
+                    f"--repeats {args.repeats} --write`\n\n{text}")
     return 0
 
 

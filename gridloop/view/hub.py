@@ -30,10 +30,15 @@ class Subscription:
 
 @dataclass
 class Chore:
-    """Work the hub's thread does every ``period_s`` besides framing (reading the platform's records)."""
+    """Work the hub's thread does every ``period_s`` besides framing (reading the platform's records).
+
+    ``spend``: at most this share of the time goes to it; a chore that grows slow (a query over a growing
+    store) is run less often, so the view's reads never come to compete with the run for the machine.
+    """
 
     period_s: float
     run: Callable[[], None]
+    spend: float = 1.0
     due: float = 0.0
 
 
@@ -69,11 +74,13 @@ class FrameHub:
         if chores:
             for chore in self.chores:
                 if now >= chore.due:
-                    chore.due = now + chore.period_s
+                    started = time.monotonic()
                     try:
                         chore.run()
                     except Exception:  # the page is a bystander: a failed chore must not end the hub
                         log.exception("live view: %s failed", getattr(chore.run, "__name__", chore.run))
+                    took = time.monotonic() - started
+                    chore.due = started + max(chore.period_s, took / chore.spend)
         frame = self.state.frame()
         if frame is not None:
             self.publish(frame)

@@ -103,15 +103,20 @@ class LiveView:
                                open_switches(unit))
         self.observer = StepObserver(self.state, epoch_ms, pacer)
         self._epoch_ms, self._prefix = epoch_ms, unit.prefix
-        self.hub = FrameHub(self.state, max_hz, [Chore(0.5, self.commands.complete), Chore(5.0, self._completeness)])
+        self.hub = FrameHub(self.state, max_hz, [Chore(0.5, self.commands.complete),
+                                                   Chore(5.0, self._completeness, spend=0.02)])
         topology = unit_topology(unit)
         info = {"name": name, "mode": "live", "substation": unit.name}
         send = (lambda device, cmd, args: self.api.send_command(device, cmd, args)) if command_key else None
         self.server = ViewServer(create_view_app(self.hub, self.state, topology, info, send, command_key), port)
-        self.commands.listen(BrokerAddress.parse(platform.broker_uri), platform.tenant, self.api, platform.tls,
-                             platform.credentials)
-        self.hub.start()
-        self.server.start()
+        try:
+            self.commands.listen(BrokerAddress.parse(platform.broker_uri), platform.tenant, self.api, platform.tls,
+                                 platform.credentials)
+            self.hub.start()
+            self.server.start()
+        except BaseException:
+            self.close()  # what did start must not outlive a failed start
+            raise
         print(f"live view: {self.server.url}", flush=True)
 
     @property
