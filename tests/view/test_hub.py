@@ -68,7 +68,8 @@ def test_steps_are_handed_over_without_waiting_and_frames_coalesce():
         stop.set()
         hub.stop()
         server.stop()
-    assert max(waits) < 0.005 and float(np.mean(waits)) < 50e-6, "the hand-over must not wait for the hub"
+    # no lock, no queue to wait on: only the interpreter's own thread switches (5 ms each) can show in the tail
+    assert float(np.percentile(waits, 99)) < 1e-3 and float(np.mean(waits)) < 50e-6, "the hand-over waited"
     assert hub.frames_made <= 4 * (elapsed + 1.2) + 3, "frames are capped at the hub's rate"
     assert 2 <= len(frames) < hub.frames_made, "a slow page skips frames instead of queueing them"
     assert frames[-1]["finished"] and frames[-1]["step"] == STEPS, "the newest frame reaches the page"
