@@ -21,7 +21,7 @@ from gridloop.view.app import create_view_app
 from gridloop.view.commands import CommandTimeline, CommandView
 from gridloop.view.hub import FrameHub
 from gridloop.view.server import ViewServer
-from gridloop.view.state import LoopState, SampleView, StepSnapshot
+from gridloop.view.state import HISTORY_POINTS, LoopState, SampleView, StepSnapshot, chart_point
 from gridloop.view.topology import Topology
 
 SWITCHING = {CommandName.SWITCH_OPEN: False, CommandName.SWITCH_CLOSE: True}
@@ -146,6 +146,8 @@ def start_replay(run_dir: Path, port: int = 0, rate: float = 10.0) -> tuple[View
     state = LoopState(len(run.times), meters, CommandTimeline(), run.events,
                       lambda: sorted(replay.open_now) if replay else [])
     state.set_completeness(run.completeness())
+    every = max(1, -(-len(run.times) // HISTORY_POINTS))  # the whole run's chart at once, thinned to fit
+    state.history = [chart_point(t, run.vm[i], run.loading[i], None) for i, t in enumerate(run.times) if i % every == 0]
     replay = Replay(run, state, rate)
     hub = FrameHub(state).start()
     info = {"name": run.summary.scenario, "mode": "replay", "substation": topology.substation}

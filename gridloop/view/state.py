@@ -105,11 +105,8 @@ class LoopState:
             return None
         self._framed, self._frame_changed, self._commands_seen = snap, False, commands
         vm, loading = snap.vm, snap.loading
-        energised = vm[vm > 0]
-        point = [snap.sim_ms, _num(energised.min()) if energised.size else None,
-                 _num(energised.max()) if energised.size else None,
-                 _num(loading.max()) if loading.size else None, snap.lag_s]
-        if not self.history or self.history[-1][0] != snap.sim_ms:
+        point = chart_point(snap.sim_ms, vm, loading, snap.lag_s)
+        if not self.history or self.history[-1][0] < snap.sim_ms:
             self.history.append(point)
             if len(self.history) > HISTORY_POINTS:
                 self.history = self.history[::2]
@@ -147,6 +144,13 @@ class LoopState:
                     row["values"] = {q: _num(v[i]) for q, v in sample.quantities.items() if q in SHOWN_QUANTITIES}
             out.append(row)
         return out
+
+
+def chart_point(sim_ms: int, vm: np.ndarray, loading: np.ndarray, lag_s: float | None) -> list:
+    """The chart's point of one step: [Unix ms, lowest and highest supplied bus voltage, highest loading, lag]."""
+    energised = vm[vm > 0]
+    return [int(sim_ms), _num(energised.min()) if energised.size else None,
+            _num(energised.max()) if energised.size else None, _num(loading.max()) if loading.size else None, lag_s]
 
 
 def _num(x) -> float | None:

@@ -106,7 +106,7 @@ function makeChart() {
   }, hist, box);
 }
 function addPoint(p) {
-  if (!p || (hist[0].length && hist[0][hist[0].length - 1] === p[0] / 1000)) return;
+  if (!p || (hist[0].length && hist[0][hist[0].length - 1] >= p[0] / 1000)) return;  // the chart only moves on
   hist[0].push(p[0] / 1000); hist[1].push(p[1]); hist[2].push(p[2]); hist[3].push(p[3]);
 }
 
