@@ -119,7 +119,9 @@ class Replay:
             while next_sample < len(run.samples) and run.samples[next_sample].ts_ms <= when:
                 state.offer_samples([run.samples[next_sample]])
                 next_sample += 1
-            state.offer(StepSnapshot(step + 1, int(when), run.vm[step], run.loading[step], None))
+            rt = run.summary.realtime  # the run's own lag, as its summary kept it (not step by step)
+            state.offer(StepSnapshot(step + 1, int(when), run.vm[step], run.loading[step], None, rt.max_lag_s,
+                                     rt.late_steps))
             self._stop.wait(1.0 / self.rate)
         state.finish()
 

@@ -139,7 +139,8 @@ function apply(f) {
   const step = document.getElementById("step");
   step.textContent = f.step; step.dataset.step = f.step;
   document.getElementById("sim-time").textContent = time(f.sim_ms);
-  document.getElementById("lag").textContent = f.lag_s == null ? "n/a (not real time)" : `${(1000 * f.lag_s).toFixed(0)} ms`;
+  document.getElementById("lag").textContent = f.lag_s != null ? `${(1000 * f.lag_s).toFixed(0)} ms`
+    : drawing.mode === "replay" ? "as recorded" : "n/a (not real time)";
   document.getElementById("max-lag").textContent = `${(1000 * f.max_lag_s).toFixed(0)} ms`;
   document.getElementById("late").textContent = f.late_steps;
   document.getElementById("reporting").textContent = f.meters.reporting;
