@@ -7,7 +7,9 @@ executed; started with a view key, the page sends a command of its own. A screen
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,7 +42,7 @@ def _start_run(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-c", "from gridloop.cli import main; raise SystemExit(main())", "run", str(scenario),
            "--view", "--no-progress", "--view-key", VIEW_KEY]
     with open(tmp_path / "run.log", "w") as log:  # the child keeps its own handle
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -49,8 +51,19 @@ def _start_run(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen, str]:
             return proc, line.split()[-1]
         if not line and proc.poll() is not None:
             break
-    proc.kill()
+    _stop(proc)
     raise AssertionError("no live view URL; log:\n" + (tmp_path / "run.log").read_text()[-3000:])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End a run that is still going: Ctrl-C first (it stops its broker and platform), then its whole group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of its group is left (its own session)
+    proc.wait()
 
 
 def _fills(page) -> list[str]:
@@ -142,9 +155,7 @@ def test_page_follows_a_run_and_its_switch_command(chromium_binary, tmp_path):
             _replay_finished_run(browser.new_page(), run_dir)
             browser.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
     assert shot.stat().st_size > 10_000
     if keep := os.environ.get("GRIDLOOP_VIEW_SCREENSHOT"):  # where to keep a copy (the README's image)
         Path(keep).write_bytes(shot.read_bytes())
