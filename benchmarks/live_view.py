@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -61,11 +62,17 @@ def run_once(path: Path, out: Path, mode: str, chromium: str | None) -> dict:
             page = stack.enter_context(_browser(chromium, out.parent / f"{out.name}-chromium"))
         cpu0, wall0 = _cpu_children(), time.monotonic()
         with open(out.parent / f"{out.name}.log", "w") as log:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        if page is not None:
-            frames = _watch(proc, page)
-        proc.communicate(timeout=3600)
+        try:
+            if page is not None:
+                frames = _watch(proc, page)
+            proc.communicate(timeout=3600)
+        finally:
+            if proc.poll() is None:  # the benchmark failed midway: the run and its broker and platform go too
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     if proc.returncode != 0:
         raise SystemExit(f"{mode}: run failed, see {out}.log")
     summary = json.loads((out / "summary.json").read_text())
