@@ -53,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
                      "either way readings do not depend on N")
     run.add_argument("--workers", type=int, help="start N local partitions sharing one broker and platform")
     run.add_argument("--wall-start", type=float, help="real time: Unix time at which simulated time 0 starts")
+    run.add_argument("--view", action="store_true",
+                     help="serve a live web view of the run on loopback (prints its URL)")
+    run.add_argument("--view-port", type=int, default=0, help="the live view's port (default: a free one)")
+    run.add_argument("--view-key", default=os.environ.get("GRIDLOOP_VIEW_KEY") or None,
+                     help="the live view may send commands when the page presents this key ($GRIDLOOP_VIEW_KEY)")
+
+    view = sub.add_parser("view", help="serve the web view of a finished run's directory")
+    view.add_argument("run_dir", type=Path)
+    view.add_argument("--port", type=int, default=0, help="default: a free port")
+    view.add_argument("--rate", type=float, default=10.0, help="steps replayed per second")
 
     validate = sub.add_parser("validate", help="check a scenario file; print every error")
     validate.add_argument("scenario", type=Path)
@@ -149,8 +159,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     options = RunOptions(out=args.out, seed=args.seed, until=args.until, realtime=args.realtime, speed=args.speed,
                          broker=args.broker, store=args.store, progress=args.progress, api_url=args.api_url,
-                         api_key=args.api_key, partition=args.partition, wall_start=args.wall_start)
+                         api_key=args.api_key, partition=args.partition, wall_start=args.wall_start,
+                         view=args.view, view_port=args.view_port, view_key=args.view_key)
     if args.workers is not None:
+        if args.view:
+            print("--view shows one process's run: use it without --workers", file=sys.stderr)
+            return 2
         from gridloop.engine.workers import run_workers
 
         summary = run_workers(args.scenario, scenario, options, args.workers)
@@ -294,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_validate(args.scenario)
     if args.command == "run":
         return _cmd_run(args)
+    if args.command == "view":
+        from gridloop.view.replay import serve_run_dir
+
+        return serve_run_dir(args.run_dir, args.port, args.rate)
     if args.command == "platform":
         return _cmd_migrate(args) if args.platform_command == "migrate" else _cmd_serve(args)
     if args.command == "tenant":

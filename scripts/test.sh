@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provision the test services this machine can run (Mosquitto, FerretDB), then run ruff and the whole test suite.
+# Provision the test services this machine can run (Mosquitto, FerretDB, Chromium), then run ruff and the test suite.
 # Usage: bash scripts/test.sh [pytest args...]
 # With CI=true (or GRIDLOOP_REQUIRE_SERVICES=1) a missing service fails the run instead of skipping tests.
 set -euo pipefail
@@ -20,6 +20,18 @@ if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 if [ ! -x "$MOSQUITTO" ] && [ "$REQUIRE" = 1 ]; then echo "mosquitto is required but could not be installed" >&2; exit 1; fi
+
+# 1b. Chromium for the live view's browser test (tests/view), from Debian's packages when missing; Playwright for
+# Python (a dev dependency) drives it; Playwright's own browser download is not needed.
+find_chromium() { command -v chromium || command -v chromium-browser || true; }
+if [ -z "$(find_chromium)" ]; then
+  echo "== installing chromium (apt-get)"
+  as_root apt-get update -qq || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+fi
+CHROMIUM=$(find_chromium)
+if [ -z "$CHROMIUM" ] && [ "$REQUIRE" = 1 ]; then echo "chromium is required but could not be installed" >&2; exit 1; fi
+if [ -n "$CHROMIUM" ]; then export GRIDLOOP_CHROMIUM="$CHROMIUM"; fi
 
 # 2. The Python environment.
 VENV=${GRIDLOOP_VENV:-$ROOT/.venv}

@@ -33,6 +33,21 @@ def mosquitto_binary() -> str:
 
 
 @pytest.fixture(scope="session")
+def chromium_binary() -> str:
+    """Debian's Chromium (scripts/test.sh installs it) and Playwright to drive it, for the live view's browser test."""
+    import shutil
+
+    path = os.environ.get("GRIDLOOP_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        _missing("Chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("Playwright for Python")
+    return path
+
+
+@pytest.fixture(scope="session")
 def broker_uri() -> str:
     uri = os.environ.get("GRIDLOOP_TEST_BROKER")
     if uri:

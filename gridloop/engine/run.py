@@ -182,12 +182,15 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
         pipelines = [u.pipeline(dia, c, ctx.api, run.owned, run.lead, ctx.broker)
                      for u, dia, c in zip(run.units, wired.dias, wired.controllers, strict=True)]
         pacer = Pacer(speed=s.clock.speed) if s.clock.realtime else None
-        loop = StepLoop(pipelines, facts.start_ms, pacer)
+        view = _live_view(s, options, run, ctx, facts, pacer) if options.view else None
+        loop = StepLoop(pipelines, facts.start_ms, pacer, observers=[view.observer] if view else [])
         if s.clock.realtime and options.wall_start:  # partitions share one wall-clock epoch
             time.sleep(max(0.0, options.wall_start - time.time()))
         loop_wall0 = time.monotonic()
         with _progress(s.outputs.progress, facts.n_steps, s.name) as tick:
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
+        if view is not None:
+            view.finish()
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
             for sample in u.meter_stage.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
                 dia.publish(u.publisher.mine(sample))
@@ -206,6 +209,19 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
                         sum(dia.readings_offered - dia.readings_acknowledged for dia in wired.dias))
     facts.pacer = pacer
     return write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
+
+
+def _live_view(s: Scenario, options: RunOptions, run: _Partition, ctx: RunServices, facts: RunFacts, pacer):
+    """The live view of this process's first substation (``--view``), closed with the run's services."""
+    from gridloop.view.live import LiveView, PlatformAccess
+
+    p = s.platform
+    access = PlatformAccess(ctx.api.base_url, ctx.api.api_key or "", ctx.broker_uri, p.tenant, ctx.credentials,
+                            TlsFiles(p.tls_ca, p.tls_cert, p.tls_key))
+    view = LiveView(run.units[0], access, facts.n_steps, facts.start_ms, s.name, pacer, options.view_port,
+                    options.view_key)
+    ctx.callback(view.close)
+    return view
 
 
 @contextlib.contextmanager

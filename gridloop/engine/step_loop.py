@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from gridloop.stage import Clock, Outputs, Stage
 
@@ -28,6 +29,7 @@ class Pacer:
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     max_lag_s: float = 0.0
+    last_lag_s: float = 0.0  # of the latest instant, for observers
     late_steps: int = 0
     _wall0: float | None = None
 
@@ -41,17 +43,26 @@ class Pacer:
             self.sleep(slot - now)
             now = self.now()
         lag = max(0.0, now - slot)
+        self.last_lag_s = lag
         self.max_lag_s = max(self.max_lag_s, lag)
         if lag > self.tolerance_s:
             self.late_steps += 1
         return lag
 
 
+class InstantObserver(Protocol):
+    """Looks at every pipeline's outputs after each instant (a live view); must return at once."""
+
+    def observe(self, now_ms: int, outputs: Sequence[Outputs]) -> None: ...
+
+
 class StepLoop:
     """Runs stage pipelines on one clock of integer milliseconds since the scenario start."""
 
-    def __init__(self, pipelines: Sequence[Sequence[Stage]], epoch_ms: int = 0, pacer: Pacer | None = None) -> None:
+    def __init__(self, pipelines: Sequence[Sequence[Stage]], epoch_ms: int = 0, pacer: Pacer | None = None,
+                 observers: Sequence[InstantObserver] = ()) -> None:
         self.pipelines = [list(p) for p in pipelines]
+        self.observers = list(observers)
         self.outputs = [Outputs() for _ in self.pipelines]
         self.epoch_ms = epoch_ms
         self.pacer = pacer
@@ -82,6 +93,8 @@ class StepLoop:
         now = self.next_instant()
         while now < until_ms:
             self.tick(now)
+            for observer in self.observers:
+                observer.observe(now, self.outputs)
             if on_instant is not None:
                 on_instant(now)
             now = self.next_instant()

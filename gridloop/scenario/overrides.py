@@ -24,6 +24,9 @@ class RunOptions:
     api_key: str | None = None
     partition: tuple[int, int] | None = None  # (K, N): this process publishes meters with index % N == K
     wall_start: float | None = None  # real time: Unix time at which simulated time 0 starts (shared clock)
+    view: bool = False  # serve the live view on loopback while the run steps
+    view_port: int = 0  # 0: a free port
+    view_key: str | None = None  # the page may send commands when it presents this key
 
 
 def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
