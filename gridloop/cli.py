@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
                                          "$GRIDLOOP_BROKER_ADMIN_PASSWORD_FILE or $GRIDLOOP_BROKER_ADMIN="
                                          "user:password)")
 
+    mosaik_sim = sub.add_parser("mosaik-sim", help="serve a gridloop adapter to mosaik as its own process, for a "
+                                "sim_config entry like {\"cmd\": \"gridloop mosaik-sim grid %%(addr)s\"} "
+                                "(needs the mosaik extra)")
+    mosaik_sim.add_argument("kind", choices=["grid", "households", "meters"])
+    mosaik_sim.add_argument("addr", help="mosaik's HOST:PORT, as mosaik puts it in %%(addr)s")
+
     from gridloop.study.command import add_arguments as add_study_arguments
 
     add_study_arguments(sub.add_parser("study", help="scalability study: sweep parameters, measure, project"))
@@ -247,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_tenant_create(args)
     if args.command == "broker":
         return _cmd_broker_accounts(args)
+    if args.command == "mosaik-sim":
+        from gridloop.mosaik.process import serve
+
+        return serve(args.kind, args.addr)
     if args.command == "study":
         from gridloop.study.command import main as study_main
 
