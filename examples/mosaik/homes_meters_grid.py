@@ -1,16 +1,19 @@
 """gridloop's homes and meters on gridloop's grid, in a mosaik scenario; the meters' DIA publishes to a platform.
 
     python homes_meters_grid.py [--steps 300] [--out runs/mosaik-homes] [--process]
+                                [--broker mqtt://HOST:PORT --api-url URL --api-key KEY]
 
 Homes (HouseholdFleet) feed the grid's loads and their meters; every meter reads its bus's voltage; a collector
 keeps the bus voltages (``bus_vm_pu.csv`` in the output directory). The broker and platform are gridloop's own,
-embedded for the run as in ``gridloop run``. ``--process``: the gridloop simulators run as their own processes.
+embedded for the run as in ``gridloop run``, or a running platform's (``--broker``, ``--api-url``, ``--api-key``:
+the tenant's key). ``--process``: the gridloop simulators run as their own processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import mosaik
@@ -63,8 +66,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/mosaik-homes"))
     parser.add_argument("--homes", type=int, default=50, help="homes to simulate (the scenario's households.count)")
     parser.add_argument("--process", action="store_true", help="start gridloop's simulators as processes")
+    parser.add_argument("--broker", help="a running platform's broker (default: an embedded one)")
+    parser.add_argument("--api-url", help="a running platform's REST API (default: an embedded platform)")
+    parser.add_argument("--api-key", default=os.environ.get("GRIDLOOP_API_KEY"), help="the tenant's API key")
     args = parser.parse_args()
     s = load_scenario(args.scenario)
+    s.platform.broker, s.platform.api_url, s.platform.api_key = args.broker, args.api_url, args.api_key
     args.out.mkdir(parents=True, exist_ok=True)
     with RunServices(s, args.out) as services:
         world = mosaik.World(sim_config(args.process), debug=False)
