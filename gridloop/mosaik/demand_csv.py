@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gridloop.grid_models.networks import load_network
@@ -24,19 +25,27 @@ def csv_start(s: Scenario) -> str:
     return pd.Timestamp(s.clock.start).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def write_demand_csv(scenario: str | Path | Scenario, steps: int, path: str | Path) -> list[int]:
-    """Write ``steps`` steps of every load's ``P_<load>`` (MW) and ``Q_<load>`` (Mvar); returns the load labels."""
+def demand_series(scenario: str | Path | Scenario, steps: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Every load's P (MW) and Q (Mvar) for ``steps`` steps, (steps, loads), with the loads' labels in the net."""
     s = scenario_of(scenario)
     net = load_network(s.grid.network, seed=s.seed)
     step_ms = ms(s.clock.step)
     demand = build_demand(net, s.households, s.clock.start, step_ms, s.seed)
-    labels = [int(x) for x in net.load.index]
-    times = pd.date_range(csv_start(s), periods=steps, freq=pd.Timedelta(milliseconds=step_ms))
+    p, q = np.empty((steps, len(net.load))), np.empty((steps, len(net.load)))
+    for k in range(steps):
+        p[k], q[k] = demand.at(k * step_ms / 1000)
+    return [int(x) for x in net.load.index], p, q
+
+
+def write_demand_csv(scenario: str | Path | Scenario, steps: int, path: str | Path) -> list[int]:
+    """Write ``steps`` steps of every load's ``P_<load>`` (MW) and ``Q_<load>`` (Mvar); returns the load labels."""
+    s = scenario_of(scenario)
+    labels, p, q = demand_series(s, steps)
+    times = pd.date_range(csv_start(s), periods=steps, freq=pd.Timedelta(milliseconds=ms(s.clock.step)))
     with Path(path).open("w") as fh:
         fh.write(MODEL + "\n")
         fh.write(",".join(["Date", *(f"P_{x}" for x in labels), *(f"Q_{x}" for x in labels)]) + "\n")
         for k, when in enumerate(times):
-            p, q = demand.at(k * step_ms / 1000)
-            fh.write(",".join([when.strftime("%Y-%m-%d %H:%M:%S"), *map(repr, p.tolist()), *map(repr, q.tolist())])
-                     + "\n")
+            fh.write(",".join([when.strftime("%Y-%m-%d %H:%M:%S"), *map(repr, p[k].tolist()),
+                               *map(repr, q[k].tolist())]) + "\n")
     return labels
