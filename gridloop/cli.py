@@ -254,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "broker":
         return _cmd_broker_accounts(args)
     if args.command == "mosaik-sim":
-        from gridloop.mosaik.process import serve
-
+        try:
+            from gridloop.mosaik.process import serve
+        except ImportError as exc:  # mosaik is an optional extra (Python >= 3.12)
+            print(f"gridloop mosaik-sim: {exc}", file=sys.stderr)
+            return 2
         return serve(args.kind, args.addr)
     if args.command == "study":
         from gridloop.study.command import main as study_main

@@ -102,3 +102,10 @@ def test_mosaik_csv_drives_gridloop_grid(mosaik_python, reference, tmp_path):
     result = _run_example(mosaik_python, "csv_grid.py", tmp_path)
     assert result["loads"] == len(load_network("kerber_dorfnetz").load)
     _assert_same_voltages(tmp_path, reference)
+
+
+def test_homes_and_meters_on_mosaik_pandapower_grid(mosaik_python, reference, tmp_path):
+    """gridloop's homes and meters in process on mosaik-pandapower-2's grid, with the run's embedded platform."""
+    result = _run_example(mosaik_python, "homes_meters_grid.py", tmp_path, "--grid", "mosaik-pandapower")
+    _assert_same_voltages(tmp_path, reference)
+    assert result["readings_stored"] == result["readings_due"] == HOMES * STEPS * 60 // 300
