@@ -31,8 +31,8 @@ class Collector(mosaik_api_v3.Simulator):
         row = self.rows.setdefault(time, {})
         for attrs in inputs.values():
             for attr, sources in attrs.items():
-                for source, value in sources.items():
-                    row[f"{source}.{attr}"] = value
+                for source, value in sources.items():  # numpy scalars as plain numbers
+                    row[f"{source}.{attr}"] = value.item() if hasattr(value, "item") else value
         return time + self.step_size
 
     def get_data(self, outputs: dict) -> dict:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from gridloop.grid_models.grid_stage import GridOutput, GridStage
 from gridloop.mosaik.common import API_VERSION, SimClock, entity, scenario_of
+from gridloop.scenario.model import EquipmentOutageEvent
 from gridloop.scenario.model import Grid as GridSection
 from gridloop.stage import Clock, Outputs
 
@@ -101,9 +102,12 @@ class Grid(mosaik_api_v3.Simulator):
                step_s: float | None = None) -> list[dict]:
         if model != "Grid" or num != 1 or self.grid is not None:
             raise ValueError("gridloop.mosaik.Grid makes one Grid entity per simulator: create(1, 'Grid', ...)")
+        outages: list[tuple[str, int]] = []
         if scenario is not None:
             s = scenario_of(scenario, seed)
             section, seed, step_s = s.grid, s.seed, step_s or s.clock.step
+            # as in gridloop run: an equipment outage gets a switch of its own (the net's switches then match)
+            outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
         elif network is not None:
             section = GridSection(network=network, backend=backend, per_phase=per_phase)
             seed, step_s = seed or 0, step_s or 60.0
@@ -115,7 +119,7 @@ class Grid(mosaik_api_v3.Simulator):
             self.demand = ExternalDemand(net)
             return self.demand
 
-        self.grid = GridStage.build(section, external, (), self.clock.period_ms, seed)
+        self.grid = GridStage.build(section, external, outages, self.clock.period_ms, seed)
         return [entity("Grid-0", "Grid", self._children(), network=section.network, backend=section.backend)]
 
     def _children(self) -> list[dict]:

@@ -81,8 +81,8 @@ class HouseholdFleet(mosaik_api_v3.Simulator):
         p, q = self.demand.at(self.clock.now_ms(time) / 1000)  # every load of the net, MW / Mvar
         self._p, self._q = p[self.demand.load_index], q[self.demand.load_index]
         self._p3, self._q3 = self.demand.home_phase_power()
-        flexible = getattr(getattr(self.demand, "fleet", None), "last_flexible_w", None)
-        self._flex = flexible() if flexible is not None else np.zeros(len(self._p))
+        synthetic = isinstance(self.demand, SyntheticDemand)  # SimBench's measured homes have no appliances
+        self._flex = self.demand.fleet.last_flexible_w() if synthetic else np.zeros(len(self._p))
         return time + self.clock.step_size
 
     def get_data(self, outputs: dict) -> dict:
