@@ -96,12 +96,14 @@ if [ ! -f "$MOSAIK_VENV/.complete" ] && PY312=$(python312); then
   echo "== building the mosaik environment with $PY312 (once)"
   rm -rf "$MOSAIK_VENV"
   TMP_VENV=$MOSAIK_VENV.tmp$$
-  ( "$PY312" -m venv "$TMP_VENV" \
-    && "$TMP_VENV/bin/python" -m pip install -q -r "$WORK/mosaik-requirements.txt" \
-    && mv "$TMP_VENV" "$MOSAIK_VENV" \
-    && printf '#!%s\nimport sys\nfrom gridloop.cli import main\nsys.exit(main())\n' "$MOSAIK_VENV/bin/python" \
-      > "$MOSAIK_VENV/bin/gridloop" && chmod +x "$MOSAIK_VENV/bin/gridloop" && touch "$MOSAIK_VENV/.complete" ) \
-    || { rm -rf "$TMP_VENV"; echo "could not build the mosaik environment" >&2; }
+  if "$PY312" -m venv "$TMP_VENV" && "$TMP_VENV/bin/python" -m pip install -q -r "$WORK/mosaik-requirements.txt" \
+      && mv -T "$TMP_VENV" "$MOSAIK_VENV" 2>/dev/null; then  # a concurrent build that finished first wins
+    printf '#!%s\nimport sys\nfrom gridloop.cli import main\nsys.exit(main())\n' "$MOSAIK_VENV/bin/python" \
+      > "$MOSAIK_VENV/bin/gridloop"
+    chmod +x "$MOSAIK_VENV/bin/gridloop" && touch "$MOSAIK_VENV/.complete"
+  else
+    rm -rf "$TMP_VENV"
+  fi
 fi
 if [ -f "$MOSAIK_VENV/.complete" ]; then
   export GRIDLOOP_MOSAIK_PYTHON="$MOSAIK_VENV/bin/python"
