@@ -107,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     mosaik_sim = sub.add_parser("mosaik-sim", help="serve a gridloop adapter to mosaik as its own process, for a "
                                 "sim_config entry like {\"cmd\": \"gridloop mosaik-sim grid %%(addr)s\"} "
                                 "(needs the mosaik extra)")
-    mosaik_sim.add_argument("kind", choices=["grid", "households", "meters"])
+    from gridloop.mosaik import ADAPTERS  # names only: mosaik itself is imported when a simulator is served
+
+    mosaik_sim.add_argument("kind", choices=list(ADAPTERS.values()))
     mosaik_sim.add_argument("addr", help="mosaik's HOST:PORT, as mosaik puts it in %%(addr)s")
 
     from gridloop.study.command import add_arguments as add_study_arguments
