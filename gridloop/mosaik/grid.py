@@ -29,7 +29,7 @@ META = {
                  "attrs": ["converged"]},
         "Bus": {"public": False, "params": [], "attrs": ["vm_pu", "energized", "vn_kv"]},
         "Load": {"public": False, "params": [], "attrs": ["p_mw", "q_mvar", "served_p_mw"]},
-        "Sgen": {"public": False, "params": [], "attrs": ["p_mw", "q_mvar"]},
+        "Sgen": {"public": False, "params": [], "attrs": ["p_mw"]},  # feed-in at unity power factor, as in a run
         "Line": {"public": False, "params": [], "attrs": ["loading_percent"]},
         "Trafo": {"public": False, "params": [], "attrs": ["loading_percent", "p_mw", "q_mvar"]},
         "Switch": {"public": False, "params": [], "attrs": ["closed"]},
@@ -46,7 +46,6 @@ class ExternalDemand:
         self.p_mw = net.load.p_mw.to_numpy(dtype=float).copy()
         self.q_mvar = net.load.q_mvar.to_numpy(dtype=float).copy()
         self.sgen_p_mw = net.sgen.p_mw.to_numpy(dtype=float).copy()
-        self.sgen_q_mvar = net.sgen.q_mvar.to_numpy(dtype=float).copy()
         self.sgens_set = False
 
     def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +162,7 @@ class Grid(mosaik_api_v3.Simulator):
                 if model == "Load":
                     (d.p_mw if attr == "p_mw" else d.q_mvar)[pos] = total
                 elif model == "Sgen":
-                    (d.sgen_p_mw if attr == "p_mw" else d.sgen_q_mvar)[pos] = total
+                    d.sgen_p_mw[pos] = total
                     d.sgens_set = True
                 elif model == "Battery":
                     grid.battery_setpoint_mw[pos] = total
@@ -192,7 +191,7 @@ class Grid(mosaik_api_v3.Simulator):
         arrays = {
             ("Bus", "vm_pu"): state.bus_vm_pu, ("Bus", "energized"): state.bus_energized,
             ("Bus", "vn_kv"): net.bus.vn_kv.to_numpy(), ("Load", "p_mw"): d.p_mw, ("Load", "q_mvar"): d.q_mvar,
-            ("Load", "served_p_mw"): state.load_p_mw, ("Sgen", "p_mw"): d.sgen_p_mw, ("Sgen", "q_mvar"): d.sgen_q_mvar,
+            ("Load", "served_p_mw"): state.load_p_mw, ("Sgen", "p_mw"): d.sgen_p_mw,
             ("Line", "loading_percent"): state.line_loading_percent,
             ("Trafo", "loading_percent"): state.trafo_loading_percent,
             ("Trafo", "p_mw"): state.trafo_p_mw, ("Trafo", "q_mvar"): state.trafo_q_mvar,
