@@ -126,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
     account.add_argument("--broker", help="add the account to this running broker instead (its admin account as "
                                           "for `tenant create --broker`)")
+    mosaik_sim = sub.add_parser("mosaik-sim", help="serve a gridloop adapter to mosaik as its own process, for a "
+                                "sim_config entry like {\"cmd\": \"gridloop mosaik-sim grid %%(addr)s\"} "
+                                "(needs the mosaik extra)")
+    from gridloop.mosaik import ADAPTERS  # names only: mosaik itself is imported when a simulator is served
+
+    mosaik_sim.add_argument("kind", choices=list(ADAPTERS.values()))
+    mosaik_sim.add_argument("addr", help="mosaik's HOST:PORT, as mosaik puts it in %%(addr)s")
 
     from gridloop.study.command import add_arguments as add_study_arguments
 
@@ -320,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_broker_accounts(args)
     if args.command == "device":
         return _cmd_device_account(args)
+    if args.command == "mosaik-sim":
+        try:
+            from gridloop.mosaik.process import serve
+        except ImportError as exc:  # mosaik is an optional extra (Python >= 3.12)
+            print(f"gridloop mosaik-sim: {exc}", file=sys.stderr)
+            return 2
+        return serve(args.kind, args.addr)
     if args.command == "study":
         from gridloop.study.command import main as study_main
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Provision the test services this machine can run (Mosquitto, FerretDB, Chromium), then run ruff and the test suite.
+# Provision the test services this machine can run (Mosquitto, FerretDB, Chromium, mosaik's Python 3.12
+# environment), then run ruff and the whole test suite.
 # Usage: bash scripts/test.sh [pytest args...]
 # With CI=true (or GRIDLOOP_REQUIRE_SERVICES=1) a missing service fails the run instead of skipping tests.
 set -euo pipefail
@@ -87,6 +88,40 @@ if [ -x "$FERRET_BIN" ]; then
   echo "== FerretDB on $GRIDLOOP_TEST_MONGODB"
 elif [ "$REQUIRE" = 1 ]; then
   echo "FerretDB launcher could not be built (is Go installed?)" >&2; exit 1
+fi
+
+# 5. mosaik 3.7 (needs Python >= 3.12) in its own virtual environment, built once per requirements: gridloop's
+#    dependencies and its mosaik extra; gridloop itself comes from this tree (PYTHONPATH, and a `gridloop` launcher).
+python312() {
+  local c
+  for c in "${GRIDLOOP_PYTHON312:-}" "$(command -v python3.12 || true)" \
+      "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do
+    [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+      && { echo "$c"; return 0; }
+  done
+  return 1
+}
+"$VENV/bin/python" -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["mosaik"]))' > "$WORK/mosaik-requirements.txt"
+MOSAIK_VENV=$CACHE/mosaik-venv-$(sha256sum "$WORK/mosaik-requirements.txt" | cut -c1-12)
+if [ ! -f "$MOSAIK_VENV/.complete" ] && PY312=$(python312); then
+  echo "== building the mosaik environment with $PY312 (once)"
+  rm -rf "$MOSAIK_VENV"
+  TMP_VENV=$MOSAIK_VENV.tmp$$
+  if "$PY312" -m venv "$TMP_VENV" && "$TMP_VENV/bin/python" -m pip install -q -r "$WORK/mosaik-requirements.txt" \
+      && mv -T "$TMP_VENV" "$MOSAIK_VENV" 2>/dev/null; then  # a concurrent build that finished first wins
+    printf '#!%s\nimport sys\nfrom gridloop.cli import main\nsys.exit(main())\n' "$MOSAIK_VENV/bin/python" \
+      > "$MOSAIK_VENV/bin/gridloop"
+    chmod +x "$MOSAIK_VENV/bin/gridloop" && touch "$MOSAIK_VENV/.complete"
+  else
+    rm -rf "$TMP_VENV"
+  fi
+fi
+if [ -f "$MOSAIK_VENV/.complete" ]; then
+  export GRIDLOOP_MOSAIK_PYTHON="$MOSAIK_VENV/bin/python"
+  echo "== mosaik environment $MOSAIK_VENV"
+elif [ "$REQUIRE" = 1 ]; then
+  echo "the mosaik environment (Python >= 3.12 with mosaik 3.7) is required but could not be built" >&2; exit 1
 fi
 
 export GRIDLOOP_REQUIRE_SERVICES=$REQUIRE

@@ -111,7 +111,7 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
     period, seed = ms(s.clock.step), s.seed
     outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
     grid = GridStage.build(s.grid, lambda net: build_demand(net, s.households, s.clock.start, period, seed),
-                           outages, period)
+                           outages, period, seed)
     meters = build_home_meters(s.meters, grid, seed)
     return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
                           build_reading_path(s.meters.link, len(meters.sampled), seed),

@@ -124,9 +124,9 @@ class GridStage:
 
     @classmethod
     def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
-              period_ms: int) -> GridStage:
-        """The grid section's network with its demand (made on the net), batteries and outage switches."""
-        net = load_network(cfg.network)
+              period_ms: int, seed: int = 0) -> GridStage:
+        """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches."""
+        net = load_network(cfg.network, seed=seed)
         demand = make_demand(net)
         fleet = _add_batteries(net, cfg.batteries)
         outage_switches = _add_outage_switches(net, outages, cfg.network)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import re
 import warnings
 from collections.abc import Callable
@@ -82,9 +83,11 @@ def _load_simbench(code: str, use_cache: bool) -> pp.pandapowerNet:
     return net
 
 
-def load_network(name: str, *, use_cache: bool = True) -> pp.pandapowerNet:
+def load_network(name: str, *, use_cache: bool = True, seed: int = 0) -> pp.pandapowerNet:
     """Return a fresh pandapower net for a SimBench code or a built-in name (see BUILTIN_NETWORKS).
 
+    Builders that draw with Python's ``random`` (the Kerber nets' cable types) draw from ``seed``, so a name and
+    a seed always give the same net; the caller's ``random`` state is left as it was.
     Transformers without a vector group get ``Dyn``.  Raises ValueError for an unknown name.
     """
     key = name.strip()
@@ -98,9 +101,14 @@ def load_network(name: str, *, use_cache: bool = True) -> pp.pandapowerNet:
                 f"(pattern <1|2|...>-<LV|MV|HV|...>-<grid>--<0|1|2>-<sw|no_sw>) or one of "
                 f"{sorted(BUILTIN_NETWORKS)}"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            net = BUILTIN_NETWORKS[short]()
+        state = random.getstate()
+        random.seed(seed)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = BUILTIN_NETWORKS[short]()
+        finally:
+            random.setstate(state)
     set_default_vector_group(net)
     return net
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from gridloop.grid_models.networks import cache_dir, is_simbench_code, load_network
@@ -27,6 +29,19 @@ def test_builtin_names(name: str) -> None:
     net = load_network(name)
     assert len(net.bus) > 10
     assert net.trafo.vector_group.notna().all()
+
+
+def test_kerber_cable_types_are_drawn_from_the_seed() -> None:
+    """pandapower's Kerber builders draw cable types with Python's random: the seed fixes them, the caller's
+    random state is left alone."""
+    random.seed(99)
+    before = random.random()
+    random.seed(99)
+    first = load_network("kerber_dorfnetz", seed=5).line.std_type.tolist()
+    assert random.random() == before
+    assert load_network("kerber_dorfnetz", seed=5).line.std_type.tolist() == first
+    others = [load_network("kerber_dorfnetz", seed=k).line.std_type.tolist() for k in (6, 7)]
+    assert any(o != first for o in others)
 
 
 def test_unknown_name_lists_valid_kinds() -> None:
