@@ -3,7 +3,7 @@
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from gridloop.contract import rest as schemas
-from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, next_page
+from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, paged
 from gridloop.platform.store.base import AssetRecord, DeviceRecord
 
 router = APIRouter(tags=["registry"])
@@ -19,10 +19,7 @@ def asset_out(a: AssetRecord | None, devices: list[DeviceRecord]) -> schemas.Ass
 def list_assets(ctx: Ctx, t: Tenant, request: Request, response: Response, after: After = None,
                 limit: ListLimit = LIST_PAGE) -> list[schemas.Asset]:
     """The tenant's assets by id, a page at a time (``Link: <…>; rel="next"`` when more follow)."""
-    page = ctx.store.list_assets(t, after, limit + 1)
-    if len(page) > limit:
-        page = page[:limit]
-        next_page(request, response, page[-1].id)
+    page = paged(lambda a, n: ctx.store.list_assets(t, a, n), after, limit, request, response)
     devices = ctx.store.list_devices(t) if page else []
     return [asset_out(a, devices) for a in page]
 

@@ -82,6 +82,15 @@ def next_page(request: Request, response: Response, after: str) -> None:
     response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
+def paged(fetch, after: str | None, limit: int, request: Request, response: Response) -> list:
+    """One page of a registry list by id: asks for one more than ``limit`` to know whether more follow."""
+    page = fetch(after, limit + 1)
+    if len(page) > limit:
+        page = page[:limit]
+        next_page(request, response, page[-1].id)
+    return page
+
+
 def required_span(start: str, end: str) -> tuple[int, int]:
     lo, hi = span(start, end)
     if lo is None or hi is None:

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from gridloop.contract import rest as schemas
-from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, next_page, own_device
+from gridloop.platform.api.deps import LIST_PAGE, After, Ctx, ListLimit, Tenant, own_device, paged
 from gridloop.platform.store.base import DeviceRecord
 
 router = APIRouter(tags=["registry"])
@@ -18,10 +18,7 @@ def device_out(d: DeviceRecord) -> schemas.Device:
 def list_devices(ctx: Ctx, t: Tenant, request: Request, response: Response, after: After = None,
                  limit: ListLimit = LIST_PAGE) -> list[schemas.Device]:
     """The tenant's devices by id, a page at a time (``Link: <…>; rel="next"`` when more follow)."""
-    page = ctx.store.list_devices(t, after, limit + 1)
-    if len(page) > limit:
-        page = page[:limit]
-        next_page(request, response, page[-1].id)
+    page = paged(lambda a, n: ctx.store.list_devices(t, a, n), after, limit, request, response)
     return [device_out(d) for d in page]
 
 

@@ -37,7 +37,7 @@ def migrate_layout1(db: sqlite3.Connection, codec: ShapeCodec) -> None:
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
-        codec.__init__()  # shapes it learnt were rolled back too
+        codec.forget()  # shapes it learnt were rolled back too
         raise
 
 

@@ -41,7 +41,7 @@ class SqliteReadings(SqliteBase):
                 db.executemany(INSERT_READING_SQL, rows)
                 if db.total_changes - before != len(readings):
                     db.execute("ROLLBACK")
-                    self._codec.__init__()  # shapes it added were rolled back too
+                    self._codec.forget()  # shapes it added were rolled back too
                     db.execute("BEGIN IMMEDIATE")  # _new_only reads before it writes: hold the write lock first
                     readings = self._new_only(tenant, readings)
                     if readings:
@@ -52,7 +52,7 @@ class SqliteReadings(SqliteBase):
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                self._codec.__init__()
+                self._codec.forget()
                 raise
         return len(readings)
 

@@ -27,6 +27,11 @@ class ShapeCodec:
         self._ids: dict[Shape, int] = {}
         self._names: dict[int, Shape] = {}
 
+    def forget(self) -> None:
+        """Drop what it learnt (after a rollback: shapes added in that transaction are gone)."""
+        self._ids.clear()
+        self._names.clear()
+
     def _load(self, db: sqlite3.Connection) -> None:
         for shape_id, names in db.execute("SELECT id, names FROM shapes"):
             shape = tuple(names.split(SEPARATOR))
