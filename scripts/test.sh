@@ -58,16 +58,24 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# 3. Mosquitto on a free loopback port.
+# 3. Mosquitto on free loopback ports: one per pytest worker (platforms of two tests on one broker would see each
+#    other's tenants), GRIDLOOP_TEST_WORKERS of them (default 2: most slow tests wait on real time, not the CPU).
+WORKERS=${GRIDLOOP_TEST_WORKERS:-2}
 if [ -x "$MOSQUITTO" ]; then
-  MQTT_PORT=$(free_port)
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n' \
-    "$MQTT_PORT" > "$WORK/mosquitto.conf"
-  "$MOSQUITTO" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-  PIDS+=($!)
-  wait_port "$MQTT_PORT" || { echo "mosquitto did not start" >&2; cat "$WORK/mosquitto.log" >&2; exit 1; }
-  export GRIDLOOP_TEST_BROKER="mqtt://127.0.0.1:$MQTT_PORT"
-  echo "== mosquitto on $GRIDLOOP_TEST_BROKER"
+  BROKERS=()
+  for i in $(seq 1 "$WORKERS"); do
+    MQTT_PORT=$(free_port)
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n' \
+      "$MQTT_PORT" > "$WORK/mosquitto-$i.conf"
+    "$MOSQUITTO" -c "$WORK/mosquitto-$i.conf" >"$WORK/mosquitto-$i.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$MQTT_PORT" || { echo "mosquitto did not start" >&2; cat "$WORK/mosquitto-$i.log" >&2; exit 1; }
+    BROKERS+=("mqtt://127.0.0.1:$MQTT_PORT")
+  done
+  export GRIDLOOP_TEST_BROKER=${BROKERS[0]}
+  GRIDLOOP_TEST_BROKERS=$(IFS=,; echo "${BROKERS[*]}")
+  export GRIDLOOP_TEST_BROKERS
+  echo "== mosquitto on $GRIDLOOP_TEST_BROKERS"
 fi
 
 # 4. FerretDB v1.24.2 (SQLite backend) as the MongoDB-wire server, built once from tests/fixtures/ferretdb.
@@ -128,4 +136,6 @@ export GRIDLOOP_REQUIRE_SERVICES=$REQUIRE
 echo "== ruff"
 "$VENV/bin/ruff" check .
 echo "== pytest"
-"$VENV/bin/python" -m pytest -q "$@"
+PARALLEL=()
+[ "$WORKERS" -gt 1 ] && PARALLEL=(-n "$WORKERS" --dist worksteal)
+"$VENV/bin/python" -m pytest -q "${PARALLEL[@]}" "$@"

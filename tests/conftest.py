@@ -47,9 +47,18 @@ def chromium_binary() -> str:
     return path
 
 
+def _worker_index() -> int:
+    """0 without pytest-xdist; else this worker's number (gw0 → 0, gw1 → 1, …)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
 @pytest.fixture(scope="session")
 def broker_uri() -> str:
-    uri = os.environ.get("GRIDLOOP_TEST_BROKER")
+    """The broker of this test process: each xdist worker gets its own from ``GRIDLOOP_TEST_BROKERS`` (a comma list
+    that scripts/test.sh starts), because platforms of two tests on one broker would see each other's tenants."""
+    brokers = [b for b in os.environ.get("GRIDLOOP_TEST_BROKERS", "").split(",") if b]
+    uri = brokers[_worker_index() % len(brokers)] if brokers else os.environ.get("GRIDLOOP_TEST_BROKER")
     if uri:
         yield uri
         return
