@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 from gridloop.platform.envelope import Reading
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, compute_rollups
-from gridloop.platform.store.mongo.connection import BUCKET_MS, MAX_RETRIES, MongoBase
+from gridloop.platform.store.mongo.chunks import ChunkColumns, ChunkPlan
+from gridloop.platform.store.mongo.connection import MAX_RETRIES, MongoBase
 
 DAY_MS = 86_400_000
 RESOLUTION_OF = {width: name for name, width in RESOLUTIONS.items()}
@@ -98,22 +99,43 @@ class MongoRollups(MongoBase):
         self, tenant: str, raw_days: float | None = None, rollup_days: dict[str, float] | None = None,
         batch: int = 500, now: int | None = None,
     ) -> dict[str, int]:
-        """Delete the tenant's readings older than ``raw_days`` (in whole hourly documents) and rollup buckets
-        that ended more than ``rollup_days[res]`` ago, ``batch`` documents per delete command."""
+        """Delete the tenant's readings older than ``raw_days`` and rollup buckets that ended more than
+        ``rollup_days[res]`` ago, ``batch`` documents at a time."""
         now = now if now is not None else time.time_ns() // 1_000_000
         deleted: dict[str, int] = {}
         if raw_days is not None:
-            cutoff = now - int(raw_days * DAY_MS)
-            deleted["raw"] = self._delete_in_batches(
-                "readings", {"tenant": tenant, "h": {"$lte": cutoff - BUCKET_MS}}, batch, count_field="n")
+            deleted["raw"] = self._delete_readings_before(tenant, now - int(raw_days * DAY_MS), batch)
         for res, days in (rollup_days or {}).items():
             cutoff = now - int(days * DAY_MS) - RESOLUTIONS[res]
             deleted[res] = self._delete_in_batches(
                 "rollups", {"tenant": tenant, "res": res, "b": {"$lte": cutoff}}, batch, count_field="s")
         return deleted
 
+    def _delete_readings_before(self, tenant: str, cutoff: int, batch: int) -> int:
+        """Readings with ts < cutoff: chunks wholly older go, a chunk across the cutoff is rewritten with the rest
+        (one document, atomically); then their keys go, so a reading arriving again later is stored again."""
+        total = 0
+        while True:
+            docs = list(self.db.chunks.find({"tenant": tenant, "t0": {"$lt": cutoff}}).limit(batch))
+            if not docs:
+                return total
+            with self._writing():
+                for doc in docs:
+                    cols = ChunkColumns.of(doc)
+                    old = cols.ts < cutoff
+                    if old.all():
+                        self.db.chunks.delete_one({"_id": doc["_id"]})
+                    else:
+                        rest = [r for r in cols.readings() if r.ts >= cutoff]
+                        fields = ChunkPlan(tenant, tuple(cols.quantities), rest).document()
+                        del fields["_id"], fields["rolled"]
+                        self.db.chunks.update_one({"_id": doc["_id"]}, {"$set": fields})
+                    gone = [k for k, o in zip(cols.keys(tenant), old.tolist(), strict=True) if o]
+                    self.db.reading_keys.delete_many({"_id": {"$in": gone}, "c": doc["_id"]})
+                    total += len(gone)
+
     def _delete_in_batches(self, collection: str, query: dict, batch: int, count_field: str) -> int:
-        """Delete matching documents ``batch`` at a time; counts readings (field n) or rollup buckets (per quantity)."""
+        """Delete matching documents ``batch`` at a time; counts rollup buckets (per quantity)."""
         total = 0
         coll = self.db[collection]
         while True:
