@@ -1,7 +1,7 @@
 """Readings written as insert-only chunks (chunks.py), each reading claimed once by a key document; events and
 rejected messages.
 
-A batch is written in four steps, each one command per collection however many readings it holds:
+A batch is written in three steps, each one command per collection however many readings it holds:
 
 1. **Claim.** Insert a key document per reading (``reading_keys``: ``_id`` ``tenant|dev|ts``, ``c`` its chunk's
    id). An insert of an existing _id fails atomically (on MongoDB and FerretDB alike), so each reading is claimed
@@ -12,11 +12,10 @@ A batch is written in four steps, each one command per collection however many r
    written (its writer died between claim and chunk) and this batch takes the claim over.
 3. **Chunk.** Insert the chunk documents. Their ids are deterministic, so a chunk that exists is this batch's
    earlier attempt: stored.
-4. **Fold.** The rollups of the chunks not folded yet are computed in memory and upserted once per touched bucket
-   (rollups.py); then the chunks are marked ``rolled``.
 
-The readings are durable (write concern majority and journaled on MongoDB) before insert_readings returns, and
-ingest acknowledges only then. A writer dying after step 3 leaves a chunk not rolled: its redelivery folds it.
+The chunks are folded into the rollups later, every few seconds (rollups.py: materialize_rollups); queries add
+what is not folded yet. The readings are durable (write concern majority and journaled on MongoDB) before
+insert_readings returns, and ingest acknowledges only then.
 """
 
 from __future__ import annotations
@@ -50,7 +49,8 @@ class MongoReadings(MongoRollups):
             return self._store_chunks(tenant, plans, fold=True)
 
     def _store_chunks(self, tenant: str, plans: list[ChunkPlan], fold: bool) -> int:
-        """Claim, settle, insert the chunks, fold their rollups (``fold``; else they are marked folded already)."""
+        """Claim, settle, insert the chunks (to be folded into the rollups, or with ``fold`` False marked folded
+        already); how many readings were new."""
         now = time.time_ns() // 1_000_000
         claims = [{"_id": k, "c": p.id, "at": now} for p in plans for k in p.keys]
         taken = self._insert_skipping("reading_keys", claims, KEYS_PER_COMMAND)
@@ -65,14 +65,7 @@ class MongoReadings(MongoRollups):
         existed = {docs[i]["_id"] for i in self._insert_skipping("chunks", docs, 20)}
         if not self._serialise:
             self._check_claims_kept(plans, existed)
-        if existed:  # an earlier attempt wrote them: fold only those it had not folded
-            done = {d["_id"] for d in self.db.chunks.find({"_id": {"$in": list(existed)}, "rolled": True},
-                                                          {"_id": 1})}
-            plans = [p for p in plans if p.id not in done]
-        if fold and plans:
-            self._add_rollups(tenant, [r for p in plans for r in p.readings])
-            self.db.chunks.update_many({"_id": {"$in": [p.id for p in plans]}}, {"$set": {"rolled": True}})
-        return sum(len(p.readings) for p in plans)
+        return sum(len(p.readings) for p in plans if p.id not in existed)  # existed: an earlier attempt's
 
     def _settle(self, tenant: str, plans: list[ChunkPlan], taken: set[str], now: int) -> list[ChunkPlan]:
         """The plans without the readings stored already, their claims pointing at the (new) chunk ids."""
