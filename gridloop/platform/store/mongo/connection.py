@@ -140,6 +140,8 @@ class MongoBase:
         db.assets.create_index([("tenant", 1), ("id", 1)])
         db.chunks.create_index([("tenant", 1), ("devs", 1), ("t0", 1)])
         db.chunks.create_index([("tenant", 1), ("t0", 1)])
+        db.chunks.create_index([("tenant", 1), ("rolled", 1)])
+        db.rollup_parts.create_index([("tenant", 1), ("res", 1), ("devs", 1), ("b0", 1)])
         db.events.create_index([("tenant", 1), ("dev", 1), ("ts", 1)])
         db.rejected.create_index("tenant")
         db.commands.create_index("status")
