@@ -118,9 +118,13 @@ class ChunkColumns:
             yield int(self.ts[i]), None if s == NO_SEQ else s, dict(zip(self.quantities, self.values[i].tolist(),
                                                                          strict=True))
 
-    def keys(self, tenant: str) -> list[str]:
-        return [reading_key(tenant, self.devs[d], int(t)) for d, t in zip(self.di.tolist(), self.ts.tolist(),
-                                                                          strict=True)]
+    def keys(self, tenant: str, lo: int | None = None, hi: int | None = None) -> list[str]:
+        """The key of each reading (with lo <= ts <= hi only, if given)."""
+        di, ts = self.di, self.ts
+        if lo is not None and hi is not None:
+            inside = (ts >= lo) & (ts <= hi)
+            di, ts = di[inside], ts[inside]
+        return [reading_key(tenant, self.devs[d], t) for d, t in zip(di.tolist(), ts.tolist(), strict=True)]
 
     def readings(self) -> list[Reading]:
         out = []

@@ -62,6 +62,8 @@ class MongoBase:
         # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
         # shard either, and a filter on more than _id makes its updates much slower (no push-down)
         self._serialise = self._ferretdb
+        # readings are claimed by a key document each (readings.py) where writers do not take turns
+        self._claims = not self._serialise
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
         self._locked_at = 0.0

@@ -3,7 +3,9 @@ rejected messages.
 
 A batch is written in three steps, each one command per collection however many readings it holds:
 
-1. **Claim.** Insert a key document per reading (``reading_keys``: ``_id`` ``tenant|dev|ts``, ``c`` its chunk's
+1. **Claim.** (MongoDB; on FerretDB, whose writers take turns, the stored chunks overlapping the batch in time
+   are read instead, under the write lock: claims cost FerretDB more than the readings themselves.)
+   Insert a key document per reading (``reading_keys``: ``_id`` ``tenant|dev|ts``, ``c`` its chunk's
    id). An insert of an existing _id fails atomically (on MongoDB and FerretDB alike), so each reading is claimed
    once whichever batch, replica or redelivery brings it.
 2. **Settle** (only for readings whose claim existed). The claim names a chunk: if that chunk exists and holds the
@@ -51,11 +53,14 @@ class MongoReadings(MongoRollups):
     def _store_chunks(self, tenant: str, plans: list[ChunkPlan], fold: bool) -> int:
         """Claim, settle, insert the chunks (to be folded into the rollups, or with ``fold`` False marked folded
         already); how many readings were new."""
-        now = time.time_ns() // 1_000_000
-        claims = [{"_id": k, "c": p.id, "at": now} for p in plans for k in p.keys]
-        taken = self._insert_skipping("reading_keys", claims, KEYS_PER_COMMAND)
-        if taken:
-            plans = self._settle(tenant, plans, {claims[i]["_id"] for i in taken}, now)
+        if self._claims:
+            now = time.time_ns() // 1_000_000
+            claims = [{"_id": k, "c": p.id, "at": now} for p in plans for k in p.keys]
+            taken = self._insert_skipping("reading_keys", claims, KEYS_PER_COMMAND)
+            if taken:
+                plans = self._settle(tenant, plans, {claims[i]["_id"] for i in taken}, now)
+        else:
+            plans = self._without_stored(tenant, plans)
         if not plans:
             return 0
         docs = [p.document() for p in plans]
@@ -66,6 +71,23 @@ class MongoReadings(MongoRollups):
         if not self._serialise:
             self._check_claims_kept(plans, existed)
         return sum(len(p.readings) for p in plans if p.id not in existed)  # existed: an earlier attempt's
+
+    def _without_stored(self, tenant: str, plans: list[ChunkPlan]) -> list[ChunkPlan]:
+        """FerretDB (writers of all processes take turns, connection.py): the plans without the readings that the
+        stored chunks overlapping the batch in time hold, read under the write lock instead of claimed."""
+        rows = [r for p in plans for r in p.readings]
+        lo, hi = min(r.ts for r in rows), max(r.ts for r in rows)
+        devs = sorted({r.dev for r in rows})
+        flt: dict = {"tenant": tenant, "t0": {"$lte": hi}, "t1": {"$gte": lo}}
+        if len(devs) <= 100:
+            flt["devs"] = {"$in": devs}
+        stored: set[str] = set()
+        for doc in self.db.chunks.find(flt, {"q": 0, "v": 0, "seq": 0}):
+            stored.update(ChunkColumns.of(doc).keys(tenant, lo, hi))
+        if not stored:
+            return plans
+        kept = [p.keep(set(p.keys) - stored) for p in plans]
+        return [p for p in kept if p.readings]
 
     def _settle(self, tenant: str, plans: list[ChunkPlan], taken: set[str], now: int) -> list[ChunkPlan]:
         """The plans without the readings stored already, their claims pointing at the (new) chunk ids."""

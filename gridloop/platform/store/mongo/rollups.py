@@ -199,9 +199,10 @@ class MongoRollups(MongoBase):
                         fields = ChunkPlan(tenant, tuple(cols.quantities), rest).document()
                         del fields["_id"], fields["rolled"]
                         self.db.chunks.update_one({"_id": doc["_id"]}, {"$set": fields})
-                    gone = [k for k, o in zip(cols.keys(tenant), old.tolist(), strict=True) if o]
-                    self.db.reading_keys.delete_many({"_id": {"$in": gone}, "c": doc["_id"]})
-                    total += len(gone)
+                    total += int(old.sum())
+                    if self._claims:
+                        gone = [k for k, o in zip(cols.keys(tenant), old.tolist(), strict=True) if o]
+                        self.db.reading_keys.delete_many({"_id": {"$in": gone}, "c": doc["_id"]})
 
     def _delete_in_batches(self, collection: str, query: dict, batch: int, count_field: str) -> int:
         """Delete matching documents ``batch`` at a time; counts rollup buckets (per quantity)."""
