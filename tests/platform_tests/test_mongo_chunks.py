@@ -78,9 +78,9 @@ def test_a_fold_interrupted_by_a_crash_is_finished_without_folding_twice(mongo_s
     s.insert_readings("t", _readings("a", range(120, 180)))
     docs = s._fold_step_chunks("t", {"t1": {"$lt": T0 + 10**9}})  # marked with the fold's id, then...
     buckets: dict = {}
-    for row in _chunk_rows("t", docs[0]):
+    for row in (row for doc in docs for row in _chunk_rows("t", doc)):
         _fold_row(buckets, row)
-    s._insert_parts("t", docs[0]["rolled"], buckets)  # ...it died after inserting (some of) its parts
+    s._insert_parts("t", docs[0]["rolled"], buckets)  # ...it died after inserting its parts, before the mark
     assert s.materialize_rollups("t", T0 + 10**9) == 180
     assert s.materialize_rollups("t", T0 + 10**9) == 0
     got = [(b.start - T0, b.n) for b in s.query_rollups("t", ["a"], Q, "1m", T0, T0 + 3_600_000)]
