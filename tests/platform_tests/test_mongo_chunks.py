@@ -4,12 +4,15 @@ claim path (one key document per reading, for MongoDB's unserialised writers) is
 
 from __future__ import annotations
 
+import time
+
 import pymongo
 import pytest
 
 from gridloop.platform.envelope import Reading
 from gridloop.platform.store.mongo import MongoStore
 from gridloop.platform.store.mongo.chunks import ChunkPlan, reading_key
+from gridloop.platform.store.mongo.readings import ORPHAN_MS, ClaimConflict
 from gridloop.platform.store.mongo.rollups import _chunk_rows, _fold_row
 from tests.platform_tests.conftest import unique_mongo_uri
 
@@ -87,3 +90,19 @@ def test_a_fold_interrupted_by_a_crash_is_finished_without_folding_twice(mongo_s
     assert got == [(0, 60), (60_000, 60), (120_000, 60)]
     day = s.query_rollups("t", ["a"], Q, "1d", T0, T0 + 1)
     assert [(b.n, b.sum) for b in day] == [(180, sum(230.0 + k for k in range(180)))]
+
+
+def test_unserialised_writers_leave_a_young_claim_alone_and_take_an_old_one_over(mongo_store):
+    """MongoDB's writers do not take turns: a claim without its chunk may be a writer still at work, so it is
+    taken over only once ORPHAN_MS old; until then the batch fails unacknowledged (and comes again)."""
+    s = mongo_store
+    s._claims, s._serialise = True, False
+    batch = _readings("a", range(0, 10))
+    key = {"_id": reading_key("t", "a", T0 + 3000), "c": "t|0|in-flight", "at": time.time_ns() // 1_000_000}
+    s.db.reading_keys.insert_one(key)
+    with pytest.raises(ClaimConflict):
+        s.insert_readings("t", batch)
+    assert s.count_readings("t") == 0
+    s.db.reading_keys.update_one({"_id": key["_id"]}, {"$set": {"at": key["at"] - ORPHAN_MS - 1}})
+    assert s.insert_readings("t", batch) == 10
+    assert s.insert_readings("t", batch) == 0 and s.count_readings("t") == 10

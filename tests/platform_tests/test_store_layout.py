@@ -142,6 +142,7 @@ def test_mongodb_store_of_layout_2_is_refused_then_its_readings_moved_into_chunk
             open_store(uri)
         done = _migrate(uri)
         assert done.returncode == 0, done.stderr
+        assert "is at layout 3" in done.stdout
         store = open_store(uri)
         try:
             got = store.query_readings("alpha", "m1", None, None, 10)

@@ -10,7 +10,7 @@ v1 updates are not atomic: it reads the matching documents, then writes them bac
 one document can lose one update. On FerretDB the store therefore also serialises its read-modify-write steps
 across processes with a lock document (``locks._id: "writer"``, inserted to take it: an insert of an existing
 _id fails atomically there too).
-On MongoDB, upserts of rollups also filter on the shard key {tenant, dev} (deploy/mongo-shard.js).
+The shard keys: deploy/mongo-shard.js.
 
 Layout (MONGO_LAYOUT, kept in ``store_info``): 1 global device ids; 2 devices keyed by (tenant, id), readings in
 hourly documents upserted per reading; 3 readings in insert-only chunk documents (chunks.py). ``gridloop platform
@@ -35,9 +35,7 @@ from gridloop.platform.store.layout import LAYOUT_KEY, StoreLayoutError
 from gridloop.platform.store.registry_cache import RegistryCache
 
 MONGO_LAYOUT = 3  # this backend's own layout number (the SQLite store has its own: store/layout.py)
-BUCKET_MS = 3_600_000  # layout 2 kept one readings document per (tenant, meter, hour)
 DUPLICATE_KEY = 11000
-MAX_RETRIES = 20
 UPDATE_CHUNK = 50  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
 WRITE_LOCK_TTL_MS = 3_000  # FerretDB only: a crashed holder's lock is taken over after this long
 WRITE_LOCK_RENEW_S = 1.0  # a holder in a long write renews it this often (between update chunks)
@@ -67,6 +65,7 @@ class MongoBase:
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
         self._locked_at = 0.0
+        self.layout = MONGO_LAYOUT
         found = self._layout()
         if found != MONGO_LAYOUT and not (migrate and found < MONGO_LAYOUT):
             self._client.close()
@@ -102,14 +101,6 @@ class MongoBase:
                 self._depth -= 1
                 if self._serialise and self._depth == 0:
                     self.db.locks.delete_one({"_id": "writer", "holder": self._token})
-
-    def _by_id(self, doc_id: str, tenant: str, dev: str) -> dict[str, Any]:
-        """Filter on a document's _id, with the shard key (tenant, dev): a sharded cluster needs it for an upsert."""
-        return {"_id": doc_id} if self._ferretdb else {"_id": doc_id, "tenant": tenant, "dev": dev}
-
-    def _shard_key_on_insert(self, tenant: str, dev: str) -> dict[str, str]:
-        """What an upsert must set besides its filter's fields (with the shard key in the filter, nothing)."""
-        return {"tenant": tenant, "dev": dev} if self._ferretdb else {}
 
     def _take_write_lock(self) -> None:
         deadline = time.monotonic() + WRITE_LOCK_WAIT_S
