@@ -216,8 +216,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     except (ValueError, StoreLayoutError) as exc:
         print(f"gridloop platform migrate: {exc}", file=sys.stderr)
         return 2
+    layout = getattr(store, "layout", LAYOUT)  # a backend with a layout number of its own says so (MongoDB)
     store.close()
-    print(f"gridloop platform migrate: {args.store} is at layout {LAYOUT}")
+    print(f"gridloop platform migrate: {args.store} is at layout {layout}")
     return 0
 
 

@@ -138,16 +138,16 @@ def test_a_registry_change_through_another_replica_shows_within_the_cache_age(tw
     assert a.get_device("t1", "m1") is None and b.get_device("t2", "m1").type == "electricity_meter"
 
 
-def test_mongodb_upserts_name_the_shard_key(mongo_uri):
-    """On MongoDB (not FerretDB, which the tests run) reading and rollup upserts filter on tenant and dev too, as a
-    sharded cluster requires: forced here, they store and deduplicate exactly as the _id-only ones."""
+def test_mongodb_claims_store_and_deduplicate_like_the_read_back(mongo_uri):
+    """On MongoDB (not FerretDB, which the tests run) each reading is claimed by a key document, so that replicas
+    writing at once never store one twice: forced here, the claims store and deduplicate exactly as the read-back
+    that FerretDB's serialised writers use, and every reading has one claim naming the chunk that holds it."""
     from gridloop.platform.envelope import Reading
 
     uri, name = _unique_mongo(mongo_uri)
     store = open_store(uri)
     try:
-        store._ferretdb = False  # the MongoDB branch of the filters (the write lock stays: FerretDB needs it)
-        assert store._by_id("t|m1|0", "t", "m1") == {"_id": "t|m1|0", "tenant": "t", "dev": "m1"}
+        store._claims = True  # the MongoDB path (the write lock stays: FerretDB needs it)
         store.put_devices([DeviceRecord(tenant="t", id=f"m{i}", type="electricity_meter") for i in range(2)])
         batch = [Reading(f"m{i}", T0 + 1000 * k, k, {QUANTITY: float(k)}) for k in range(90) for i in range(2)]
         assert store.insert_readings("t", batch[:100]) == 100
@@ -158,6 +158,8 @@ def test_mongodb_upserts_name_the_shard_key(mongo_uri):
         assert [(b.dev, b.start, b.n, b.sum) for b in buckets] == [
             (d, T0 + 60_000 * j, 60 if j == 0 else 30, float(sum(range(60 * j, min(60 * j + 60, 90)))))
             for d in ("m0", "m1") for j in range(2)]
+        claims = {d["_id"]: d["c"] for d in store.db.reading_keys.find()}
+        assert len(claims) == 180 and set(claims.values()) == {d["_id"] for d in store.db.chunks.find({}, {"_id": 1})}
     finally:
         store.close()
         with pymongo.MongoClient(uri) as client:

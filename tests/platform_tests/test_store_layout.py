@@ -107,3 +107,58 @@ def test_mongodb_store_of_the_previous_layout_is_refused_then_migrated(mongo_uri
     finally:
         with pymongo.MongoClient(uri) as client:
             client.drop_database(name)
+
+
+def _layout2_mongo(db) -> None:
+    """A MongoDB store as layout 2 wrote it: readings in hourly documents, folded into bucket documents."""
+    db.store_info.insert_one({"_id": "layout", "value": 2})
+    db.devices.insert_one({"_id": "alpha|m1", "tenant": "alpha", "id": "m1", "type": "electricity_meter",
+                           "phases": 3, "status": "online", "meta": "{}"})
+    t0, hour = 1767225600000, 3_600_000
+    samples = {t0 + 1000: 230.0, t0 + 61_000: 231.0, t0 + hour + 5: 229.0}
+    for h in (t0, t0 + hour):
+        mine = {ts: v for ts, v in samples.items() if h <= ts < h + hour}
+        db.readings.insert_one({"_id": f"alpha|m1|{h}", "tenant": "alpha", "dev": "m1", "h": h, "k": list(mine),
+                                "n": len(mine), "s": {str(ts): {"seq": i, "q": [{"k": "electricity.voltage.l1",
+                                                                                  "v": v}]}
+                                                      for i, (ts, v) in enumerate(mine.items())}})
+    db.rollups.insert_one({"_id": f"alpha|m1|1d|{t0}", "tenant": "alpha", "dev": "m1", "res": "1d", "b": t0,
+                           "s": {"electricity%2Evoltage%2El1": {"n": 3, "sum": 690.0, "min": 229.0, "max": 231.0,
+                                                                "f": {"t": t0 + 1000, "v": 230.0},
+                                                                "l": {"t": t0 + hour + 5, "v": 229.0}}}})
+
+
+def test_mongodb_store_of_layout_2_is_refused_then_its_readings_moved_into_chunks(mongo_uri):
+    """Layout 2 (hourly reading documents) -> 3 (chunks): readings, counts and rollups as before, nothing
+    folded twice, and a reading stored before is still known (not stored again)."""
+    from gridloop.platform.envelope import Reading
+
+    uri, name = unique_mongo_uri(mongo_uri)
+    with pymongo.MongoClient(uri) as client:
+        _layout2_mongo(client[name])
+    t0, hour, q = 1767225600000, 3_600_000, "electricity.voltage.l1"
+    try:
+        with pytest.raises(StoreLayoutError, match="layout 2, this gridloop reads layout 3"):
+            open_store(uri)
+        done = _migrate(uri)
+        assert done.returncode == 0, done.stderr
+        assert "is at layout 3" in done.stdout
+        store = open_store(uri)
+        try:
+            got = store.query_readings("alpha", "m1", None, None, 10)
+            assert [(r.ts - t0, r.seq, r.q[q]) for r in got] == [(1000, 0, 230.0), (61_000, 1, 231.0),
+                                                                   (hour + 5, 0, 229.0)]
+            assert store.count_readings("alpha") == 3
+            assert store.readings_per_device("alpha", t0, t0 + hour) == {"m1": 2}
+            day = store.query_rollups("alpha", ["m1"], q, "1d", t0, t0 + 86_400_000)
+            assert [(b.n, b.sum) for b in day] == [(3, 690.0)]  # layout 2's buckets, not folded again
+            assert store.materialize_rollups("alpha", t0 + 10 * hour) == 0
+            assert store.insert_readings("alpha", [Reading("m1", t0 + 1000, 0, {q: 230.0})]) == 0
+            assert store.get_device("alpha", "m1").status == "online"
+        finally:
+            store.close()
+        with pymongo.MongoClient(uri) as client:
+            assert "readings" not in client[name].list_collection_names()
+    finally:
+        with pymongo.MongoClient(uri) as client:
+            client.drop_database(name)

@@ -12,10 +12,11 @@ LAYOUT_KEY = "layout"
 class StoreLayoutError(RuntimeError):
     """The store was written by another layout; the message says what to run."""
 
-    def __init__(self, uri: str, found: int) -> None:
-        if found < LAYOUT:
+    def __init__(self, uri: str, found: int, expected: int = LAYOUT) -> None:
+        """``expected``: the layout the backend reads (a backend may keep its own number, as MongoDB does)."""
+        if found < expected:
             hint = f"migrate it first: gridloop platform migrate --store {uri}"
         else:
             hint = "it was written by a newer gridloop: upgrade gridloop to read it"
-        super().__init__(f"store {uri} has layout {found}, this gridloop reads layout {LAYOUT}; {hint}")
+        super().__init__(f"store {uri} has layout {found}, this gridloop reads layout {expected}; {hint}")
         self.found = found

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from gridloop.platform.store.mongo.commands import MongoCommands
 from gridloop.platform.store.mongo.leases import MongoLeases
+from gridloop.platform.store.mongo.migrate import MongoMigration
+from gridloop.platform.store.mongo.queries import MongoQueries
 from gridloop.platform.store.mongo.readings import MongoReadings
 from gridloop.platform.store.mongo.registry import MongoRegistry
 from gridloop.platform.store.mongo.rollups import MongoRollups, encode_field
 from gridloop.platform.store.mongo.tenants import MongoTenants
 
 
-class MongoStore(MongoTenants, MongoRegistry, MongoReadings, MongoRollups, MongoCommands, MongoLeases):
+class MongoStore(MongoMigration, MongoTenants, MongoRegistry, MongoReadings, MongoQueries, MongoRollups, MongoCommands,
+                 MongoLeases):
     """The MongoDB backend; the database is the URI's path (``mongodb://host:port/db``)."""
 
 

@@ -1,15 +1,20 @@
-"""Store on MongoDB (tested against FerretDB v1.24): hourly reading buckets, rollups, registry, commands.
+"""Store on MongoDB (tested against FerretDB v1.24): reading chunks (chunks.py), rollups, registry, commands.
 
 Written for what FerretDB v1 supports: no time-series or TTL collections, no nested arrays, no '.'
 or '$' in field names (quantities are stored as lists of {k, v}), plain upserts with $inc/$min/$max.
 
 Several platform replicas may share one database. MongoDB applies each update to one document atomically
-(filter and change together), which is all the conditional writes here need: a reading bucket guarded by
-``k: {$nin: ...}``, a command's status step, a lease. FerretDB v1 does not: it reads the matching documents,
-then writes them back, so two processes updating one document can lose one update. On FerretDB the store
-therefore also serialises its read-modify-write steps across processes with a lock document
-(``locks._id: "writer"``, inserted to take it: an insert of an existing _id fails atomically there too).
-On MongoDB, upserts of readings and rollups also filter on the shard key {tenant, dev} (deploy/mongo-shard.js).
+(filter and change together), and an insert of an existing _id fails atomically, which is all the conditional
+writes here need: a reading's key document (its claim, readings.py), a command's status step, a lease. FerretDB
+v1 updates are not atomic: it reads the matching documents, then writes them back, so two processes updating
+one document can lose one update. On FerretDB the store therefore also serialises its read-modify-write steps
+across processes with a lock document (``locks._id: "writer"``, inserted to take it: an insert of an existing
+_id fails atomically there too).
+The shard keys: deploy/mongo-shard.js.
+
+Layout (MONGO_LAYOUT, kept in ``store_info``): 1 global device ids; 2 devices keyed by (tenant, id), readings in
+hourly documents upserted per reading; 3 readings in insert-only chunk documents (chunks.py). ``gridloop platform
+migrate`` brings an older database to 3 (migrate.py).
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pymongo
+from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError
 
-from gridloop.platform.store.layout import LAYOUT, LAYOUT_KEY, StoreLayoutError
+from gridloop.platform.store.layout import LAYOUT_KEY, StoreLayoutError
 from gridloop.platform.store.registry_cache import RegistryCache
 
-BUCKET_MS = 3_600_000  # one readings document per (tenant, meter, hour)
+MONGO_LAYOUT = 3  # this backend's own layout number (the SQLite store has its own: store/layout.py)
 DUPLICATE_KEY = 11000
-MAX_RETRIES = 20
 UPDATE_CHUNK = 50  # FerretDB v1.24 (SQLite) hangs on one update command with ~100 statements
 WRITE_LOCK_TTL_MS = 3_000  # FerretDB only: a crashed holder's lock is taken over after this long
 WRITE_LOCK_RENEW_S = 1.0  # a holder in a long write renews it this often (between update chunks)
@@ -44,41 +49,44 @@ class MongoBase:
         """``migrate``: bring a database of an older layout to this one (gridloop platform migrate)."""
         self._client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
         self.db = self._client.get_default_database()
+        self._ferretdb = "ferretdbVersion" in self._client.admin.command("buildInfo")
+        if not self._ferretdb and self.db.write_concern.is_server_default:
+            # durable before acknowledgement: on a replica set, written to a majority and journaled (a URI's own
+            # w=/journal= options are kept as given)
+            self.db = self._client.get_default_database(write_concern=WriteConcern(w="majority", j=True))
+        self._write_concern = self.db.write_concern.document  # raw write commands carry it too
         self._lock = threading.RLock()  # one writer at a time per process: keeps read-then-write cheap
         self._registered = RegistryCache()
         # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
         # shard either, and a filter on more than _id makes its updates much slower (no push-down)
-        self._ferretdb = "ferretdbVersion" in self._client.admin.command("buildInfo")
         self._serialise = self._ferretdb
+        # readings are claimed by a key document each (readings.py) where writers do not take turns
+        self._claims = not self._serialise
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
         self._locked_at = 0.0
+        self.layout = MONGO_LAYOUT
         found = self._layout()
-        if found != LAYOUT and not (migrate and found < LAYOUT):
+        if found != MONGO_LAYOUT and not (migrate and found < MONGO_LAYOUT):
             self._client.close()
-            raise StoreLayoutError(_redacted(uri), found)
-        if found < LAYOUT:
-            self._migrate_from(found)
+            raise StoreLayoutError(_redacted(uri), found, MONGO_LAYOUT)
         self._create_indexes()
+        if found < MONGO_LAYOUT:
+            self._migrate_from(found)
         with contextlib.suppress(DuplicateKeyError):  # a new database (a replica starting with it may be first)
-            self.db.store_info.insert_one({"_id": LAYOUT_KEY, "value": LAYOUT})
+            self.db.store_info.insert_one({"_id": LAYOUT_KEY, "value": MONGO_LAYOUT})
 
     def _layout(self) -> int:
-        """This database's layout: LAYOUT when new, 1 when it has devices but no recorded layout."""
+        """This database's layout: MONGO_LAYOUT when new, 1 when it has devices or readings but no recorded layout."""
         doc = self.db.store_info.find_one({"_id": LAYOUT_KEY})
         if doc is not None:
             return int(doc["value"])
-        return 1 if self.db.devices.find_one({}, {"_id": 1}) is not None else LAYOUT
+        used = any(self.db[c].find_one({}, {"_id": 1}) is not None for c in ("devices", "readings"))
+        return 1 if used else MONGO_LAYOUT
 
     def _migrate_from(self, found: int) -> None:
-        """Layout 1 -> 2: device documents re-keyed from the global id to tenant|id (each copied, then the old
-        one removed: a migration stopped half-way is finished by running it again)."""
-        with self._writing():
-            for doc in list(self.db.devices.find({"id": {"$exists": False}})):
-                new = {**doc, "_id": f"{doc['tenant']}|{doc['_id']}", "id": doc["_id"]}
-                self._insert("devices", [new])
-                self.db.devices.delete_one({"_id": doc["_id"]})
-            self.db.store_info.update_one({"_id": LAYOUT_KEY}, {"$set": {"value": LAYOUT}}, upsert=True)
+        """Bring an older layout to this one (migrate.py implements the steps)."""
+        raise NotImplementedError
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -93,14 +101,6 @@ class MongoBase:
                 self._depth -= 1
                 if self._serialise and self._depth == 0:
                     self.db.locks.delete_one({"_id": "writer", "holder": self._token})
-
-    def _by_id(self, doc_id: str, tenant: str, dev: str) -> dict[str, Any]:
-        """Filter on a document's _id, with the shard key (tenant, dev): a sharded cluster needs it for an upsert."""
-        return {"_id": doc_id} if self._ferretdb else {"_id": doc_id, "tenant": tenant, "dev": dev}
-
-    def _shard_key_on_insert(self, tenant: str, dev: str) -> dict[str, str]:
-        """What an upsert must set besides its filter's fields (with the shard key in the filter, nothing)."""
-        return {"tenant": tenant, "dev": dev} if self._ferretdb else {}
 
     def _take_write_lock(self) -> None:
         deadline = time.monotonic() + WRITE_LOCK_WAIT_S
@@ -131,7 +131,10 @@ class MongoBase:
         db.tenants.create_index("key_hash", unique=True)
         db.devices.create_index([("tenant", 1), ("id", 1)])
         db.assets.create_index([("tenant", 1), ("id", 1)])
-        db.readings.create_index([("tenant", 1), ("dev", 1), ("h", 1)])
+        db.chunks.create_index([("tenant", 1), ("devs", 1), ("t0", 1)])
+        db.chunks.create_index([("tenant", 1), ("t0", 1)])
+        db.chunks.create_index([("tenant", 1), ("rolled", 1)])
+        db.rollup_parts.create_index([("tenant", 1), ("res", 1), ("devs", 1), ("b0", 1)])
         db.events.create_index([("tenant", 1), ("dev", 1), ("ts", 1)])
         db.rejected.create_index("tenant")
         db.commands.create_index("status")
@@ -144,7 +147,8 @@ class MongoBase:
         for off in range(0, len(updates), UPDATE_CHUNK):
             self._keep_write_lock()
             chunk = updates[off:off + UPDATE_CHUNK]
-            reply = self.db.command({"update": collection, "updates": chunk, "ordered": False})
+            reply = self.db.command({"update": collection, "updates": chunk, "ordered": False,
+                                     **self._concern()})
             _raise_on_write_concern(reply)
             for err in reply.get("writeErrors", []):
                 if err.get("code") != DUPLICATE_KEY:
@@ -154,19 +158,25 @@ class MongoBase:
 
     def _insert(self, collection: str, docs: list[dict]) -> int:
         """Insert unordered, skipping documents whose _id exists; the number inserted."""
-        inserted = 0
-        for off in range(0, len(docs), 500):
+        return len(docs) - len(self._insert_skipping(collection, docs))
+
+    def _insert_skipping(self, collection: str, docs: list[dict], per_command: int = 500) -> list[int]:
+        """Insert unordered; the indexes of the documents whose _id existed already (other errors raise)."""
+        dupes: list[int] = []
+        for off in range(0, len(docs), per_command):
             self._keep_write_lock()
-            chunk = docs[off:off + 500]
-            reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False})
+            chunk = docs[off:off + per_command]
+            reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False,
+                                     **self._concern()})
             _raise_on_write_concern(reply)
-            dupes = 0
             for err in reply.get("writeErrors", []):
                 if err.get("code") != DUPLICATE_KEY:
                     raise pymongo.errors.OperationFailure(err.get("errmsg", str(err)), err.get("code"))
-                dupes += 1
-            inserted += len(chunk) - dupes
-        return inserted
+                dupes.append(off + err["index"])
+        return dupes
+
+    def _concern(self) -> dict[str, Any]:
+        return {"writeConcern": self._write_concern} if self._write_concern else {}
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,72 @@
+"""Rollup parts: the buckets one fold computed (rollups.py), inserted as columns, never updated.
+
+FerretDB v1 (the tests' server) scans the collection for every update: upserting a bucket per device and
+resolution fell to about 30 upserts/s once a few hundred buckets were stored. A fold therefore inserts its buckets
+as one document per resolution (PART_MAX rows at most), and queries merge the parts of a bucket (a bucket a fold
+saw only in part, such as the day so far, has a row in several parts):
+
+- ``_id``: ``<fold id>|<res>|<k>``, the fold id hashing the chunks it folded: a fold run again inserts the same ids;
+- ``tenant``, ``res``, ``b0``, ``b1``: the tenant, the resolution and the first and last bucket start;
+- ``devs``, ``q``: the devices (sorted, indexed) and quantities the rows name;
+- ``di`` (uint32), ``qi`` (uint16), ``b``, ``n``, ``fts``, ``lts`` (int64), ``sum``, ``min``, ``max``, ``fv``,
+  ``lv`` (float64): one row per (device, quantity, bucket), little-endian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from bson import Binary
+
+from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow
+
+PART_MAX = 100_000  # rows per part document (about 7 MB)
+INTS = ("b", "n", "fts", "lts")
+FLOATS = ("sum", "min", "max", "fv", "lv")
+
+
+def part_docs(tenant: str, fold_id: str, res: str, buckets: list[tuple[str, str, RollupBucket]]) -> list[dict]:
+    """The part documents of one resolution: buckets as (dev, quantity, bucket), in a deterministic order."""
+    buckets = sorted(buckets, key=lambda x: (x[0], x[1], x[2].start))
+    out = []
+    for k, off in enumerate(range(0, len(buckets), PART_MAX)):
+        rows = buckets[off:off + PART_MAX]
+        devs = sorted({d for d, _, _ in rows})
+        qs = sorted({q for _, q, _ in rows})
+        dev_i, q_i = {d: i for i, d in enumerate(devs)}, {q: i for i, q in enumerate(qs)}
+        cols = {
+            "b": [b.start for _, _, b in rows], "n": [b.n for _, _, b in rows],
+            "fts": [b.first_ts for _, _, b in rows], "lts": [b.last_ts for _, _, b in rows],
+            "sum": [b.sum for _, _, b in rows], "min": [b.min for _, _, b in rows], "max": [b.max for _, _, b in rows],
+            "fv": [b.first for _, _, b in rows], "lv": [b.last for _, _, b in rows],
+        }
+        doc = {"_id": f"{fold_id}|{res}|{k}", "tenant": tenant, "res": res, "b0": min(cols["b"]),
+               "b1": max(cols["b"]), "devs": devs, "q": qs,
+               "di": Binary(np.array([dev_i[d] for d, _, _ in rows], "<u4").tobytes()),
+               "qi": Binary(np.array([q_i[q] for _, q, _ in rows], "<u2").tobytes())}
+        doc.update({c: Binary(np.array(cols[c], "<i8").tobytes()) for c in INTS})
+        doc.update({c: Binary(np.array(cols[c], "<f8").tobytes()) for c in FLOATS})
+        out.append(doc)
+    return out
+
+
+def part_rows(tenant: str, doc: dict, devices: list[str] | None = None, quantity: str | None = None,
+              keep: np.ndarray | None = None) -> list[RollupRow]:
+    """The rows of a part (of ``devices`` and ``quantity`` only, if given; ``keep``: a mask of its own)."""
+    di = np.frombuffer(doc["di"], "<u4")
+    qi = np.frombuffer(doc["qi"], "<u2")
+    mask = np.ones(len(di), dtype=bool) if keep is None else keep.copy()
+    if devices is not None:
+        wanted = set(devices)
+        mask &= np.isin(di, [i for i, d in enumerate(doc["devs"]) if d in wanted])
+    if quantity is not None:
+        if quantity not in doc["q"]:
+            return []
+        mask &= qi == doc["q"].index(quantity)
+    pick = np.flatnonzero(mask)
+    ints = {c: np.frombuffer(doc[c], "<i8")[pick].tolist() for c in INTS}
+    floats = {c: np.frombuffer(doc[c], "<f8")[pick].tolist() for c in FLOATS}
+    width = RESOLUTIONS[doc["res"]]
+    devs, qs = doc["devs"], doc["q"]
+    return [(tenant, devs[d], qs[q], width, ints["b"][j], ints["n"][j], floats["sum"][j], floats["min"][j],
+             floats["max"][j], ints["fts"][j], floats["fv"][j], ints["lts"][j], floats["lv"][j])
+            for j, (d, q) in enumerate(zip(di[pick].tolist(), qi[pick].tolist(), strict=True))]
