@@ -114,6 +114,11 @@ def test_query_order_limits_and_ranges(store):
     assert store.query_readings("alpha", "m1", T0 + 4 * HOUR, None, 100) == []
     assert store.readings_per_device("alpha", T0, T0 + HOUR) == {"m1": 3}
     assert store.readings_per_device("alpha", None, None) == {"m1": 6}
+    # spans not on whole hours: counted exactly at both ends
+    assert store.readings_per_device("alpha", T0 + 1, T0 + 2 * HOUR + 8) == {"m1": 4}
+    assert store.readings_per_device("alpha", T0 + HOUR - 1, T0 + HOUR + 1) == {"m1": 2}
+    assert store.readings_per_device("alpha", T0 + 1, T0 + HOUR - 1) == {"m1": 1}
+    assert store.readings_per_device("alpha", T0 + 3 * HOUR + 6, None) == {}
 
 
 def test_events(store):
