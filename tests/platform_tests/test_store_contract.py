@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import orjson
 import pytest
 
 from gridloop.platform.envelope import Event, Reading
@@ -53,6 +54,8 @@ def test_devices_registry_and_owner(store):
     assert store.get_device("beta", "m1").type == "switch" and store.get_device("alpha", "m1").type == \
         "electricity_meter"
     assert [d.id for d in store.list_devices("beta")] == ["b1", "m1"]
+    assert [(i, t, orjson.loads(m)) for i, t, m in store.device_metas("alpha")] == [
+        ("m1", "electricity_meter", {"interval_s": 10}), ("m2", "electricity_meter", {"interval_s": 10})]
     store.set_device_status("beta", "m1", "offline")
     assert store.get_device("alpha", "m1").status == "online"
     assert store.delete_device("beta", "m1") and not store.delete_device("beta", "m1")
