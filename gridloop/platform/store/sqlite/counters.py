@@ -44,6 +44,8 @@ NEVER = 2**62
 def build_counters(db: sqlite3.Connection) -> None:
     """Count the stored rows into the counters once (a store written before they existed); no-op afterwards."""
     db.executescript(COUNTERS_SCHEMA)
+    if db.execute("SELECT 1 FROM store_info WHERE key=?", (COUNTERS_KEY,)).fetchone() is not None:
+        return  # built already: no write lock taken at every open
     db.execute("BEGIN IMMEDIATE")  # another process may be building them too: the check is inside the lock
     try:
         if db.execute("SELECT 1 FROM store_info WHERE key=?", (COUNTERS_KEY,)).fetchone() is None:
