@@ -169,6 +169,17 @@ class PlatformClient:
     def metrics(self) -> rest.Metrics:
         return rest.Metrics.model_validate_json(self._call("GET", "/metrics").content)
 
+    def aggregates(self, quantity: str, start: int | str, end: int | str, *, device: str | None = None,
+                   asset: str | None = None, interval: str = "15m", agg: str = "mean",
+                   tz: str | None = None) -> rest.Aggregates:
+        """One quantity per interval of one device or of an asset's devices; days and months (``1d``, ``1mo``) in
+        the IANA time zone ``tz`` if given (local midnights: 23 h and 25 h days when daylight saving time changes)."""
+        if (device is None) == (asset is None):
+            raise ValueError("give one of device and asset")
+        path = f"/devices/{device}/aggregates" if device is not None else f"/assets/{asset}/aggregates"
+        params = {"quantity": quantity, "start": start, "end": end, "interval": interval, "agg": agg, "tz": tz}
+        return rest.Aggregates.model_validate_json(self._call("GET", path, params=params).content)
+
     def completeness(self, start_ms: int, end_ms: int) -> rest.Completeness:
         r = self._call("GET", "/completeness", params={"start": start_ms, "end": end_ms})
         return rest.Completeness.model_validate_json(r.content)

@@ -109,9 +109,12 @@ def test_same_seed_same_numbers_embedded_services(tmp_path):
     a = run_scenario(scenario, RunOptions(out=tmp_path / "a", **options))
     b = run_scenario(scenario, RunOptions(out=tmp_path / "b", **options))
     run_scenario(scenario, RunOptions(out=tmp_path / "c", seed=7, **options))
-    timings = {"wall_s", "loop_wall_s"}  # wall-clock times differ from run to run
+    timings = {"wall_s", "loop_wall_s", "queryable_latency"}  # wall-clock times differ from run to run
     assert a.model_dump(exclude=timings) == b.model_dump(exclude=timings)
     assert a.messages.readings_stored == a.messages.readings_published > 0
+    probe = a.queryable_latency  # the probe meters' readings were all timed from publication to the REST API
+    assert probe is not None and len(probe.meters) == 4 and probe.meters == b.queryable_latency.meters
+    assert probe.unseen == 0 and probe.readings == 4 * 3 * 12 and 0 < probe.p50_s <= probe.p99_s <= probe.max_s
     assert a.messages.readings_lost == 0
     ra = pd.read_parquet(tmp_path / "a" / "meter_readings.parquet")
     rb = pd.read_parquet(tmp_path / "b" / "meter_readings.parquet")

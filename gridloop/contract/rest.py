@@ -184,8 +184,11 @@ class PlatformMetrics(BaseModel):
 
 
 class AggregateBucket(BaseModel):
-    start: int = Field(description="bucket start, epoch ms UTC (buckets are clock-aligned, days start 00:00 UTC)")
-    start_iso: str = Field(description="bucket start, ISO 8601 UTC")
+    start: int = Field(description="bucket start, epoch ms UTC (buckets are clock-aligned, days start 00:00 UTC; "
+                                   "with tz, at local midnight)")
+    start_iso: str = Field(description="bucket start, ISO 8601 UTC (with tz: local time with its offset)")
+    end: int | None = Field(None, description="bucket end, epoch ms: with tz or interval 1mo, whose buckets differ "
+                                              "in length (a 23 h or 25 h day when daylight saving time changes)")
     value: float = Field(description="the requested aggregate over the bucket")
     count: int = Field(description="number of readings the bucket holds (over all devices for an asset)")
 
@@ -195,7 +198,8 @@ class Aggregates(BaseModel):
     asset: str | None = None
     devices: list[str] = Field(description="devices the aggregate is computed over")
     quantity: str
-    interval: Literal["1m", "5m", "15m", "1h", "1d"]
+    interval: Literal["1m", "5m", "15m", "1h", "1d", "1mo"]
+    tz: str | None = Field(None, description="IANA time zone of the days (months) with interval 1d or 1mo")
     agg: Literal["mean", "min", "max", "sum", "last", "count"]
     start: int = Field(description="first bucket start considered (start aligned down to the interval)")
     end: int

@@ -58,6 +58,19 @@ class EventCounts(_Part):
     by_type: dict[str, int]
 
 
+class QueryableLatency(_Part):
+    """Publish → queryable: for a few probe meters, from the DIA handing a reading to MQTT until the platform's REST
+    API returns it (polled every ``poll_s`` during the run and its drain, so each figure is high by at most that)."""
+
+    meters: list[str] = Field(description="the probe meters")
+    readings: int = Field(description="probe readings seen stored")
+    unseen: int = Field(description="probe readings published but never returned by the API before the run ended")
+    poll_s: float
+    p50_s: float | None = None
+    p99_s: float | None = None
+    max_s: float | None = None
+
+
 class RunSummary(_Part):
     """``summary.json``: the contract's keys (scenario … commands) and gridloop's extensions."""
 
@@ -85,6 +98,8 @@ class RunSummary(_Part):
     kpis: dict[str, Any] = Field(default_factory=dict)
     outputs: list[str] = Field(default_factory=list)
     partitions: list[dict[str, Any]] = Field(default_factory=list, description="per partition, with --workers")
+    queryable_latency: QueryableLatency | None = Field(
+        default=None, description="publish → queryable latency of probe meters (not with --workers)")
 
     def write(self, run_dir: Path) -> Path:
         path = Path(run_dir) / "summary.json"

@@ -21,6 +21,7 @@ from gridloop.broker import EmbeddedBroker
 from gridloop.contract import BrokerAddress, RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.provisioning import provision
+from gridloop.engine.queryable_probe import QueryableProbe, probe_meters
 from gridloop.engine.service_processes import EmbeddedPlatform, ServiceProcess
 from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
@@ -186,6 +187,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
         loop = StepLoop(pipelines, facts.start_ms, pacer, observers=[view.observer] if view else [])
         if s.clock.realtime and options.wall_start:  # partitions share one wall-clock epoch
             time.sleep(max(0.0, options.wall_start - time.time()))
+        probe = _probe(run, wired.dias, ctx) if options.partition is None else None
         loop_wall0 = time.monotonic()
         with _progress(s.outputs.progress, facts.n_steps, s.name) as tick:
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
@@ -200,6 +202,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
         facts.loop_wall_s = time.monotonic() - loop_wall0  # stepping until the broker has every reading
         facts.published = sum(dia.readings_acknowledged for dia in wired.dias)
         facts.stored = wait_stored(ctx.api, facts.start_ms, facts.end_ms, target=facts.published, timeout_s=120)
+        facts.queryable = probe.finish() if probe is not None else None
         facts.rejected = ctx.api.metrics().rejected
         facts.completeness = completeness_per_day(ctx.api, facts.start_ms, facts.end_ms)
         for closable in (*wired.dias, *wired.controllers):
@@ -209,6 +212,18 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
                         sum(dia.readings_offered - dia.readings_acknowledged for dia in wired.dias))
     facts.pacer = pacer
     return write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
+
+
+def _probe(run: _Partition, dias: list[DeviceIntegrationAdapter], ctx: RunServices) -> QueryableProbe | None:
+    """Publish → queryable latency of a few meters, polled over REST while the run goes on."""
+    meters = probe_meters(run.units, run.owned)
+    if not meters:
+        return None
+    probe = QueryableProbe(ctx.api.base_url, ctx.api.api_key, meters)
+    for dia in dias:
+        dia.on_publish = probe.published
+    ctx.callback(probe.close)
+    return probe.start()
 
 
 def _live_view(s: Scenario, options: RunOptions, run: _Partition, ctx: RunServices, facts: RunFacts, pacer):

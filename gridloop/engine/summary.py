@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridloop.contract import RunSummary
+from gridloop.contract.summary import QueryableLatency
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
@@ -31,6 +32,7 @@ class RunFacts:
     rejected: int = 0
     completeness: dict = field(default_factory=dict)
     pacer: Pacer | None = None
+    queryable: QueryableLatency | None = None
 
     def __post_init__(self) -> None:
         self.start = pd.Timestamp(self.s.clock.start).tz_convert("UTC")
@@ -102,6 +104,7 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
         "customer_minutes_lost": round(sum(u.meter_events.counters.outage_meter_steps for u in units)
                                        * s.clock.step / 60, 2),
         "completeness": facts.completeness,
+        "queryable_latency": facts.queryable,
         "commands": {k: sum(getattr(c.counters, k) for c in controllers)
                      for k in ("received", "executed", "rejected", "failed")},
     }

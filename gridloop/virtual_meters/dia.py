@@ -12,6 +12,7 @@ import collections
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -53,6 +54,7 @@ class DeviceIntegrationAdapter:
         self.broker_acknowledged = 0
         self.readings_dropped = 0  # not accepted for sending: broker away without a buffer, or buffer full
         self.events_published = 0
+        self.on_publish: Callable[[MeterSample], None] | None = None  # told of each sample before it is published
         self._pending: dict[int, int] = {}  # mid -> readings in that message
         self._acked: collections.deque[int] = collections.deque()
         self._topic = topic(tenant, TopicKind.TELEMETRY, dia_id)
@@ -127,6 +129,8 @@ class DeviceIntegrationAdapter:
         """
         if self.device_prefix:
             sample = sample.renamed([self.device_prefix + d for d in sample.devices])
+        if self.on_publish is not None:
+            self.on_publish(sample)
         for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
             n = len(group.devices)
             sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]

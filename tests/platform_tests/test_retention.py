@@ -38,12 +38,15 @@ def test_retention_deletes_only_what_is_older_than_the_bounds(store):
     # raw: ts < NOW - 3 d -> k < 28; 1m: bucket ended by NOW - 2 d -> k < 32; 1h: ended by NOW - 5 d -> k < 20
     assert deleted == {"raw": 28, "1m": 32, "1h": 20}
     assert _counts(store, "alpha") == {"raw": 12, "1m": 8, "15m": 40, "1h": 20, "1d": 10}
+    assert store.count_readings("alpha") == 12 and store.readings_per_device("alpha", None, None) == {"a1": 12}
+    assert store.readings_per_device("alpha", T0, NOW - 3 * DAY + 1) == {"a1": 1}
     assert store.query_readings("alpha", "a1", None, None, 1)[0].ts == NOW - 3 * DAY
     assert _counts(store, "beta") == {"raw": 40, "1m": 40, "15m": 40, "1h": 40, "1d": 10}  # other tenant untouched
     again = store.apply_retention("alpha", raw_days=3, rollup_days={"1m": 2, "1h": 5}, batch=7, now=NOW)
     assert again == {"raw": 0, "1m": 0, "1h": 0}
     # a reading that arrives late for a deleted span is stored again (retention is not a tombstone)
     assert store.insert_readings("alpha", [Reading("a1", T0 + 6 * H, 1, {Q: 1.0})]) == 1
+    assert store.count_readings("alpha") == 13 and store.count_readings("beta") == 40
 
 
 def test_retention_policy_task_and_cli(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import orjson
 import pytest
 
 from gridloop.platform.envelope import Event, Reading
@@ -53,6 +54,8 @@ def test_devices_registry_and_owner(store):
     assert store.get_device("beta", "m1").type == "switch" and store.get_device("alpha", "m1").type == \
         "electricity_meter"
     assert [d.id for d in store.list_devices("beta")] == ["b1", "m1"]
+    assert [(i, t, orjson.loads(m)) for i, t, m in store.device_metas("alpha")] == [
+        ("m1", "electricity_meter", {"interval_s": 10}), ("m2", "electricity_meter", {"interval_s": 10})]
     store.set_device_status("beta", "m1", "offline")
     assert store.get_device("alpha", "m1").status == "online"
     assert store.delete_device("beta", "m1") and not store.delete_device("beta", "m1")
@@ -114,6 +117,11 @@ def test_query_order_limits_and_ranges(store):
     assert store.query_readings("alpha", "m1", T0 + 4 * HOUR, None, 100) == []
     assert store.readings_per_device("alpha", T0, T0 + HOUR) == {"m1": 3}
     assert store.readings_per_device("alpha", None, None) == {"m1": 6}
+    # spans not on whole hours: counted exactly at both ends
+    assert store.readings_per_device("alpha", T0 + 1, T0 + 2 * HOUR + 8) == {"m1": 4}
+    assert store.readings_per_device("alpha", T0 + HOUR - 1, T0 + HOUR + 1) == {"m1": 2}
+    assert store.readings_per_device("alpha", T0 + 1, T0 + HOUR - 1) == {"m1": 1}
+    assert store.readings_per_device("alpha", T0 + 3 * HOUR + 6, None) == {}
 
 
 def test_events(store):

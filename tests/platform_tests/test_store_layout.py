@@ -74,6 +74,8 @@ def test_sqlite_store_of_the_previous_layout_is_refused_then_migrated(tmp_path):
     try:  # the reading is there, its values unpacked as they were written
         [r] = store.query_readings("alpha", "m1", None, None, 10)
         assert (r.ts, r.seq, r.q) == (1767225600000, 1, {"electricity.voltage.l1": 230.5})
+        assert store.count_readings("alpha") == 1  # the counters were built from the migrated readings
+        assert store.readings_per_device("alpha", 1767225600000, 1767225600001) == {"m1": 1}
         # layout 1 had folded it into the rollups at ingest: the migration's mark says so (it is not folded again)
         assert store.materialize_rollups("alpha", 1767225600000 + 3_600_000) == 0
     finally:

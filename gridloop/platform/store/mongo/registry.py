@@ -48,6 +48,10 @@ class MongoRegistry(MongoBase):
         docs = self.db.devices.find({"tenant": tenant, "id": {"$gt": after or ""}}).sort("id", 1).limit(limit or 0)
         return [self._device(d) for d in docs]
 
+    def device_metas(self, tenant: str) -> list[tuple[str, str, str]]:
+        docs = self.db.devices.find({"tenant": tenant}, {"_id": 0, "id": 1, "type": 1, "meta": 1}).sort("id", 1)
+        return [(d["id"], d["type"], d.get("meta", "{}")) for d in docs]
+
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self.db.devices.delete_one({"_id": device_key(tenant, device)}).deleted_count

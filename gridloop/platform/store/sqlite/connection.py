@@ -86,6 +86,9 @@ class SqliteBase:
             migrate_layout1(self._db, self._codec)
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
+        from gridloop.platform.store.sqlite.counters import build_counters
+
+        build_counters(self._db)
         self._registered = RegistryCache()
 
     def _layout(self) -> int:

@@ -10,7 +10,7 @@ import orjson
 from gridloop.platform.envelope import Event, Reading
 from gridloop.platform.rollups import rollup_rows
 from gridloop.platform.store.records import StoredReading
-from gridloop.platform.store.sqlite.connection import SqliteBase
+from gridloop.platform.store.sqlite.counters import SqliteCounters
 from gridloop.platform.store.sqlite.rollups import BY_ROLLUP_KEY, UPSERT_ROLLUP_SQL
 
 BY_DEV_TS = itemgetter(1, 2)  # never compares seq or values: equal keys in one batch must not raise
@@ -19,7 +19,7 @@ MINUTE_MS = 60_000
 _TS = itemgetter(1)
 
 
-class SqliteReadings(SqliteBase):
+class SqliteReadings(SqliteCounters):
     """Readings (values packed by quantity set), their late rollups, events and rejected messages."""
 
     def insert_readings(self, tenant: str, readings: list[Reading]) -> int:
@@ -48,6 +48,7 @@ class SqliteReadings(SqliteBase):
                         db.executemany(INSERT_READING_SQL, self._codec.rows(db, tenant, readings))
                 if readings:
                     self._fold_late(tenant, readings)
+                    self._count_stored(tenant, (r[:2] for r in readings))  # only the rows inserted: redelivery adds 0
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -97,16 +98,20 @@ class SqliteReadings(SqliteBase):
             return self._db.total_changes - before
 
     def add_rejected(self, tenant: str | None, topic: str, reason: str, payload: bytes) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
-                (tenant, topic, reason, payload[:65536]),
-            )
+        self.add_rejected_many([(tenant, topic, reason, payload)])
 
     def add_rejected_many(self, rows: list[tuple[str | None, str, str, bytes]]) -> None:
+        db = self._db
         with self._lock:
-            self._db.executemany("INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
-                                 [(t, topic, reason, payload[:65536]) for t, topic, reason, payload in rows])
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT INTO rejected (tenant, topic, reason, payload) VALUES (?,?,?,?)",
+                               [(t, topic, reason, payload[:65536]) for t, topic, reason, payload in rows])
+                self._count_rejected(row[0] for row in rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def query_readings(
         self, tenant: str, device: str, start: int | None, end: int | None, limit: int
@@ -132,19 +137,3 @@ class SqliteReadings(SqliteBase):
             rows = self._db.execute(sql + " ORDER BY ts, type LIMIT ?", [*args, -1 if limit is None else limit]
                                     ).fetchall()
         return [Event(d, ts, t, s, orjson.loads(data)) for d, ts, t, s, data in rows]
-
-    def count_readings(self, tenant: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM readings WHERE tenant=?", (tenant,)).fetchone()[0]
-
-    def count_rejected(self, tenant: str | None) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM rejected WHERE tenant IS ?", (tenant,)).fetchone()[0]
-
-    def readings_per_device(self, tenant: str, start: int | None, end: int | None) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT dev, count(*) FROM readings WHERE tenant=? AND ts>=? AND ts<? GROUP BY dev",
-                (tenant, start if start is not None else -1, end if end is not None else 2**62),
-            ).fetchall()
-        return dict(rows)

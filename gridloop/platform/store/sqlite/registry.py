@@ -52,6 +52,11 @@ class SqliteRegistry(SqliteBase):
                                     (tenant, after or "", -1 if limit is None else limit)).fetchall()
         return [self._device(r) for r in rows]
 
+    def device_metas(self, tenant: str) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return self._db.execute("SELECT id, type, meta FROM devices WHERE tenant=? ORDER BY id", (tenant,)
+                                    ).fetchall()
+
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self._db.execute("DELETE FROM devices WHERE id=? AND tenant=?", (device, tenant)).rowcount

@@ -11,7 +11,7 @@ from struct import unpack_from
 import numpy as np
 
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, columns_rows
-from gridloop.platform.store.sqlite.connection import SqliteBase
+from gridloop.platform.store.sqlite.counters import SqliteCounters
 
 BY_ROLLUP_KEY = itemgetter(1, 2, 3, 4)
 # the batch's contribution to one bucket (computed in numpy, rollups.rollup_rows) folded into the stored bucket
@@ -32,10 +32,12 @@ SELECT r.dev, r.ts, r.shape, r.v FROM d JOIN readings r ON r.tenant=? AND r.dev=
 """
 RECENT_SQL = "SELECT ts, shape, v FROM readings WHERE tenant=? AND dev=? AND ts>=? AND ts<?"
 
+DELETE_RAW_SQL = ("DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
+                  " WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT ?) RETURNING ts")
 RESTORE_BATCH = 500_000  # restored rows per transaction
 
 
-class SqliteRollups(SqliteBase):
+class SqliteRollups(SqliteCounters):
     """Rollup buckets: queries, restore and retention."""
 
     def query_rollups(
@@ -153,11 +155,8 @@ class SqliteRollups(SqliteBase):
             with self._lock:
                 mark = self._rollup_mark(tenant)
             cutoff = min(now - int(raw_days * DAY_MS), mark if mark is not None else 0)
-            deleted["raw"] = sum(
-                self._delete_in_batches(
-                    "DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
-                    " WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT ?)", (tenant, dev, cutoff), batch)
-                for (dev,) in self._series(tenant, "readings", ("dev",)))
+            deleted["raw"] = sum(self._delete_raw(tenant, dev, cutoff, batch)
+                                 for (dev,) in self._series(tenant, "readings", ("dev",)))
         for res, days in (rollup_days or {}).items():
             width = RESOLUTIONS[res]
             cutoff = now - int(days * DAY_MS) - width  # the bucket's whole width is older than the bound
@@ -183,6 +182,23 @@ class SqliteRollups(SqliteBase):
                 return out
             out.append(row)
             after = tuple(row)
+
+    def _delete_raw(self, tenant: str, dev: str, cutoff: int, batch: int) -> int:
+        """Delete the device's readings older than ``cutoff``, ``batch`` per transaction, and count them out."""
+        total, db = 0, self._db
+        while True:
+            with self._lock:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    stamps = [ts for (ts,) in db.execute(DELETE_RAW_SQL, (tenant, dev, cutoff, batch)).fetchall()]
+                    self._count_stored(tenant, ((dev, ts) for ts in stamps), sign=-1)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            total += len(stamps)
+            if len(stamps) < batch:
+                return total
 
     def _delete_in_batches(self, sql: str, args: tuple, batch: int) -> int:
         total = 0
