@@ -137,7 +137,8 @@ def _outbox(s: Scenario, run_dir: Path, dia_id: str) -> Outbox | None:
     m = s.meters
     if not (m.end_to_end_delivery and m.dia_buffer_readings > 0):
         return None
-    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=max(1, -(-m.dia_buffer_readings // m.dia_batch)))
+    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=m.dia_buffer_readings,
+                  max_readings=m.dia_buffer_readings)
 
 
 def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wiring:

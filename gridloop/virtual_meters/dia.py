@@ -119,14 +119,33 @@ class DeviceIntegrationAdapter:
         settled, self.readings_acknowledged = self.delivery.settled()  # one read: no ack between the two
         return settled and not self._pending
 
-    def publish(self, sample: MeterSample) -> None:
-        """Send one sampling instant's readings, in envelopes of at most ``batch`` readings.
+    def publish(self, *samples: MeterSample) -> None:
+        """Send readings (one sampling instant's per sample), in envelopes of at most ``batch`` readings.
 
         Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, a few times
-        faster); readings carry their meter's own clock time when the meters have clocks.
+        faster); readings carry their meter's own clock time when the meters have clocks. With an outbox, all
+        the envelopes of the call are kept in one transaction before the first is published.
         """
+        envelopes: list[tuple[bytes, int]] = []
+        for sample in samples:
+            envelopes += self._envelopes(sample)
+        if self.delivery and envelopes:
+            envelopes = list(zip(self.delivery.number_all(self._topic, envelopes), (n for _, n in envelopes),
+                                 strict=True))
+        for payload, size in envelopes:
+            info = self._client.publish(self._topic, payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                if self.delivery is None:  # with an outbox it stays due and goes out later
+                    self.readings_dropped += size
+                continue
+            self._pending[info.mid] = size
+        self._reconcile()
+
+    def _envelopes(self, sample: MeterSample) -> list[tuple[bytes, int]]:
+        """A sample's envelopes and their reading counts; counts those it drops (broker away, no buffer)."""
         if self.device_prefix:
             sample = sample.renamed([self.device_prefix + d for d in sample.devices])
+        out: list[tuple[bytes, int]] = []
         for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
             n = len(group.devices)
             sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
@@ -135,15 +154,8 @@ class DeviceIntegrationAdapter:
                 if not self.buffering and not self._client.is_connected():
                     self.readings_dropped += size
                     continue
-                if self.delivery:
-                    payload = self.delivery.number(self._topic, payload, size)
-                info = self._client.publish(self._topic, payload, qos=1)
-                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                    if self.delivery is None:  # with an outbox it stays due and goes out later
-                        self.readings_dropped += size
-                    continue
-                self._pending[info.mid] = size
-        self._reconcile()
+                out.append((payload, size))
+        return out
 
     def publish_events(self, events: list[dict]) -> None:
         """Send meter events (outages, sags, last gasps) in one event envelope."""
