@@ -22,7 +22,7 @@ from gridloop.contract.telemetry import ENVELOPE_VERSION
 from gridloop.mqtt_client import TlsFiles, connect
 from gridloop.virtual_meters.delivery import PlatformDelivery
 from gridloop.virtual_meters.electricity import MeterSample
-from gridloop.virtual_meters.envelopes import encode_finite, split_finite
+from gridloop.virtual_meters.envelopes import encode_finite, pack_envelopes, split_finite
 from gridloop.virtual_meters.outbox import Outbox
 
 RECONNECT_GRACE_S = 3.0
@@ -123,12 +123,15 @@ class DeviceIntegrationAdapter:
         """Send readings (one sampling instant's per sample), in envelopes of at most ``batch`` readings.
 
         Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, a few times
-        faster); readings carry their meter's own clock time when the meters have clocks. With an outbox, all
-        the envelopes of the call are kept in one transaction before the first is published.
+        faster) and packed: consecutive envelopes (of the samples, of their groups of meters with the same
+        quantities) share one while it holds at most ``batch`` readings. Readings carry their meter's own clock
+        time when the meters have clocks. With an outbox, all the envelopes of the call are kept in one
+        transaction before the first is published.
         """
         envelopes: list[tuple[bytes, int]] = []
         for sample in samples:
             envelopes += self._envelopes(sample)
+        envelopes = pack_envelopes(envelopes, self.batch)  # the call's small envelopes as few full ones
         if self.delivery and envelopes:
             envelopes = list(zip(self.delivery.number_all(self._topic, envelopes), (n for _, n in envelopes),
                                  strict=True))

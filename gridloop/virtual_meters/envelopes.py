@@ -159,6 +159,28 @@ def _envelope(template: list[bytes | None], columns: list[tuple[int, np.ndarray 
     return b"".join(out)
 
 
+def pack_envelopes(envelopes: list[tuple[bytes, int]], batch: int = 500) -> list[tuple[bytes, int]]:
+    """Consecutive (envelope, readings) merged while they hold at most ``batch`` readings together: a step's
+    small envelopes (a group of meters each, the substation meter's one reading) go out as one.
+
+    The merged envelope is what orjson prints for the readings of both, in order (no re-encoding: text spliced).
+    """
+    out: list[tuple[bytes, int]] = []
+    parts: list[bytes] = []
+    held = 0
+    for payload, size in envelopes:
+        if not (payload.startswith(_HEAD) and payload.endswith(b"]}")):
+            raise ValueError("not an envelope made by a gridloop encoder")
+        if parts and held + size > batch:
+            out.append((b"".join(parts) + b"]}", held))
+            parts, held = [], 0
+        parts.append(payload[:-2] if not parts else b"," + payload[len(_HEAD):-2])
+        held += size
+    if parts:
+        out.append((b"".join(parts) + b"]}", held))
+    return out
+
+
 def fragments(values: np.ndarray) -> list[bytes]:
     """Each element as orjson prints it (one C call for the whole column)."""
     try:

@@ -15,7 +15,7 @@ from gridloop.contract.telemetry import decode_readings
 from gridloop.virtual_meters.accuracy import MeterClock
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
-from gridloop.virtual_meters.envelopes import encode_envelopes_exact, encode_finite, split_finite
+from gridloop.virtual_meters.envelopes import encode_envelopes_exact, encode_finite, pack_envelopes, split_finite
 from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes
 from gridloop.virtual_meters.meter_types.blink import BlinkDetector
 from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
@@ -96,7 +96,36 @@ def test_the_dia_publishes_exactly_those_bytes(broker_uri: str) -> None:
     finally:
         dia.close()
     telemetry = [p for tpc, p in sent if tpc == topic("envtest", TopicKind.TELEMETRY, "dia-env")]
-    assert sorted(telemetry) == sorted(reference_envelopes(sample.renamed(["x-" + d for d in sample.devices]), 500))
+    reference = reference_envelopes(sample.renamed(["x-" + d for d in sample.devices]), 500)
+    assert sorted(readings_text(telemetry)) == sorted(readings_text(reference))  # the same readings, same bytes
+    assert all(len(orjson.loads(p)["readings"]) <= 500 for p in telemetry) and len(telemetry) <= len(reference)
+
+
+def readings_text(envelopes: list[bytes]) -> list[bytes]:
+    return [orjson.dumps(r) for p in envelopes for r in orjson.loads(p)["readings"]]
+
+
+def test_a_steps_small_envelopes_are_packed_into_one_as_orjson_prints_it() -> None:
+    home, subs = samples()["single_phase"].subset(np.arange(40)), samples()["substation"].subset(np.arange(1))
+
+    def encoded(batch: int) -> list[tuple[bytes, int]]:  # as the DIA encodes a step's samples
+        return [(p, len(orjson.loads(p)["readings"])) for s in (home, subs) for g in split_finite(s)
+                for p in encode_finite(g, batch)]
+
+    small = encoded(500)
+    assert len(small) >= 3  # a group per phase, and the substation meter's reading
+    (packed, n), = pack_envelopes(small, 500)
+    assert n == 41 and packed == orjson.dumps({"v": 1, "readings": readings_list(small)})
+    smaller = pack_envelopes(encoded(20), 20)
+    assert all(m <= 20 for _, m in smaller) and sum(m for _, m in smaller) == 41
+    assert [m for _, m in smaller] == [len(orjson.loads(p)["readings"]) for p, _ in smaller]
+    assert readings_list(smaller) == readings_list(small)  # the same readings in the same order
+    with pytest.raises(ValueError):
+        pack_envelopes([(b'{"v":1,"events":[]}', 0)])
+
+
+def readings_list(envelopes: list[tuple[bytes, int]]) -> list[dict]:
+    return [r for p, _ in envelopes for r in orjson.loads(p)["readings"]]
 
 
 def utility_samples() -> dict[str, MeterSample]:
