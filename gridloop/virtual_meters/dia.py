@@ -34,11 +34,16 @@ class DeviceIntegrationAdapter:
 
     def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
                  buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None,
-                 tls: TlsFiles | None = None, device_prefix: str = "", outbox: Outbox | None = None) -> None:
+                 tls: TlsFiles | None = None, device_prefix: str = "", outbox: Outbox | None = None,
+                 linger_s: float = 0.0) -> None:
         """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away).
 
         ``outbox``: keep every envelope until the platform acknowledges it (on disk when the outbox has a file:
         a restarted DIA resends what its previous run left unacknowledged).
+
+        ``linger_s``: readings of consecutive calls share envelopes for up to this much wall time (a fast run
+        steps in milliseconds: one envelope per step would make the platform's per-message work the limit);
+        0 sends every call's readings at once.
 
         ``device_prefix`` namespaces the meters' local ids (``m00001`` → ``s002-m00001``), as a head-end maps
         a site's meter numbers to the platform's device ids.
@@ -47,6 +52,9 @@ class DeviceIntegrationAdapter:
         self.device_prefix = device_prefix
         self.dia_id = dia_id
         self.batch = batch
+        self.linger_s = linger_s  # how long a partly filled envelope may wait for more readings (wall time)
+        self._waiting: list[tuple[bytes, int]] = []  # encoded, not yet sent: lingering for more readings
+        self._waiting_since = 0.0
         self.buffering = buffer_readings > 0
         self.readings_offered = 0
         self.readings_acknowledged = 0  # by the platform (end to end) with an outbox, else by the broker
@@ -125,13 +133,26 @@ class DeviceIntegrationAdapter:
         Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, a few times
         faster) and packed: consecutive envelopes (of the samples, of their groups of meters with the same
         quantities) share one while it holds at most ``batch`` readings. Readings carry their meter's own clock
-        time when the meters have clocks. With an outbox, all the envelopes of the call are kept in one
-        transaction before the first is published.
+        time when the meters have clocks. With an outbox, all the envelopes sent at once are kept in one
+        transaction before the first is published. With ``linger_s``, a partly filled envelope waits (up to
+        ``linger_s`` of wall time, until the next call after it) for the readings of the next calls.
         """
-        envelopes: list[tuple[bytes, int]] = []
+        if not self._waiting:
+            self._waiting_since = time.monotonic()
         for sample in samples:
-            envelopes += self._envelopes(sample)
-        envelopes = pack_envelopes(envelopes, self.batch)  # the call's small envelopes as few full ones
+            self._waiting += self._envelopes(sample)
+        lingering = self.linger_s > 0 and time.monotonic() - self._waiting_since < self.linger_s
+        self._send_waiting(keep_partial=lingering)
+        self._reconcile()
+
+    def _send_waiting(self, keep_partial: bool = False) -> None:
+        """Number and publish what waits, packed; ``keep_partial``: a last envelope not yet full waits on."""
+        envelopes = pack_envelopes(self._waiting, self.batch)  # small envelopes as few full ones
+        self._waiting = envelopes[-1:] if keep_partial and envelopes and envelopes[-1][1] < self.batch else []
+        envelopes = envelopes[:len(envelopes) - len(self._waiting)]
+        if not self.buffering and not self._client.is_connected():  # no buffer: what the broker misses is lost
+            self.readings_dropped += sum(n for _, n in envelopes)
+            return
         if self.delivery and envelopes:
             envelopes = list(zip(self.delivery.number_all(self._topic, envelopes), (n for _, n in envelopes),
                                  strict=True))
@@ -142,22 +163,17 @@ class DeviceIntegrationAdapter:
                     self.readings_dropped += size
                 continue
             self._pending[info.mid] = size
-        self._reconcile()
 
     def _envelopes(self, sample: MeterSample) -> list[tuple[bytes, int]]:
-        """A sample's envelopes and their reading counts; counts those it drops (broker away, no buffer)."""
+        """A sample's envelopes and their reading counts."""
         if self.device_prefix:
             sample = sample.renamed([self.device_prefix + d for d in sample.devices])
         out: list[tuple[bytes, int]] = []
         for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
             n = len(group.devices)
             sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
-            for payload, size in zip(encode_finite(group, self.batch), sizes, strict=True):
-                self.readings_offered += size
-                if not self.buffering and not self._client.is_connected():
-                    self.readings_dropped += size
-                    continue
-                out.append((payload, size))
+            out += zip(encode_finite(group, self.batch), sizes, strict=True)
+        self.readings_offered += sum(n for _, n in out)
         return out
 
     def publish_events(self, events: list[dict]) -> None:
@@ -173,7 +189,10 @@ class DeviceIntegrationAdapter:
         self.events_published += len(events)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until everything published is acknowledged (by the platform with an outbox, else by the broker)."""
+        """Send what lingers, then wait until everything published is acknowledged (by the platform with an
+        outbox, else by the broker)."""
+        if self._waiting:
+            self._send_waiting()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._reconcile():

@@ -101,6 +101,31 @@ def test_the_dia_publishes_exactly_those_bytes(broker_uri: str) -> None:
     assert all(len(orjson.loads(p)["readings"]) <= 500 for p in telemetry) and len(telemetry) <= len(reference)
 
 
+def test_a_lingering_dia_fills_envelopes_across_calls_and_sends_the_rest_on_flush(broker_uri: str) -> None:
+    home = samples()["single_phase"]
+    calls = [home.subset(np.arange(k * 200, (k + 1) * 200)) for k in range(3)]  # 200 readings each
+    dia = DeviceIntegrationAdapter(BrokerAddress.parse(broker_uri), "envtest", "dia-linger", batch=500,
+                                   linger_s=60.0)
+    sent: list[bytes] = []
+    publish = dia._client.publish
+    dia._client.publish = lambda tpc, payload, qos=0, **kw: (sent.append(payload), publish(tpc, payload, qos))[1]
+    try:
+        dia.publish(calls[0])
+        dia.publish(calls[1])
+        assert sent == [] and dia.readings_offered == 400  # waiting for a fuller envelope
+        dia.publish(calls[2])  # 600 waiting: a full envelope goes (groups of meters whole), the rest waits
+        (first,) = [len(orjson.loads(p)["readings"]) for p in sent]
+        assert 400 < first <= 500
+        assert dia.flush(10.0)  # what lingers goes out, and is acknowledged
+    finally:
+        dia._client.publish = publish
+        dia.close()
+    assert [len(orjson.loads(p)["readings"]) for p in sent] == [first, 600 - first]
+    assert dia.readings_acknowledged == 600
+    expected = [e for c in calls for e in reference_envelopes(c, 500)]
+    assert sorted(readings_text(sent)) == sorted(readings_text(expected))  # every reading once, same bytes
+
+
 def readings_text(envelopes: list[bytes]) -> list[bytes]:
     return [orjson.dumps(r) for p in envelopes for r in orjson.loads(p)["readings"]]
 
