@@ -166,19 +166,26 @@ def pack_envelopes(envelopes: list[tuple[bytes, int]], batch: int = 500) -> list
     The merged envelope is what orjson prints for the readings of both, in order (no re-encoding: text spliced).
     """
     out: list[tuple[bytes, int]] = []
-    parts: list[bytes] = []
+    group: list[bytes] = []  # the envelopes that go into the next one
     held = 0
     for payload, size in envelopes:
         if not (payload.startswith(_HEAD) and payload.endswith(b"]}")):
             raise ValueError("not an envelope made by a gridloop encoder")
-        if parts and held + size > batch:
-            out.append((b"".join(parts) + b"]}", held))
-            parts, held = [], 0
-        parts.append(payload[:-2] if not parts else b"," + payload[len(_HEAD):-2])
+        if group and held + size > batch:
+            out.append((_joined(group), held))
+            group, held = [], 0
+        group.append(payload)
         held += size
-    if parts:
-        out.append((b"".join(parts) + b"]}", held))
+    if group:
+        out.append((_joined(group), held))
     return out
+
+
+def _joined(envelopes: list[bytes]) -> bytes:
+    """One envelope of the readings of several (one alone: itself, not copied)."""
+    if len(envelopes) == 1:
+        return envelopes[0]
+    return b",".join([envelopes[0][:-2], *(e[len(_HEAD):-2] for e in envelopes[1:])]) + b"]}"
 
 
 def fragments(values: np.ndarray) -> list[bytes]:
