@@ -22,7 +22,7 @@ from gridloop.contract.telemetry import ENVELOPE_VERSION
 from gridloop.mqtt_client import TlsFiles, connect
 from gridloop.virtual_meters.delivery import PlatformDelivery
 from gridloop.virtual_meters.electricity import MeterSample
-from gridloop.virtual_meters.envelopes import encode_finite, pack_envelopes, split_finite
+from gridloop.virtual_meters.envelopes import encode_finite, join_samples, pack_envelopes, split_finite
 from gridloop.virtual_meters.outbox import Outbox
 
 RECONNECT_GRACE_S = 3.0
@@ -53,7 +53,8 @@ class DeviceIntegrationAdapter:
         self.dia_id = dia_id
         self.batch = batch
         self.linger_s = linger_s  # how long a partly filled envelope may wait for more readings (wall time)
-        self._waiting: list[tuple[bytes, int]] = []  # encoded, not yet sent: lingering for more readings
+        self._waiting: list[MeterSample] = []  # not yet sent: lingering for more readings
+        self._waiting_readings = 0
         self._waiting_since = 0.0
         self.buffering = buffer_readings > 0
         self.readings_offered = 0
@@ -134,22 +135,33 @@ class DeviceIntegrationAdapter:
         faster) and packed: consecutive envelopes (of the samples, of their groups of meters with the same
         quantities) share one while it holds at most ``batch`` readings. Readings carry their meter's own clock
         time when the meters have clocks. With an outbox, all the envelopes sent at once are kept in one
-        transaction before the first is published. With ``linger_s``, a partly filled envelope waits (up to
-        ``linger_s`` of wall time, until the next call after it) for the readings of the next calls.
+        transaction before the first is published. With ``linger_s``, readings wait (up to ``linger_s`` of wall
+        time, until the next call after it, or until a ``batch`` of them waits) and are encoded together.
         """
+        now = time.monotonic()
         if not self._waiting:
-            self._waiting_since = time.monotonic()
+            self._waiting_since = now
         for sample in samples:
-            self._waiting += self._envelopes(sample)
-        lingering = self.linger_s > 0 and time.monotonic() - self._waiting_since < self.linger_s
-        self._send_waiting(keep_partial=lingering)
+            if self.device_prefix:
+                sample = sample.renamed([self.device_prefix + d for d in sample.devices])
+            self._waiting.append(sample)
+            self._waiting_readings += len(sample.devices)
+            self.readings_offered += len(sample.devices)
+        lingering = self.linger_s > 0 and now - self._waiting_since < self.linger_s
+        if not lingering or self._waiting_readings >= self.batch:
+            self._send_waiting()
         self._reconcile()
 
-    def _send_waiting(self, keep_partial: bool = False) -> None:
-        """Number and publish what waits, packed; ``keep_partial``: a last envelope not yet full waits on."""
-        envelopes = pack_envelopes(self._waiting, self.batch)  # small envelopes as few full ones
-        self._waiting = envelopes[-1:] if keep_partial and envelopes and envelopes[-1][1] < self.batch else []
-        envelopes = envelopes[:len(envelopes) - len(self._waiting)]
+    def _send_waiting(self) -> None:
+        """Encode, pack, number and publish the readings that wait."""
+        envelopes: list[tuple[bytes, int]] = []
+        for sample in join_samples(self._waiting):  # samples of one kind as one: fewer, larger encodings
+            for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
+                n = len(group.devices)
+                envelopes += zip(encode_finite(group, self.batch), [min(self.batch, n - lo)
+                                                                    for lo in range(0, n, self.batch)], strict=True)
+        self._waiting, self._waiting_readings = [], 0
+        envelopes = pack_envelopes(envelopes, self.batch)  # small envelopes as few full ones
         if not self.buffering and not self._client.is_connected():  # no buffer: what the broker misses is lost
             self.readings_dropped += sum(n for _, n in envelopes)
             return
@@ -163,18 +175,6 @@ class DeviceIntegrationAdapter:
                     self.readings_dropped += size
                 continue
             self._pending[info.mid] = size
-
-    def _envelopes(self, sample: MeterSample) -> list[tuple[bytes, int]]:
-        """A sample's envelopes and their reading counts."""
-        if self.device_prefix:
-            sample = sample.renamed([self.device_prefix + d for d in sample.devices])
-        out: list[tuple[bytes, int]] = []
-        for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
-            n = len(group.devices)
-            sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
-            out += zip(encode_finite(group, self.batch), sizes, strict=True)
-        self.readings_offered += sum(n for _, n in out)
-        return out
 
     def publish_events(self, events: list[dict]) -> None:
         """Send meter events (outages, sags, last gasps) in one event envelope."""

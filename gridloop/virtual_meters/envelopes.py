@@ -159,6 +159,27 @@ def _envelope(template: list[bytes | None], columns: list[tuple[int, np.ndarray 
     return b"".join(out)
 
 
+def join_samples(samples: list[MeterSample]) -> list[MeterSample]:
+    """Samples of the same quantities (names, order and dtypes) joined into one each, every reading keeping its
+    own ``ts`` (a :class:`ClockedSample`); encoded, the readings are the same bytes as of each sample apart."""
+    kinds: dict[tuple, list[MeterSample]] = {}
+    for s in samples:
+        key = (np.asarray(s.seq).dtype.str, *((str(k), np.asarray(v).dtype.str) for k, v in s.quantities.items()))
+        kinds.setdefault(key, []).append(s)
+    out: list[MeterSample] = []
+    for kind in kinds.values():
+        if len(kind) == 1:
+            out.append(kind[0])
+            continue
+        ts = [np.full(len(s.devices), s.ts_ms, dtype=np.int64) if getattr(s, "meter_ts_ms", None) is None
+              else np.asarray(s.meter_ts_ms, dtype=np.int64) for s in kind]
+        first = kind[0]
+        columns = {k: np.concatenate([np.asarray(s.quantities[k]) for s in kind]) for k in first.quantities}
+        out.append(ClockedSample(first.ts_ms, [d for s in kind for d in s.devices],
+                                 np.concatenate([np.asarray(s.seq) for s in kind]), columns, np.concatenate(ts)))
+    return out
+
+
 def pack_envelopes(envelopes: list[tuple[bytes, int]], batch: int = 500) -> list[tuple[bytes, int]]:
     """Consecutive (envelope, readings) merged while they hold at most ``batch`` readings together: a step's
     small envelopes (a group of meters each, the substation meter's one reading) go out as one.
