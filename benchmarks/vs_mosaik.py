@@ -39,6 +39,7 @@ from loguru import logger  # noqa: E402
 from gridloop.engine.run import RunOptions, run_scenario  # noqa: E402
 from gridloop.engine.step_loop import StepLoop  # noqa: E402
 from gridloop.grid_models.networks import load_network  # noqa: E402
+from gridloop.grid_models.pgm_solver import PgmSolver  # noqa: E402
 from gridloop.mosaik.demand_csv import demand_series  # noqa: E402
 from gridloop.profiles.demand import build_demand  # noqa: E402
 from gridloop.scenario.loader import load_scenario  # noqa: E402
@@ -202,17 +203,40 @@ def run_gridloop(problem: Problem, realtime: bool) -> dict:
     """
     out = problem.work / f"gridloop-{'rt' if realtime else 'fast'}"
     speed = STEP_S / REALTIME_WALL_S if realtime else None
-    ticks = _TimedTicks()
+    ticks, solves = _TimedTicks(), _TimedSolves()
     try:
         summary = run_scenario(problem.s, RunOptions(out=out, until=problem.steps * STEP_S, progress=False,
                                                      realtime=realtime or None, speed=speed))
     finally:
         ticks.restore()
+        solves.restore()
     vm = pd.read_parquet(out / "grid_bus_vm_pu.parquet").to_numpy(dtype=float)[:, problem.home_bus_positions()]
     return {"side": "gridloop run", "step_ms": ticks.total_s / problem.steps * 1000, "wall_s": summary.wall_s,
             "loop_ms": summary.loop_wall_s / problem.steps * 1000, "vm": vm,
             "late_steps": summary.realtime.late_steps, "max_lag_s": summary.realtime.max_lag_s, "warnings": 0,
-            "stored": summary.messages.readings_stored, "sampled": summary.messages.readings_sampled}
+            "stored": summary.messages.readings_stored, "sampled": summary.messages.readings_sampled,
+            "solve_ms": solves.total_s / problem.steps * 1000}
+
+
+class _TimedSolves:
+    """Adds up the wall time of the power flow (PgmSolver.solve, the scenario's backend): the step beside it is
+    the engine's cost (issue #13: at most 1 ms per step for 50 homes; demand and meters count as engine)."""
+
+    def __init__(self) -> None:
+        self.original, self.total_s = PgmSolver.solve, 0.0
+        timed = self
+
+        def solve(stage: PgmSolver, *args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return timed.original(stage, *args, **kwargs)
+            finally:
+                timed.total_s += time.perf_counter() - t0
+
+        PgmSolver.solve = solve
+
+    def restore(self) -> None:
+        PgmSolver.solve = self.original
 
 
 class _TimedTicks:
@@ -255,7 +279,9 @@ def _report(fast: dict[str, dict], rt: dict[str, dict], agree: dict[str, float],
                      f"{a['step_ms'] / r['step_ms']:.1f}x | {a['wall_s'] / r['wall_s']:.1f}x |")
     lines += ["", f"(a) runpp {a['runpp_ms']:.2f} ms/step ({a['runpp_ms'] / a['step_ms']:.0%} of its step); "
               f"(c) sampled {c['sampled']:,} readings, stored {c['stored']:,} in the platform; its loop with the wait "
-              f"for the platform's acknowledgement of the last readings {c['loop_ms']:.2f} ms/step.",
+              f"for the platform's acknowledgement of the last readings {c['loop_ms']:.2f} ms/step; the power flow "
+              f"(PgmSolver.solve) {c['solve_ms']:.2f} ms/step, so the engine beside it "
+              f"{c['step_ms'] - c['solve_ms']:.2f} ms/step.",
               "Home voltages, largest difference over " + f"{steps} steps x {a['vm'].shape[1]} homes: "
               + ", ".join(f"{k} {v:.1e} pu" for k, v in agree.items()) + "."]
     if rt:

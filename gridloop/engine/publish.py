@@ -39,15 +39,18 @@ class PublishStage:
                     self.events.update(e["type"] for e in events)
                     self.dia.publish_events(events)
             return
+        publish: list[MeterSample] = []
         for kind in READINGS:
             readings = inputs.current(kind)
             for r in readings.items if readings is not None else ():
                 mine = self.mine(r.sample)
                 if r.publish:
-                    self.dia.publish(mine)
+                    publish.append(mine)
                 if r.record:
                     self.recorder.record_sample(mine)
                     self.sampled += len(mine.devices)
+        if publish:  # the step's readings in one go: one outbox transaction
+            self.dia.publish(*publish)
 
     def mine(self, sample: MeterSample) -> MeterSample:
         """The part of a sample this partition publishes."""

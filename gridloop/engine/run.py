@@ -25,7 +25,7 @@ from gridloop.engine.queryable_probe import QueryableProbe, probe_meters
 from gridloop.engine.service_processes import EmbeddedPlatform, ServiceProcess
 from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
-from gridloop.engine.summary import RunFacts, write_outputs
+from gridloop.engine.summary import RunFacts, SeriesWriter, write_outputs
 from gridloop.mqtt_client import TlsFiles, wait_online
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.stored import completeness_per_day, wait_stored
@@ -38,6 +38,7 @@ from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.outbox import Outbox
 
 log = logging.getLogger(__name__)
+FAST_RUN_LINGER_S = 0.05  # unpaced, readings of a few steps share an envelope (at most 50 ms of wall time late)
 
 
 def run_dir_of(s: Scenario, options: RunOptions) -> Path:
@@ -47,18 +48,26 @@ def run_dir_of(s: Scenario, options: RunOptions) -> Path:
 
 
 class RunServices(contextlib.ExitStack):
-    """Broker and platform for one run: embedded ones are started here and stopped on exit."""
+    """Broker and platform for one run: embedded ones are started here and stopped on exit.
 
-    def __init__(self, scenario: Scenario, run_dir: Path) -> None:
+    ``ready=False`` only starts them: the caller does other work while the platform boots, then calls
+    :meth:`ready` before it uses :attr:`api`.
+    """
+
+    def __init__(self, scenario: Scenario, run_dir: Path, ready: bool = True) -> None:
         super().__init__()
+        self._platform: EmbeddedPlatform | None = None
         try:
             self._start(scenario, run_dir)
+            if ready:
+                self.ready()
         except BaseException:
             self.close()  # what did start must not outlive a failed start
             raise
 
     def _start(self, scenario: Scenario, run_dir: Path) -> None:
         p = scenario.platform
+        self._scenario = scenario
         self.broker: EmbeddedBroker | None = None
         self.credentials = _given_credentials(scenario)  # the tenant's broker account
         if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
@@ -66,26 +75,41 @@ class RunServices(contextlib.ExitStack):
             self.callback(self.broker.stop)
             self.credentials = self.broker.tenant_credentials.get(p.tenant, self.credentials)
         self.broker_uri = p.broker or self.broker.uri
-        if p.api_url is not None:
-            self.api = PlatformClient(p.api_url, p.api_key)
-            self.api.wait_healthy()
-        else:
+        if p.api_url is None:
             if p.store is None:  # the embedded store belongs to this run: a rerun starts from an empty one
                 for old in run_dir.glob("store.db*"):
                     old.unlink()
             store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
-            platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
-                                        credentials=self.broker.platform_credentials if self.broker else None).start()
-            self.callback(platform.stop)
-            admin = PlatformClient(platform.wait_url())
+            self._platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
+                                              credentials=self.broker.platform_credentials if self.broker else None)
+            self._platform.start()
+            self.callback(self._platform.stop)
+
+    def ready(self) -> None:
+        """Wait until the platform answers (the embedded one: and has the scenario's tenant); sets :attr:`api`."""
+        p = self._scenario.platform
+        if self._platform is None:
+            self.api = PlatformClient(p.api_url, p.api_key)
+            self.callback(self.api.close)
+            self.api.wait_healthy()
+            return
+        admin = PlatformClient(self._platform.wait_url())
+        try:
             try:
                 admin.wait_healthy(60)
             except PlatformError:
-                raise PlatformError("embedded platform did not start:\n" + platform.log_tail()) from None
-            key = admin.create_tenant(p.tenant, platform.admin_key)
+                raise PlatformError("embedded platform did not start:\n" + self._platform.log_tail()) from None
+            key = admin.create_tenant(p.tenant, self._platform.admin_key)
+        finally:
             admin.close()
-            self.api = PlatformClient(platform.url, key)
+        self.api = PlatformClient(self._platform.url, key)
         self.callback(self.api.close)
+
+    def stop_platform(self) -> None:
+        """Ask the embedded platform to stop now (it folds its rollups and closes its store while the caller
+        goes on); leaving the context waits for it."""
+        if self._platform is not None:
+            self._platform.terminate()
 
 
 def _given_credentials(s: Scenario) -> tuple[str, str] | None:
@@ -138,7 +162,8 @@ def _outbox(s: Scenario, run_dir: Path, dia_id: str) -> Outbox | None:
     m = s.meters
     if not (m.end_to_end_delivery and m.dia_buffer_readings > 0):
         return None
-    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=max(1, -(-m.dia_buffer_readings // m.dia_batch)))
+    return Outbox(run_dir / f"outbox-{dia_id}.db", max_envelopes=m.dia_buffer_readings,
+                  max_readings=m.dia_buffer_readings)
 
 
 def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wiring:
@@ -153,7 +178,8 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
     # a DIA announces itself only once its substation's controller listens for commands
     dias = [DeviceIntegrationAdapter(broker, p.tenant, u.prefix + p.dia_id, s.meters.dia_batch,
                                      buffer_readings=s.meters.dia_buffer_readings, credentials=creds, tls=tls,
-                                     device_prefix=u.prefix, outbox=_outbox(s, run_dir, u.prefix + p.dia_id))
+                                     device_prefix=u.prefix, outbox=_outbox(s, run_dir, u.prefix + p.dia_id),
+                                     linger_s=0.0 if s.clock.realtime else FAST_RUN_LINGER_S)
             for u in run.units]
     if run.split and run.lead:  # every partition must hear the scenario's commands: wait for all their DIAs
         prefix = p.dia_id.rsplit("-", 1)[0]
@@ -177,8 +203,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
     run_dir = run_dir_of(s, options)
     (run_dir / "scenario.json").write_text(s.redacted_json())
     facts = RunFacts(s, wall0=time.monotonic())
-    run = _Partition.of(s, options.partition)
-    with RunServices(s, run_dir) as ctx:
+    with RunServices(s, run_dir, ready=False) as ctx:
+        run = _Partition.of(s, options.partition)  # the grids are built while the platform starts
+        ctx.ready()
         wired = _wire(s, run, ctx, run_dir)
         pipelines = [u.pipeline(dia, c, ctx.api, run.owned, run.lead, ctx.broker)
                      for u, dia, c in zip(run.units, wired.dias, wired.controllers, strict=True)]
@@ -193,6 +220,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
         if view is not None:
             view.finish()
+        series = SeriesWriter(run.units, run_dir, s)  # written while the platform catches up and stops
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
             for sample in u.meter_stage.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
                 dia.publish(u.publisher.mine(sample))
@@ -210,8 +238,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
         if not published_ok:
             log.warning("broker did not acknowledge %d readings",
                         sum(dia.readings_offered - dia.readings_acknowledged for dia in wired.dias))
+        ctx.stop_platform()
+        series.files()  # the writer's thread has ended (or its exception is raised) before the services go
     facts.pacer = pacer
-    return write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir)
+    return write_outputs(facts, run.units, wired.dias, wired.controllers, run_dir, series)
 
 
 def _probe(run: _Partition, dias: list[DeviceIntegrationAdapter], ctx: RunServices) -> QueryableProbe | None:

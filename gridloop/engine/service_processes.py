@@ -66,6 +66,11 @@ class EmbeddedPlatform:
         except OSError:
             return ""
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting; :meth:`stop` waits."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+
     def stop(self) -> None:
         stop_child(self._proc, timeout_s=15)
         self._proc = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +42,26 @@ class RunFacts:
         self.end_ms = self.start_ms + int(round(self.n_steps * self.s.clock.step * 1000))
 
 
+class SeriesWriter:
+    """Writes the recorded series (Parquet) and the feeder plot in a thread, started once the loop has ended: the
+    run meanwhile waits for the platform to store the last readings and to stop."""
+
+    def __init__(self, units: list[SubstationUnit], run_dir: Path, s: Scenario) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="series")
+        self._done = self._pool.submit(write_series, [(u.name, bool(u.prefix), u.recorder, len(u.meters))
+                                                      for u in units], run_dir, s)
+        self._pool.shutdown(wait=False)  # the thread ends with its one task
+
+    def files(self) -> list[str]:
+        """The files written (once they are), or the writer's exception."""
+        return self._done.result()
+
+
 def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
-                  controllers: list[SimulatorController], run_dir: Path) -> RunSummary:
-    """Series, plots, commands, KPIs and report into run_dir; returns the summary (also in summary.json)."""
+                  controllers: list[SimulatorController], run_dir: Path, series: SeriesWriter) -> RunSummary:
+    """Commands, KPIs and report into run_dir, beside the series; returns the summary (also in summary.json)."""
     s = facts.s
-    outputs = write_series([(u.name, bool(u.prefix), u.recorder, len(u.meters)) for u in units], run_dir, s)
+    outputs = series.files()
     (run_dir / "commands.json").write_text(json.dumps(
         [{**entry, "device": u.prefix + entry["device"]} for u, c in zip(units, controllers, strict=True)
          for entry in c.log], indent=1))

@@ -99,7 +99,8 @@ class Meters(mosaik_api_v3.Simulator):
         p, m = self.s.platform, self.s.meters
         outbox = None
         if m.end_to_end_delivery and m.dia_buffer_readings > 0:  # as gridloop run: kept until the platform acks
-            outbox = Outbox(self.outbox_file, max_envelopes=max(1, -(-m.dia_buffer_readings // m.dia_batch)))
+            outbox = Outbox(self.outbox_file, max_envelopes=m.dia_buffer_readings,
+                            max_readings=m.dia_buffer_readings)
         self.dia = DeviceIntegrationAdapter(self.broker, self.tenant, self.dia_id, m.dia_batch,
                                             buffer_readings=m.dia_buffer_readings, credentials=self.credentials,
                                             tls=TlsFiles(p.tls_ca, p.tls_cert, p.tls_key), outbox=outbox)

@@ -7,17 +7,21 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 
 def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, title: str) -> None:
     """Every bus's voltage (thin lines) with the min/max band, and the line loading below."""
     fig, (ax_v, ax_l) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
+    ax_v.xaxis.axis_date(vm.index.tz)  # dates in the run's time zone, as matplotlib shows aware timestamps
+    t = _date_numbers(vm.index)  # converted once: per line, matplotlib would convert every timestamp again
     energized = vm.where(vm > 0)
-    ax_v.plot(energized.index, energized.to_numpy(), color="tab:blue", alpha=0.25, linewidth=0.7)
-    ax_v.plot(energized.index, energized.min(axis=1), color="tab:red", linewidth=1.5, label="lowest bus")
-    ax_v.plot(energized.index, energized.max(axis=1), color="tab:green", linewidth=1.5, label="highest bus")
+    ax_v.plot(t, energized.to_numpy(), color="tab:blue", alpha=0.25, linewidth=0.7)
+    ax_v.plot(t, energized.min(axis=1).to_numpy(), color="tab:red", linewidth=1.5, label="lowest bus")
+    ax_v.plot(t, energized.max(axis=1).to_numpy(), color="tab:green", linewidth=1.5, label="highest bus")
     lo, hi = float(energized.min().min()), float(energized.max().max())
     margin = max(0.005, 0.1 * (hi - lo))
     ax_v.set_ylim(lo - margin, hi + margin)
@@ -27,16 +31,25 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
     dead = (vm <= 0).sum(axis=1)
     if dead.any():
         ax_d = ax_v.twinx()
-        ax_d.fill_between(dead.index, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
+        ax_d.fill_between(t, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
         ax_d.set_ylabel("de-energised buses")
     ax_v.set_ylabel("voltage (pu)")
     ax_v.set_title(title)
     ax_v.legend(loc="lower left", fontsize=8)
-    ax_l.plot(loading.index, loading.to_numpy(), color="tab:orange", alpha=0.3, linewidth=0.7)
-    ax_l.plot(loading.index, loading.max(axis=1), color="tab:red", linewidth=1.5, label="most loaded line")
+    t_l = t if loading.index.equals(vm.index) else _date_numbers(loading.index)
+    ax_l.plot(t_l, loading.to_numpy(), color="tab:orange", alpha=0.3, linewidth=0.7)
+    ax_l.plot(t_l, loading.max(axis=1).to_numpy(), color="tab:red", linewidth=1.5, label="most loaded line")
     ax_l.set_ylabel("line loading (%)")
     ax_l.set_xlabel(f"simulated time ({vm.index.tz})")
     ax_l.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _date_numbers(index: pd.Index) -> np.ndarray:
+    """matplotlib's date numbers of a time index (UTC instants; the axis shows them in its time zone)."""
+    times = pd.DatetimeIndex(index)
+    if times.tz is not None:
+        times = times.tz_convert("UTC").tz_localize(None)
+    return mdates.date2num(times.to_numpy())

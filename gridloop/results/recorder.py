@@ -49,12 +49,23 @@ class RunRecorder:
                             columns=self.trafo_names)
 
     def meter_readings(self) -> pd.DataFrame:
-        frames = []
+        """Every recorded reading in the order sampled: ``dev``, ``ts``, ``seq`` and the quantities.
+
+        The same frame as one small DataFrame per sample concatenated, built a few frames at a time: samples
+        with the same columns (and dtypes) are joined with numpy, and their rows put back in sampling order.
+        """
+        groups: dict[tuple, list[MeterSample]] = {}
         for s in self._samples:
-            cols = {"dev": s.devices, "ts": np.full(len(s.devices), s.ts_ms, dtype=np.int64), "seq": s.seq}
-            cols.update(s.quantities)
-            frames.append(pd.DataFrame(cols))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            key = (np.asarray(s.seq).dtype.str, *((k, np.asarray(v).dtype.str) for k, v in s.quantities.items()))
+            groups.setdefault(key, []).append(s)
+        if len(groups) <= 1:
+            return _readings_frame(self._samples) if self._samples else pd.DataFrame()
+        frames = [_readings_frame(group) for group in groups.values()]
+        position = {id(s): k for k, s in enumerate(self._samples)}  # each row's place in the sampling order
+        order = np.concatenate([np.repeat([position[id(s)] for s in group], [len(s.devices) for s in group])
+                                for group in groups.values()])
+        joined = pd.concat(frames, ignore_index=True)
+        return joined.take(np.argsort(order, kind="stable")).reset_index(drop=True)
 
     def write(self, out: Path) -> list[str]:
         """Write every series to ``out``; returns the file names written."""
@@ -69,6 +80,18 @@ class RunRecorder:
             frame.columns = [str(c) for c in frame.columns]
             frame.to_parquet(out / name)
         return list(files)
+
+
+def _readings_frame(samples: list[MeterSample]) -> pd.DataFrame:
+    """Samples of the same columns and dtypes as one frame (column-wise: one numpy join per column)."""
+    first = samples[0]
+    cols: dict[str, object] = {
+        "dev": np.array([d for s in samples for d in s.devices], dtype=object),
+        "ts": np.repeat(np.array([s.ts_ms for s in samples], dtype=np.int64), [len(s.devices) for s in samples]),
+        "seq": np.concatenate([np.asarray(s.seq) for s in samples]),
+    }
+    cols.update({k: np.concatenate([np.asarray(s.quantities[k]) for s in samples]) for k in first.quantities})
+    return pd.DataFrame(cols)
 
 
 class RecordStage:

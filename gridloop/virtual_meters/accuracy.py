@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,16 +109,17 @@ def _scale(values: np.ndarray, per_meter: np.ndarray) -> np.ndarray:
 
 def quantise(values: np.ndarray, resolution: float) -> np.ndarray:
     """An instantaneous value as displayed: rounded to the nearest resolution step."""
-    steps = np.round(np.asarray(values, dtype=float) / resolution)
-    return np.round(steps * resolution, _decimals(resolution)) + 0.0  # + 0.0 turns -0.0 into 0.0
+    steps = (np.asarray(values, dtype=float) / resolution).round()  # the method: np.round without its wrapper
+    return (steps * resolution).round(_decimals(resolution)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def truncate(values: np.ndarray, resolution: float) -> np.ndarray:
     """A register as displayed: cut down to its last complete resolution step (never ahead of the energy)."""
     steps = np.floor(np.asarray(values, dtype=float) / resolution + 1e-9)
-    return np.round(steps * resolution, _decimals(resolution))
+    return (steps * resolution).round(_decimals(resolution))
 
 
+@functools.lru_cache(maxsize=64)
 def _decimals(resolution: float) -> int:
     return max(0, int(np.ceil(-np.log10(resolution) - 1e-9)) + 1)
 

@@ -45,6 +45,10 @@ class PlatformDelivery:
         """The envelope as it must be published: numbered, and kept until acknowledged."""
         return self.outbox.add(topic_name, payload, readings)[1]
 
+    def number_all(self, topic_name: str, envelopes: list[tuple[bytes, int]]) -> list[bytes]:
+        """:meth:`number` for (payload, readings) envelopes, kept in one transaction."""
+        return [payload for _, payload in self.outbox.add_many(topic_name, envelopes)]
+
     def on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.acks_topic and (ids := decode_ack(msg.payload)):
             try:

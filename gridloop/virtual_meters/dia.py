@@ -23,7 +23,7 @@ from gridloop.contract.telemetry import ENVELOPE_VERSION
 from gridloop.mqtt_client import TlsFiles, connect
 from gridloop.virtual_meters.delivery import PlatformDelivery
 from gridloop.virtual_meters.electricity import MeterSample
-from gridloop.virtual_meters.envelopes import encode_finite, split_finite
+from gridloop.virtual_meters.envelopes import encode_finite, join_samples, pack_envelopes, split_finite
 from gridloop.virtual_meters.outbox import Outbox
 
 RECONNECT_GRACE_S = 3.0
@@ -35,11 +35,16 @@ class DeviceIntegrationAdapter:
 
     def __init__(self, broker: BrokerAddress, tenant: str, dia_id: str, batch: int = 500,
                  buffer_readings: int = 1_000_000, credentials: tuple[str, str] | None = None,
-                 tls: TlsFiles | None = None, device_prefix: str = "", outbox: Outbox | None = None) -> None:
+                 tls: TlsFiles | None = None, device_prefix: str = "", outbox: Outbox | None = None,
+                 linger_s: float = 0.0) -> None:
         """``buffer_readings`` bounds what is held while the broker is away (0: no buffer, drop while away).
 
         ``outbox``: keep every envelope until the platform acknowledges it (on disk when the outbox has a file:
         a restarted DIA resends what its previous run left unacknowledged).
+
+        ``linger_s``: readings of consecutive calls share envelopes for up to this much wall time (a fast run
+        steps in milliseconds: one envelope per step would make the platform's per-message work the limit);
+        0 sends every call's readings at once.
 
         ``device_prefix`` namespaces the meters' local ids (``m00001`` → ``s002-m00001``), as a head-end maps
         a site's meter numbers to the platform's device ids.
@@ -48,6 +53,10 @@ class DeviceIntegrationAdapter:
         self.device_prefix = device_prefix
         self.dia_id = dia_id
         self.batch = batch
+        self.linger_s = linger_s  # how long a partly filled envelope may wait for more readings (wall time)
+        self._waiting: list[MeterSample] = []  # not yet sent: lingering for more readings
+        self._waiting_readings = 0
+        self._waiting_since = 0.0
         self.buffering = buffer_readings > 0
         self.readings_offered = 0
         self.readings_acknowledged = 0  # by the platform (end to end) with an outbox, else by the broker
@@ -121,33 +130,56 @@ class DeviceIntegrationAdapter:
         settled, self.readings_acknowledged = self.delivery.settled()  # one read: no ack between the two
         return settled and not self._pending
 
-    def publish(self, sample: MeterSample) -> None:
-        """Send one sampling instant's readings, in envelopes of at most ``batch`` readings.
+    def publish(self, *samples: MeterSample) -> None:
+        """Send readings (one sampling instant's per sample), in envelopes of at most ``batch`` readings.
 
         Envelopes are encoded column-wise (byte-identical to one orjson dict per reading, a few times
-        faster); readings carry their meter's own clock time when the meters have clocks.
+        faster) and packed: consecutive envelopes (of the samples, of their groups of meters with the same
+        quantities) share one while it holds at most ``batch`` readings. Readings carry their meter's own clock
+        time when the meters have clocks. With an outbox, all the envelopes sent at once are kept in one
+        transaction before the first is published. With ``linger_s``, readings wait (up to ``linger_s`` of wall
+        time, until the next call after it, or until a ``batch`` of them waits) and are encoded together.
         """
-        if self.device_prefix:
-            sample = sample.renamed([self.device_prefix + d for d in sample.devices])
-        if self.on_publish is not None:
-            self.on_publish(sample)
-        for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
-            n = len(group.devices)
-            sizes = [min(self.batch, n - lo) for lo in range(0, n, self.batch)]
-            for payload, size in zip(encode_finite(group, self.batch), sizes, strict=True):
-                self.readings_offered += size
-                if not self.buffering and not self._client.is_connected():
-                    self.readings_dropped += size
-                    continue
-                if self.delivery:
-                    payload = self.delivery.number(self._topic, payload, size)
-                info = self._client.publish(self._topic, payload, qos=1)
-                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                    if self.delivery is None:  # with an outbox it stays due and goes out later
-                        self.readings_dropped += size
-                    continue
-                self._pending[info.mid] = size
+        now = time.monotonic()
+        if not self._waiting:
+            self._waiting_since = now
+        for sample in samples:
+            if self.device_prefix:
+                sample = sample.renamed([self.device_prefix + d for d in sample.devices])
+            self._waiting.append(sample)
+            self._waiting_readings += len(sample.devices)
+            self.readings_offered += len(sample.devices)
+        lingering = self.linger_s > 0 and now - self._waiting_since < self.linger_s
+        if not lingering or self._waiting_readings >= self.batch:
+            self._send_waiting()
         self._reconcile()
+
+    def _send_waiting(self) -> None:
+        """Encode, pack, number and publish the readings that wait."""
+        envelopes: list[tuple[bytes, int]] = []
+        if self.on_publish is not None:  # when the readings leave, not when they start to wait
+            for sample in self._waiting:
+                self.on_publish(sample)
+        for sample in join_samples(self._waiting):  # samples of one kind as one: fewer, larger encodings
+            for group in split_finite(sample):  # a quantity a meter lacks (NaN) is left out, never sent as null
+                n = len(group.devices)
+                envelopes += zip(encode_finite(group, self.batch), [min(self.batch, n - lo)
+                                                                    for lo in range(0, n, self.batch)], strict=True)
+        self._waiting, self._waiting_readings = [], 0
+        envelopes = pack_envelopes(envelopes, self.batch)  # small envelopes as few full ones
+        if not self.buffering and not self._client.is_connected():  # no buffer: what the broker misses is lost
+            self.readings_dropped += sum(n for _, n in envelopes)
+            return
+        if self.delivery and envelopes:
+            envelopes = list(zip(self.delivery.number_all(self._topic, envelopes), (n for _, n in envelopes),
+                                 strict=True))
+        for payload, size in envelopes:
+            info = self._client.publish(self._topic, payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                if self.delivery is None:  # with an outbox it stays due and goes out later
+                    self.readings_dropped += size
+                continue
+            self._pending[info.mid] = size
 
     def publish_events(self, events: list[dict]) -> None:
         """Send meter events (outages, sags, last gasps) in one event envelope."""
@@ -162,7 +194,10 @@ class DeviceIntegrationAdapter:
         self.events_published += len(events)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until everything published is acknowledged (by the platform with an outbox, else by the broker)."""
+        """Send what lingers, then wait until everything published is acknowledged (by the platform with an
+        outbox, else by the broker)."""
+        if self._waiting:
+            self._send_waiting()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._reconcile():

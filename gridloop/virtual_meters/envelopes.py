@@ -159,6 +159,56 @@ def _envelope(template: list[bytes | None], columns: list[tuple[int, np.ndarray 
     return b"".join(out)
 
 
+def join_samples(samples: list[MeterSample]) -> list[MeterSample]:
+    """Samples of the same quantities (names, order and dtypes) joined into one each, every reading keeping its
+    own ``ts`` (a :class:`ClockedSample`); encoded, the readings are the same bytes as of each sample apart."""
+    kinds: dict[tuple, list[MeterSample]] = {}
+    for s in samples:
+        key = (np.asarray(s.seq).dtype.str, *((str(k), np.asarray(v).dtype.str) for k, v in s.quantities.items()))
+        kinds.setdefault(key, []).append(s)
+    out: list[MeterSample] = []
+    for kind in kinds.values():
+        if len(kind) == 1:
+            out.append(kind[0])
+            continue
+        ts = [np.full(len(s.devices), s.ts_ms, dtype=np.int64) if getattr(s, "meter_ts_ms", None) is None
+              else np.asarray(s.meter_ts_ms, dtype=np.int64) for s in kind]
+        first = kind[0]
+        columns = {k: np.concatenate([np.asarray(s.quantities[k]) for s in kind]) for k in first.quantities}
+        out.append(ClockedSample(first.ts_ms, [d for s in kind for d in s.devices],
+                                 np.concatenate([np.asarray(s.seq) for s in kind]), columns, np.concatenate(ts)))
+    return out
+
+
+def pack_envelopes(envelopes: list[tuple[bytes, int]], batch: int = 500) -> list[tuple[bytes, int]]:
+    """Consecutive (envelope, readings) merged while they hold at most ``batch`` readings together: a step's
+    small envelopes (a group of meters each, the substation meter's one reading) go out as one.
+
+    The merged envelope is what orjson prints for the readings of both, in order (no re-encoding: text spliced).
+    """
+    out: list[tuple[bytes, int]] = []
+    group: list[bytes] = []  # the envelopes that go into the next one
+    held = 0
+    for payload, size in envelopes:
+        if not (payload.startswith(_HEAD) and payload.endswith(b"]}")):
+            raise ValueError("not an envelope made by a gridloop encoder")
+        if group and held + size > batch:
+            out.append((_joined(group), held))
+            group, held = [], 0
+        group.append(payload)
+        held += size
+    if group:
+        out.append((_joined(group), held))
+    return out
+
+
+def _joined(envelopes: list[bytes]) -> bytes:
+    """One envelope of the readings of several (one alone: itself, not copied)."""
+    if len(envelopes) == 1:
+        return envelopes[0]
+    return b",".join([envelopes[0][:-2], *(e[len(_HEAD):-2] for e in envelopes[1:])]) + b"]}"
+
+
 def fragments(values: np.ndarray) -> list[bytes]:
     """Each element as orjson prints it (one C call for the whole column)."""
     try:

@@ -20,9 +20,9 @@ class FakeDia:
     def __init__(self, trace: list[str], start_ms: int) -> None:
         self.trace, self.start_ms = trace, start_ms
 
-    def publish(self, sample) -> None:
-        self.trace.append(f"readings of {(sample.ts_ms - self.start_ms) / 1000:g} s: {len(sample.devices)} from "
-                          f"{sample.devices[0]}")
+    def publish(self, *samples) -> None:  # a step's samples in one call
+        self.trace += [f"readings of {(sample.ts_ms - self.start_ms) / 1000:g} s: {len(sample.devices)} from "
+                       f"{sample.devices[0]}" for sample in samples]
 
     def publish_events(self, events: list[dict]) -> None:
         self.trace.append(f"events {dict(Counter(str(e['type']) for e in events))}")

@@ -3,6 +3,7 @@ fixed-width encoder the same readings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,7 +16,13 @@ from gridloop.contract.telemetry import decode_readings
 from gridloop.virtual_meters.accuracy import MeterClock
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
-from gridloop.virtual_meters.envelopes import encode_envelopes_exact, encode_finite, split_finite
+from gridloop.virtual_meters.envelopes import (
+    encode_envelopes_exact,
+    encode_finite,
+    join_samples,
+    pack_envelopes,
+    split_finite,
+)
 from gridloop.virtual_meters.envelopes_fixed_width import encode_envelopes
 from gridloop.virtual_meters.meter_types.blink import BlinkDetector
 from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
@@ -96,7 +103,75 @@ def test_the_dia_publishes_exactly_those_bytes(broker_uri: str) -> None:
     finally:
         dia.close()
     telemetry = [p for tpc, p in sent if tpc == topic("envtest", TopicKind.TELEMETRY, "dia-env")]
-    assert sorted(telemetry) == sorted(reference_envelopes(sample.renamed(["x-" + d for d in sample.devices]), 500))
+    reference = reference_envelopes(sample.renamed(["x-" + d for d in sample.devices]), 500)
+    assert sorted(readings_text(telemetry)) == sorted(readings_text(reference))  # the same readings, same bytes
+    assert all(len(orjson.loads(p)["readings"]) <= 500 for p in telemetry) and len(telemetry) <= len(reference)
+
+
+def test_a_lingering_dia_fills_envelopes_across_calls_and_sends_the_rest_on_flush(broker_uri: str) -> None:
+    home = samples()["single_phase"]
+    calls = [home.subset(np.arange(k * 200, (k + 1) * 200)) for k in range(4)]  # 200 readings each
+    dia = DeviceIntegrationAdapter(BrokerAddress.parse(broker_uri), "envtest", "dia-linger", batch=500,
+                                   linger_s=60.0)
+    sent: list[bytes] = []
+    publish = dia._client.publish
+    dia._client.publish = lambda tpc, payload, qos=0, **kw: (sent.append(payload), publish(tpc, payload, qos))[1]
+    sizes = lambda: [len(orjson.loads(p)["readings"]) for p in sent]  # noqa: E731
+    try:
+        dia.publish(calls[0])
+        dia.publish(calls[1])
+        assert sent == [] and dia.readings_offered == 400  # waiting for a batch of readings
+        dia.publish(calls[2])  # 600 waiting: encoded together, as few envelopes of at most 500 as the groups allow
+        assert sum(sizes()) == 600 and max(sizes()) <= 500 and len(sent) == 2
+        dia.publish(calls[3])
+        assert sum(sizes()) == 600  # lingers
+        assert dia.flush(10.0)  # what lingers goes out, and is acknowledged
+    finally:
+        dia._client.publish = publish
+        dia.close()
+    assert sum(sizes()) == 800 and dia.readings_acknowledged == 800
+    expected = [e for c in calls for e in reference_envelopes(c, 500)]
+    assert sorted(readings_text(sent)) == sorted(readings_text(expected))  # every reading once, same bytes
+
+
+def test_samples_joined_across_steps_encode_to_the_same_readings() -> None:
+    subs, home = samples()["substation"], samples()["single_phase"]  # meters' own clocks; one ts per sample
+    later = dataclasses.replace(home, ts_ms=home.ts_ms + 60_000, seq=home.seq + 1)
+    parts = [home.subset(np.arange(300)), subs.subset(np.arange(50)), later.subset(np.arange(300)),
+             subs.subset(np.arange(50, 90))]
+    joined = join_samples(parts)
+    assert [len(s.devices) for s in joined] == [600, 90]  # one per kind, in order of first appearance
+    apart = [e for s in parts for g in split_finite(s) for e in encode_finite(g, 500)]
+    together = [e for s in joined for g in split_finite(s) for e in encode_finite(g, 500)]
+    assert sorted(readings_text(together)) == sorted(readings_text(apart)) and len(together) < len(apart)
+    assert join_samples(parts[:1]) == parts[:1]  # one sample of a kind: itself
+
+
+def readings_text(envelopes: list[bytes]) -> list[bytes]:
+    return [orjson.dumps(r) for p in envelopes for r in orjson.loads(p)["readings"]]
+
+
+def test_a_steps_small_envelopes_are_packed_into_one_as_orjson_prints_it() -> None:
+    home, subs = samples()["single_phase"].subset(np.arange(40)), samples()["substation"].subset(np.arange(1))
+
+    def encoded(batch: int) -> list[tuple[bytes, int]]:  # as the DIA encodes a step's samples
+        return [(p, len(orjson.loads(p)["readings"])) for s in (home, subs) for g in split_finite(s)
+                for p in encode_finite(g, batch)]
+
+    small = encoded(500)
+    assert len(small) >= 3  # a group per phase, and the substation meter's reading
+    (packed, n), = pack_envelopes(small, 500)
+    assert n == 41 and packed == orjson.dumps({"v": 1, "readings": readings_list(small)})
+    smaller = pack_envelopes(encoded(20), 20)
+    assert all(m <= 20 for _, m in smaller) and sum(m for _, m in smaller) == 41
+    assert [m for _, m in smaller] == [len(orjson.loads(p)["readings"]) for p, _ in smaller]
+    assert readings_list(smaller) == readings_list(small)  # the same readings in the same order
+    with pytest.raises(ValueError):
+        pack_envelopes([(b'{"v":1,"events":[]}', 0)])
+
+
+def readings_list(envelopes: list[tuple[bytes, int]]) -> list[dict]:
+    return [r for p, _ in envelopes for r in orjson.loads(p)["readings"]]
 
 
 def utility_samples() -> dict[str, MeterSample]:

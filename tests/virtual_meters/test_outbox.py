@@ -48,3 +48,25 @@ def test_a_failed_add_leaves_the_outbox_usable():
     with pytest.raises(ValueError):
         box.add("t", b"not an envelope", 1)
     assert len(box) == 0 and box.add("t", ENVELOPE, 1)[0] >= 0
+
+
+def test_a_steps_envelopes_are_kept_together_and_survive_a_restart(tmp_path):
+    box = Outbox(tmp_path / "outbox.db")
+    sent = box.add_many("t", [(ENVELOPE, 50), (ENVELOPE, 1)])
+    assert [n for n, _ in sent] == [0, 1] and [envelope_id(p) for _, p in sent] == [0, 1]
+    assert box.add_many("t", []) == [] and box.readings() == 51
+    with pytest.raises(ValueError):  # one bad envelope: none of the call's is kept, no number is used
+        box.add_many("t", [(ENVELOPE, 3), (b"not an envelope", 1)])
+    assert len(box) == 2 and box.add("t", ENVELOPE, 2)[0] == 2
+    box.close()
+    again = Outbox(tmp_path / "outbox.db")
+    assert [p.id for p in again.due(older_than_s=60)] == [0, 1, 2] and again.readings() == 53
+    assert again.acknowledge([0, 2, 2]) == 52 and again.readings() == 1 and len(again) == 1
+    again.close()
+
+
+def test_the_bound_in_readings_drops_the_oldest_small_envelopes():
+    box = Outbox(max_envelopes=1000, max_readings=100)
+    ids = [n for n, _ in box.add_many("t", [(ENVELOPE, 40)] * 4)]  # 160 readings: the two oldest go
+    assert len(box) == 2 and box.readings() == 80 and box.dropped_envelopes == 2 and box.dropped_readings == 80
+    assert box.acknowledge(ids) == 80
