@@ -7,8 +7,8 @@ Several platform replicas may share one database. MongoDB applies each update to
 (filter and change together), which is all the conditional writes here need: a reading bucket guarded by
 ``k: {$nin: ...}``, a command's status step, a lease. FerretDB v1 does not: it reads the matching documents,
 then writes them back, so two processes updating one document can lose one update. On FerretDB the store
-therefore also serialises its read-modify-write steps across processes with a lock document
-(``locks._id: "writer"``, inserted to take it: an insert of an existing _id fails atomically there too).
+therefore also serialises its read-modify-write steps across processes with a lock built only on inserts of
+unique _ids, the one write FerretDB v1 does atomically (``writer_lock.GenerationLock``).
 On MongoDB, upserts of readings and rollups also filter on the shard key {tenant, dev} (deploy/mongo-shard.js).
 """
 
@@ -26,6 +26,7 @@ import pymongo
 from pymongo.errors import DuplicateKeyError
 
 from gridloop.platform.store.layout import LAYOUT, LAYOUT_KEY, StoreLayoutError
+from gridloop.platform.store.mongo.writer_lock import GenerationLock
 from gridloop.platform.store.registry_cache import RegistryCache
 
 BUCKET_MS = 3_600_000  # one readings document per (tenant, meter, hour)
@@ -52,7 +53,7 @@ class MongoBase:
         self._serialise = self._ferretdb
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
-        self._locked_at = 0.0
+        self._writer_lock = GenerationLock(self.db.locks, self._token, WRITE_LOCK_TTL_MS)
         found = self._layout()
         if found != LAYOUT and not (migrate and found < LAYOUT):
             self._client.close()
@@ -92,7 +93,7 @@ class MongoBase:
             finally:
                 self._depth -= 1
                 if self._serialise and self._depth == 0:
-                    self.db.locks.delete_one({"_id": "writer", "holder": self._token})
+                    self._writer_lock.release()
 
     def _by_id(self, doc_id: str, tenant: str, dev: str) -> dict[str, Any]:
         """Filter on a document's _id, with the shard key (tenant, dev): a sharded cluster needs it for an upsert."""
@@ -104,27 +105,20 @@ class MongoBase:
 
     def _take_write_lock(self) -> None:
         deadline = time.monotonic() + WRITE_LOCK_WAIT_S
-        while True:
-            now = time.time_ns() // 1_000_000
-            try:
-                self.db.locks.insert_one({"_id": "writer", "holder": self._token, "until": now + WRITE_LOCK_TTL_MS})
-                self._locked_at = time.monotonic()
-                return
-            except DuplicateKeyError:
-                held = self.db.locks.find_one({"_id": "writer"})
-                if held is not None and held.get("until", 0) < now:  # its holder died: take it over
-                    self.db.locks.delete_one({"_id": "writer", "holder": held["holder"]})
-                    continue
+        while not self._writer_lock.try_take():
             if time.monotonic() > deadline:
                 raise RuntimeError("the store's write lock stayed taken for 60 s")
             time.sleep(0.002)
 
     def _keep_write_lock(self) -> None:
-        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one."""
-        if self._serialise and self._depth and time.monotonic() - self._locked_at > WRITE_LOCK_RENEW_S:
-            self.db.locks.update_one({"_id": "writer", "holder": self._token},
-                                     {"$set": {"until": time.time_ns() // 1_000_000 + WRITE_LOCK_TTL_MS}})
-            self._locked_at = time.monotonic()
+        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one; a holder
+        that let it expire (stalled longer than its TTL) stops before writing more: the write is retried whole."""
+        if not (self._serialise and self._depth):
+            return
+        if self._writer_lock.held_for_s * 1000 > WRITE_LOCK_TTL_MS:
+            raise pymongo.errors.ExecutionTimeout("the store's write lock expired during a write; trying again")
+        if self._writer_lock.held_for_s > WRITE_LOCK_RENEW_S:
+            self._writer_lock.renew()
 
     def _create_indexes(self) -> None:
         db = self.db
@@ -136,6 +130,7 @@ class MongoBase:
         db.rejected.create_index("tenant")
         db.commands.create_index("status")
         db.rollups.create_index([("tenant", 1), ("dev", 1), ("res", 1), ("b", 1)])
+        db.locks.create_index([("name", 1), ("gen", -1)])
 
     # -- raw write commands (FerretDB's partial bulk results trip pymongo's bulk_write, so read them ourselves)
     def _update(self, collection: str, updates: list[dict]) -> set[int]:
