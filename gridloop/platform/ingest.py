@@ -86,7 +86,7 @@ class IngestCounters:
     events_stored: int = 0
     rejected: int = 0
     queue_full_waits: int = 0  # the receive thread waited for room (MQTT 3.1.1 only: v5 flow control prevents it)
-    qos0_dropped: int = 0  # QoS 0 messages (outside the contract) dropped because the queue was full
+    at_most_once_dropped: int = 0  # QoS 0 messages (outside the contract) dropped because the queue was full
     write_batches: int = 0
     disconnects: int = 0  # lost broker connections (a broker restart; another client taking over this client id)
     quarantined: int = 0  # messages the store refused, kept with its reason among the rejected ones
@@ -205,7 +205,7 @@ class IngestWorker:
             self._queue.put_nowait(item)
         except queue.Full:
             if msg.qos == 0:  # at most once, and the queue is full of what was promised more: never block for it
-                self.counters.qos0_dropped += 1
+                self.counters.at_most_once_dropped += 1
                 return
             # only without v5 flow control (MQTT 3.1.1): block the network loop, the broker holds the rest
             self.counters.queue_full_waits += 1

@@ -50,7 +50,7 @@ def test_a_stalled_store_holds_the_stream_back_and_loses_nothing(broker_uri, tmp
         # the counters move once the whole batch is written, a moment after its readings are committed
         assert wait_for(lambda: store.count_readings("bp") == 600 and worker.counters.readings_stored == 600, 30)
         assert worker.counters.readings_duplicate == 0
-        assert worker.counters.disconnects == 0 and worker.counters.qos0_dropped == 0
+        assert worker.counters.disconnects == 0 and worker.counters.at_most_once_dropped == 0
         assert store.insert_readings("bp", [Reading("m0", T0, 0, {Q: 0.0})]) == 0  # already there, once
     finally:
         publisher.disconnect()

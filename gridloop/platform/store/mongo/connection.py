@@ -111,14 +111,14 @@ class MongoBase:
             time.sleep(0.002)
 
     def _keep_write_lock(self) -> None:
-        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one; a holder
-        that let it expire (stalled longer than its TTL) stops before writing more: the write is retried whole."""
-        if not (self._serialise and self._depth):
+        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one. A holder
+        that let it expire (a chunk slower than the TTL) goes on only if nobody took it over meanwhile; else it
+        stops before writing more, and the write is retried whole (unacknowledged until then)."""
+        if not (self._serialise and self._depth) or self._writer_lock.held_for_s <= WRITE_LOCK_RENEW_S:
             return
-        if self._writer_lock.held_for_s * 1000 > WRITE_LOCK_TTL_MS:
-            raise pymongo.errors.ExecutionTimeout("the store's write lock expired during a write; trying again")
-        if self._writer_lock.held_for_s > WRITE_LOCK_RENEW_S:
-            self._writer_lock.renew()
+        if self._writer_lock.held_for_s * 1000 > WRITE_LOCK_TTL_MS and not self._writer_lock.still_held():
+            raise pymongo.errors.ExecutionTimeout("the store's write lock was taken over during a write; trying again")
+        self._writer_lock.renew()
 
     def _create_indexes(self) -> None:
         db = self.db

@@ -23,7 +23,7 @@ from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 LOCK = "writer"
-KEEP_GENERATIONS = 1000  # older generations are deleted (every KEEP_GENERATIONS-th taking)
+KEEP_GENERATIONS = 8  # older generations are deleted (every KEEP_GENERATIONS-th taking): a short collection
 
 
 def _now_ms() -> int:
@@ -66,6 +66,11 @@ class GenerationLock:
         if gen % KEEP_GENERATIONS == 0:  # generations never change once superseded: deleting them races nothing
             self._locks.delete_many({"name": LOCK, "gen": {"$lt": gen - KEEP_GENERATIONS}})
         return True
+
+    def still_held(self) -> bool:
+        """True if nobody has taken a newer generation (after this holder let its own expire, someone may have)."""
+        newest = self._newest()
+        return self._held is not None and newest is not None and newest["gen"] == self._held
 
     def renew(self) -> None:
         """Extend the holding (only this process writes its generation's document)."""
