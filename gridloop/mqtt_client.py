@@ -15,6 +15,7 @@ from paho.mqtt.properties import Properties
 from gridloop.contract import BrokerAddress, DeviceStatus, TopicKind, topic
 
 V5_ATTEMPT_S = 3.0
+KEEPALIVE_S = 30
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,15 @@ def connect(
     reconnect_on_failure: bool = True,
     max_reconnect_delay_s: int = 10,
     tls: TlsFiles | None = None,
+    receive_maximum: int | None = None,
+    keepalive_s: int = KEEPALIVE_S,
 ) -> mqtt.Client:
     """A connected client with its network loop running in a background thread.
 
     MQTT v5 first; a broker that refuses v5 (the pure-Python fallback broker speaks 3.1.1 only)
     gets a 3.1.1 connection with the same persistent-session semantics. ``is_v5(client)`` tells which.
+    ``receive_maximum`` (v5 only): the broker sends at most this many QoS 1/2 messages this client has not
+    acknowledged yet, then holds the rest (flow control; with ``manual_ack`` it lasts until the client acks).
     """
     deadline = time.monotonic() + timeout_s
     for protocol in (mqtt.MQTTv5, mqtt.MQTTv311):
@@ -58,7 +63,8 @@ def connect(
         client.max_queued_messages_set(max_queued_messages)  # 0: unbounded
         # a broker that does not speak v5 may just drop the socket: give v5 a few seconds, not the whole budget
         attempt_deadline = min(deadline, time.monotonic() + V5_ATTEMPT_S) if protocol == mqtt.MQTTv5 else deadline
-        if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline):
+        if _try_connect(client, broker, protocol, clean_start, session_expiry_s, attempt_deadline,
+                        receive_maximum, keepalive_s):
             if subscriptions:  # return only once the broker granted them: nothing published after is missed
                 granted = threading.Event()
                 client.on_subscribe = lambda *_, granted=granted: granted.set()
@@ -95,7 +101,8 @@ def _client(broker: BrokerAddress, client_id: str, protocol: int, will: tuple[st
 
 
 def _try_connect(client: mqtt.Client, broker: BrokerAddress, protocol: int, clean_start: bool,
-                 session_expiry_s: int, deadline: float) -> bool:
+                 session_expiry_s: int, deadline: float, receive_maximum: int | None = None,
+                 keepalive_s: int = KEEPALIVE_S) -> bool:
     connected, refused = threading.Event(), threading.Event()
 
     def on_connect(c, u, flags, rc, props) -> None:
@@ -107,9 +114,11 @@ def _try_connect(client: mqtt.Client, broker: BrokerAddress, protocol: int, clea
         props = Properties(PacketTypes.CONNECT)
         if session_expiry_s:
             props.SessionExpiryInterval = session_expiry_s
-        client.connect(broker.host, broker.port, keepalive=30, clean_start=clean_start, properties=props)
+        if receive_maximum:
+            props.ReceiveMaximum = receive_maximum
+        client.connect(broker.host, broker.port, keepalive=keepalive_s, clean_start=clean_start, properties=props)
     else:
-        client.connect(broker.host, broker.port, keepalive=30)
+        client.connect(broker.host, broker.port, keepalive=keepalive_s)
     client.loop_start()
     while time.monotonic() < deadline and not (connected.is_set() or refused.is_set()):
         time.sleep(0.005)

@@ -1,7 +1,12 @@
 """MQTT ingest: receive telemetry and events, check them against the registry, store, then acknowledge.
 
-A bounded queue sits between the MQTT receive thread and the writer; when it is full the
-receive thread blocks, so the broker holds the backlog (back-pressure, not unbounded memory).
+A bounded queue sits between the MQTT receive thread and the writer, and the broker holds the backlog
+(back-pressure, not unbounded memory) by MQTT v5 flow control: the worker connects with Receive Maximum equal
+to the queue's size, so the broker sends no more QoS 1 messages than the worker has not acknowledged yet, and
+the queue can never be full of them. The receive thread (paho's network loop) therefore never blocks: it keeps
+answering keepalives however long the store stalls, and the broker keeps the session. A QoS 0 message (outside
+the contract, which says QoS 1) that finds the queue full is dropped and counted. Only on an MQTT 3.1.1 broker
+(no flow control) does the receive thread wait for room, as the last resort.
 A message is acknowledged (PUBACK) only after its readings are committed: QoS 1 end to end.
 
 Client ids are ``gridloop-<group>-<instance>-<n>`` plus a secret suffix derived from the platform's password (a tenant
@@ -38,7 +43,7 @@ from gridloop.contract import (
     topic,
 )
 from gridloop.contract.delivery import encode_ack, envelope_id
-from gridloop.mqtt_client import TlsFiles, connect, is_v5
+from gridloop.mqtt_client import KEEPALIVE_S, TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.rollup_schedule import RollupSchedule
 from gridloop.platform.store.base import Store
@@ -80,7 +85,8 @@ class IngestCounters:
     readings_duplicate: int = 0
     events_stored: int = 0
     rejected: int = 0
-    queue_full_waits: int = 0
+    queue_full_waits: int = 0  # the receive thread waited for room (MQTT 3.1.1 only: v5 flow control prevents it)
+    at_most_once_dropped: int = 0  # QoS 0 messages (outside the contract) dropped because the queue was full
     write_batches: int = 0
     disconnects: int = 0  # lost broker connections (a broker restart; another client taking over this client id)
     quarantined: int = 0  # messages the store refused, kept with its reason among the rejected ones
@@ -131,8 +137,10 @@ class IngestWorker:
         session_expiry_s: int = 3600,
         release_on_stop: bool = False,
         tls: TlsFiles | None = None,
+        keepalive_s: int = KEEPALIVE_S,
     ) -> None:
-        """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``)."""
+        """``instance``: the platform replica's name, part of the client id (None: ``gridloop-<group>-<n>``).
+        ``queue_size``: also the Receive Maximum the broker is asked to respect (MQTT v5 flow control)."""
         self.group = group  # the shared-subscription group: the workers of all replicas split its stream
         self.instance = instance
         base = f"gridloop-{group}-{instance}-{worker_id}" if instance else f"gridloop-{group}-{worker_id}"
@@ -144,6 +152,8 @@ class IngestWorker:
         self.worker_id = worker_id
         self.counters = IngestCounters()
         self._queue: queue.Queue[_Message] = queue.Queue(maxsize=queue_size)
+        self._receive_maximum = min(queue_size, 65_535)  # QoS 1 messages un-acked <= queue size: never full
+        self._keepalive_s = keepalive_s
         self._batch = batch_messages
         self._rollups = RollupSchedule()  # readings are folded into the rollup buckets every few seconds
         self._credentials = credentials
@@ -162,6 +172,7 @@ class IngestWorker:
             session_expiry_s=self.session_expiry_s, manual_ack=True, username=user, password=password,
             on_message=self._on_message, tls=self._tls,
             max_reconnect_delay_s=1,  # back within a second of a broker restart: shared subscriptions queue nothing
+            receive_maximum=self._receive_maximum, keepalive_s=self._keepalive_s,
         )
         self._client.on_connect = self._subscribe
         self._client.on_disconnect = self._on_disconnect
@@ -193,6 +204,10 @@ class IngestWorker:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
+            if msg.qos == 0:  # at most once, and the queue is full of what was promised more: never block for it
+                self.counters.at_most_once_dropped += 1
+                return
+            # only without v5 flow control (MQTT 3.1.1): block the network loop, the broker holds the rest
             self.counters.queue_full_waits += 1
             while not self._stop.is_set():
                 try:

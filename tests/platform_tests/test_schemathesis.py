@@ -1,9 +1,15 @@
-"""Property-based API fuzzing: schemathesis (dev dependency) drives the real app in-process over ASGI; no 5xx."""
+"""Property-based API fuzzing: schemathesis (dev dependency) drives the real app in-process over ASGI; no 5xx.
+Each operation on its own, then stateful sequences that follow the OpenAPI links (gridloop/platform/api/links.py):
+create a tenant and use its key, create a device or asset and read, change, command and delete it, read a command's
+status."""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 import os
+import zlib
 
 import pytest
 
@@ -18,6 +24,7 @@ from schemathesis.checks import not_a_server_error
 
 from gridloop.contract import BrokerAddress
 from gridloop.platform.api import create_app
+from gridloop.platform.api.links import LINKS
 from gridloop.platform.commands import CommandDispatcher
 from gridloop.platform.envelope import Reading
 from gridloop.platform.store.base import AssetRecord, DeviceRecord
@@ -27,7 +34,7 @@ T0 = 1767225600000
 EXAMPLES = 40  # per operation: ~20 operations, well under a minute
 
 
-def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
+def _fuzz_store(tmp_path) -> tuple[SqliteStore, str]:
     store = SqliteStore(str(tmp_path / "store.db"))
     key = store.create_tenant("fuzz")
     store.put_asset(AssetRecord(tenant="fuzz", id="house-1", kind="house"))
@@ -35,6 +42,11 @@ def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
                                     meta={"interval_s": 10}) for i in range(3)])
     store.insert_readings("fuzz", [Reading(f"m{i}", T0 + k * 10_000, k, {"electricity.voltage.l1": 230.0 + k})
                                    for i in range(3) for k in range(100)])
+    return store, key
+
+
+def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
+    store, key = _fuzz_store(tmp_path)
     dispatcher = CommandDispatcher(store, BrokerAddress.parse(broker_uri))
     dispatcher.start()
     app = create_app(store, dispatcher, admin_key="adm_fuzz", cache_max_age_s=1.0)
@@ -63,6 +75,77 @@ def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
         dispatcher.stop()
         app.state.query_cache.stop()
         store.close()
+
+
+STATEFUL_SCENARIOS, STATEFUL_STEPS = 40, 8
+
+
+def test_no_server_errors_along_the_openapi_links(tmp_path, broker_uri):
+    """schemathesis's state machine, built from the links: sequences of calls that hand ids and keys on. Each
+    sequence starts on a fresh store (Hypothesis replays sequences: the same calls must meet the same state)."""
+    store, key = _fuzz_store(tmp_path / "0")
+    stores = [store]
+    dispatcher = CommandDispatcher(store, BrokerAddress.parse(broker_uri))
+    dispatcher.start()
+    admin = "adm_fuzz"
+    app = create_app(store, dispatcher, admin_key=admin, cache_max_age_s=0.0)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    keys = {key}  # the fuzz tenants', and those of tenants created along the way
+    followed: list[str] = []  # links whose values were handed on
+    statuses: list[int] = []
+    class Sequences(schema.as_state_machine()):
+        def setup(self) -> None:
+            self.store, self.key = _fuzz_store(tmp_path / str(len(stores)))
+            stores.append(self.store)
+            keys.add(self.key)
+            app.state.api = dataclasses.replace(app.state.api, store=self.store)
+            dispatcher.store = self.store
+
+        def step(self, input):
+            linked = input.transition is not None and input.is_applied
+            if linked and not input.transition.is_inferred:
+                followed.append(input.transition.id.split(" -> ")[1].split("] ")[-1])  # "POST /x -> [201] Name -> .."
+            params = input.case.path_parameters or {}
+            if not linked and "device" in params and zlib.crc32(repr(params).encode()) % 2:
+                params["device"] = "m1"  # a device that exists, for some of the calls no link led to
+            return super().step(input)
+
+        def before_call(self, case) -> None:
+            headers = case.headers or {}
+            given_key = headers.get("authorization", "").removeprefix("Bearer ")
+            drawn = repr((case.operation.label, case.path_parameters, case.query, case.body)).encode()
+            # mostly a real key, to get past auth into the handlers; chosen from the case (a replay chooses alike)
+            if given_key not in keys and zlib.crc32(drawn) % 4:
+                real = admin if case.operation.path == "/api/v1/tenants" else self.key
+                case.headers = {**headers, "authorization": f"Bearer {real}"}
+            if case.operation.path.endswith("/commands") and zlib.crc32(drawn) % 2:  # a command the contract knows
+                case.body = {"name": "switch.open"}
+
+        def after_call(self, response, case) -> None:
+            super().after_call(response, case)
+            statuses.append(response.status_code)
+            if case.operation.path == "/api/v1/tenants" and response.status_code == 201:
+                keys.add(response.json()["api_key"])
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=[not_a_server_error])
+
+    try:
+        Sequences.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
+                                        deadline=None, derandomize=True, database=None,
+                                        suppress_health_check=list(HealthCheck)))
+    finally:
+        dispatcher.stop()
+        app.state.query_cache.stop()
+        for each in stores:
+            each.close()
+    assert not any(s >= 500 for s in statuses)
+    assert len(keys) > len(stores)  # tenants were created, and their keys used along the links
+    names = {name for links in LINKS.values() for name, *_ in links}
+    print("links followed:", sorted(collections.Counter(followed).items()))
+    assert len(set(followed) & names) >= 8, sorted(set(followed))  # sequences really followed the links
+    assert {"GetCommandStatus", "CreateDevicesOfTheTenant"} <= set(followed)  # a command's status, a new key used
+    assert {201, 202} <= set(statuses)  # things were created and commands accepted, not only refused
 
 
 @pytest.mark.parametrize("url", [

@@ -1,5 +1,8 @@
-"""A store that goes away (SQLite locked past its busy timeout, the MongoDB server killed) pauses ingest: nothing is
-acknowledged meanwhile, nothing is lost, and every reading is stored exactly once when the store is back."""
+"""A store that goes away for 30 s (SQLite locked past its busy timeout, the MongoDB server killed) pauses ingest:
+/health says degraded, nothing is acknowledged meanwhile (no delivery acknowledgement, nothing readable that was not
+stored before), nothing is lost, and every reading is stored exactly once when the store is back.
+
+Both outages run side by side in one test, each with its own broker and platform: they are mostly waiting."""
 
 from __future__ import annotations
 
@@ -9,18 +12,23 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from gridloop.broker import free_port
-from gridloop.contract import BrokerAddress, Quantity, TopicKind, topic
+from gridloop.broker import EmbeddedBroker, free_port
+from gridloop.contract import Quantity, TopicKind, topic
+from gridloop.contract.delivery import decode_ack
 from gridloop.mqtt_client import connect, wait_for
 from gridloop.platform.service import PlatformService
 
+OUTAGE_S = 30.0  # issue #14: store locked / unreachable for 30 s
+PUBLISHER = "dia-1"
 T0 = 1_767_225_600_000
 V1 = Quantity.VOLTAGE_L1.value
 
@@ -35,9 +43,33 @@ def _setup(service: PlatformService) -> httpx.Client:
 
 
 def _publish(client, first: int, count: int) -> None:
+    """Numbered envelopes (id k): the platform acknowledges each on the publisher's acks topic once stored."""
     for k in range(first, first + count):
-        body = orjson.dumps({"v": 1, "readings": [{"dev": "m1", "ts": T0 + 1000 * k, "seq": k, "q": {V1: 230.0}}]})
-        client.publish(topic("alpha", TopicKind.TELEMETRY, "dia-1"), body, qos=1).wait_for_publish(10)
+        body = orjson.dumps({"v": 1, "id": k,
+                             "readings": [{"dev": "m1", "ts": T0 + 1000 * k, "seq": k, "q": {V1: 230.0}}]})
+        client.publish(topic("alpha", TopicKind.TELEMETRY, PUBLISHER), body, qos=1).wait_for_publish(10)
+
+
+class Publisher:
+    """A DIA's MQTT side: publishes numbered envelopes and records the platform's delivery acknowledgements."""
+
+    def __init__(self, broker: EmbeddedBroker) -> None:
+        self.acked: list[int] = []
+        self._lock = threading.Lock()
+        self.client = connect(broker.address, f"dia-{secrets.token_hex(3)}", on_message=self._on_ack,
+                              subscriptions=[(topic("alpha", TopicKind.ACKS, PUBLISHER), 1)])
+
+    def _on_ack(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.acked += decode_ack(msg.payload)
+
+    def acks(self) -> list[int]:
+        with self._lock:
+            return sorted(self.acked)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def _stored_once(api: httpx.Client, count: int) -> bool:
@@ -51,34 +83,45 @@ def _ingest(service: PlatformService) -> dict:
     return r.json()["ingest"]
 
 
-def test_sqlite_locked_past_its_busy_timeout_loses_nothing(broker_uri, tmp_path):
-    admin = "adm_" + secrets.token_hex(8)
-    path = tmp_path / "store.db"
-    service = PlatformService(broker_uri, f"sqlite:///{path}", port=0, admin_key=admin,
-                              ingest_group=f"ingest-{secrets.token_hex(4)}")
-    service.admin_key = admin
-    device = connect(BrokerAddress.parse(broker_uri), f"dev-{secrets.token_hex(3)}")
-    with service:
-        api = _setup(service)
-        _publish(device, 0, 10)
-        assert wait_for(lambda: _stored_once(api, 10), 10)
-        locker = sqlite3.connect(path, timeout=1, isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the store's busy_timeout
+def _health(service: PlatformService) -> dict:
+    return httpx.get(f"{service.url}/api/v1/health").json()
+
+
+def _sqlite_locked(tmp_path: Path) -> float:
+    """SQLite locked by another process for OUTAGE_S; returns how long the lock was held."""
+    admin, path = "adm_" + secrets.token_hex(8), tmp_path / "store.db"
+    with EmbeddedBroker(workdir=str(tmp_path / "broker")) as broker:
+        service = PlatformService(broker.uri, f"sqlite:///{path}", port=0, admin_key=admin)
+        service.admin_key = admin
+        device = Publisher(broker)
         try:
-            _publish(device, 10, 40)
-            assert wait_for(lambda: _ingest(service)["degraded"] == 1, 30)
-            assert httpx.get(f"{service.url}/api/v1/health").json() == {"status": "degraded",
-                                                                         "store_available": False}
-            assert len(api.get("/api/v1/devices/m1/readings").json()["readings"]) == 10
+            with service:
+                api = _setup(service)
+                _publish(device.client, 0, 10)
+                assert wait_for(lambda: _stored_once(api, 10) and device.acks() == list(range(10)), 20)
+                locker = sqlite3.connect(path, timeout=1, isolation_level=None)
+                locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the busy_timeout
+                locked_at = time.monotonic()
+                try:
+                    _publish(device.client, 10, 40)
+                    assert wait_for(lambda: _ingest(service)["degraded"] == 1, 30)
+                    assert _health(service) == {"status": "degraded", "store_available": False}
+                    time.sleep(max(0.0, locked_at + OUTAGE_S - time.monotonic()))
+                    assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
+                    assert len(api.get("/api/v1/devices/m1/readings").json()["readings"]) == 10
+                    assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
+                finally:
+                    held = time.monotonic() - locked_at
+                    locker.execute("ROLLBACK")
+                    locker.close()
+                assert wait_for(lambda: _stored_once(api, 50) and device.acks() == list(range(50)), 30)
+                assert _health(service)["status"] == "ok"
+                counters = _ingest(service)
+                assert counters["degraded"] == 0 and counters["store_outages"] >= 1 and counters["quarantined"] == 0
+                assert counters["readings_stored"] == 50 and counters["readings_duplicate"] == 0
         finally:
-            locker.execute("ROLLBACK")
-            locker.close()
-        assert wait_for(lambda: _stored_once(api, 50), 30)
-        assert httpx.get(f"{service.url}/api/v1/health").json()["status"] == "ok"
-        counters = _ingest(service)
-        assert counters["degraded"] == 0 and counters["store_outages"] >= 1 and counters["quarantined"] == 0
-    device.disconnect()
-    device.loop_stop()
+            device.close()
+    return held
 
 
 def _ferretdb(binary: str, port: int, data: Path) -> subprocess.Popen:
@@ -96,32 +139,52 @@ def _ferretdb(binary: str, port: int, data: Path) -> subprocess.Popen:
     raise RuntimeError("FerretDB did not start")
 
 
-@pytest.mark.slow
-def test_mongodb_killed_for_a_while_loses_nothing(broker_uri, mongo_uri, tmp_path):
-    binary = os.environ.get("GRIDLOOP_FERRETDB_BIN")
-    if not binary:
-        pytest.fail("GRIDLOOP_FERRETDB_BIN is not set: scripts/test.sh exports the FerretDB launcher it built")
+def _mongodb_killed(tmp_path: Path, binary: str) -> float:
+    """The MongoDB server (FerretDB) killed and started again OUTAGE_S later; returns how long it was away."""
     port, data = free_port(), tmp_path / "ferret"
     server = _ferretdb(binary, port, data)
     admin = "adm_" + secrets.token_hex(8)
-    service = PlatformService(broker_uri, f"mongodb://127.0.0.1:{port}/outage?serverSelectionTimeoutMS=3000",
-                              port=0, admin_key=admin, ingest_group=f"ingest-{secrets.token_hex(4)}")
-    service.admin_key = admin
-    device = connect(BrokerAddress.parse(broker_uri), f"dev-{secrets.token_hex(3)}")
-    try:
-        with service:
-            api = _setup(service)
-            _publish(device, 0, 10)
-            assert wait_for(lambda: _stored_once(api, 10), 20)
-            server.send_signal(signal.SIGKILL)
-            server.wait()
-            _publish(device, 10, 20)  # the broker takes them; the platform cannot store them
-            time.sleep(8)
-            server = _ferretdb(binary, port, data)
-            assert wait_for(lambda: _stored_once(api, 30), 60)
-            counters = _ingest(service)
-            assert counters["store_outages"] >= 1 and counters["degraded"] == 0
-    finally:
-        server.kill()
-        device.disconnect()
-        device.loop_stop()
+    with EmbeddedBroker(workdir=str(tmp_path / "broker")) as broker:
+        service = PlatformService(broker.uri, f"mongodb://127.0.0.1:{port}/outage?serverSelectionTimeoutMS=3000",
+                                  port=0, admin_key=admin)
+        service.admin_key = admin
+        device = Publisher(broker)
+        try:
+            with service:
+                api = _setup(service)
+                _publish(device.client, 0, 10)
+                assert wait_for(lambda: _stored_once(api, 10) and device.acks() == list(range(10)), 20)
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                killed_at = time.monotonic()
+                _publish(device.client, 10, 20)  # the broker takes them; the platform cannot store them
+                assert wait_for(lambda: _ingest(service)["degraded"] == 1, 20)
+                assert _health(service) == {"status": "degraded", "store_available": False}
+                time.sleep(max(0.0, killed_at + OUTAGE_S - time.monotonic()))
+                assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
+                assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
+                away = time.monotonic() - killed_at
+                server = _ferretdb(binary, port, data)
+                assert wait_for(lambda: _stored_once(api, 30) and device.acks() == list(range(30)), 60)
+                assert _health(service)["status"] == "ok"
+                counters = _ingest(service)
+                assert counters["store_outages"] >= 1 and counters["degraded"] == 0
+                assert counters["readings_stored"] == 30 and counters["readings_duplicate"] == 0
+        finally:
+            server.kill()
+            device.close()
+    return away
+
+
+@pytest.mark.slow
+def test_a_store_away_for_30_s_loses_nothing_sqlite_locked_and_mongodb_killed(mongo_uri, tmp_path):
+    binary = os.environ.get("GRIDLOOP_FERRETDB_BIN")
+    if not binary:
+        pytest.fail("GRIDLOOP_FERRETDB_BIN is not set: scripts/test.sh exports the FerretDB launcher it built")
+    (tmp_path / "sqlite").mkdir()
+    (tmp_path / "mongo").mkdir()
+    with ThreadPoolExecutor(2) as pool:  # side by side: each has its own broker, platform and store
+        locked = pool.submit(_sqlite_locked, tmp_path / "sqlite")
+        killed = pool.submit(_mongodb_killed, tmp_path / "mongo", binary)
+        assert locked.result() >= OUTAGE_S
+        assert killed.result() >= OUTAGE_S

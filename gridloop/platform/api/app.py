@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from gridloop.platform.api import admin, aggregates, assets, commands, completeness, devices, events, metrics, readings
 from gridloop.platform.api.deps import ApiContext
+from gridloop.platform.api.links import with_links
 from gridloop.platform.cache import QueryCache
 from gridloop.platform.commands import CommandDispatcher
 from gridloop.platform.ingest import IngestCounters
@@ -45,6 +46,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, invalid_request)
     for module in ROUTERS:
         app.include_router(module.router)
+    with_links(app)  # OpenAPI links: create -> read -> change (clients, stateful fuzzing)
     return app
 
 

@@ -8,8 +8,8 @@ Several platform replicas may share one database. MongoDB applies each update to
 writes here need: a reading's key document (its claim, readings.py), a command's status step, a lease. FerretDB
 v1 updates are not atomic: it reads the matching documents, then writes them back, so two processes updating
 one document can lose one update. On FerretDB the store therefore also serialises its read-modify-write steps
-across processes with a lock document (``locks._id: "writer"``, inserted to take it: an insert of an existing
-_id fails atomically there too).
+across processes with a lock built only on inserts of unique _ids, the one write FerretDB v1 does atomically
+(``writer_lock.GenerationLock``).
 The shard keys: deploy/mongo-shard.js.
 
 Layout (MONGO_LAYOUT, kept in ``store_info``): 1 global device ids; 2 devices keyed by (tenant, id), readings in
@@ -32,6 +32,7 @@ from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError
 
 from gridloop.platform.store.layout import LAYOUT_KEY, StoreLayoutError
+from gridloop.platform.store.mongo.writer_lock import GenerationLock
 from gridloop.platform.store.registry_cache import RegistryCache
 
 MONGO_LAYOUT = 3  # this backend's own layout number (the SQLite store has its own: store/layout.py)
@@ -64,8 +65,8 @@ class MongoBase:
         self._claims = not self._serialise
         self._token = uuid.uuid4().hex
         self._depth = 0  # nesting of _writing() in the thread holding self._lock
-        self._locked_at = 0.0
         self.layout = MONGO_LAYOUT
+        self._writer_lock = GenerationLock(self.db.locks, self._token, WRITE_LOCK_TTL_MS)
         found = self._layout()
         if found != MONGO_LAYOUT and not (migrate and found < MONGO_LAYOUT):
             self._client.close()
@@ -100,31 +101,24 @@ class MongoBase:
             finally:
                 self._depth -= 1
                 if self._serialise and self._depth == 0:
-                    self.db.locks.delete_one({"_id": "writer", "holder": self._token})
+                    self._writer_lock.release()
 
     def _take_write_lock(self) -> None:
         deadline = time.monotonic() + WRITE_LOCK_WAIT_S
-        while True:
-            now = time.time_ns() // 1_000_000
-            try:
-                self.db.locks.insert_one({"_id": "writer", "holder": self._token, "until": now + WRITE_LOCK_TTL_MS})
-                self._locked_at = time.monotonic()
-                return
-            except DuplicateKeyError:
-                held = self.db.locks.find_one({"_id": "writer"})
-                if held is not None and held.get("until", 0) < now:  # its holder died: take it over
-                    self.db.locks.delete_one({"_id": "writer", "holder": held["holder"]})
-                    continue
+        while not self._writer_lock.try_take():
             if time.monotonic() > deadline:
                 raise RuntimeError("the store's write lock stayed taken for 60 s")
             time.sleep(0.002)
 
     def _keep_write_lock(self) -> None:
-        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one."""
-        if self._serialise and self._depth and time.monotonic() - self._locked_at > WRITE_LOCK_RENEW_S:
-            self.db.locks.update_one({"_id": "writer", "holder": self._token},
-                                     {"$set": {"until": time.time_ns() // 1_000_000 + WRITE_LOCK_TTL_MS}})
-            self._locked_at = time.monotonic()
+        """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one. A holder
+        that let it expire (a chunk slower than the TTL) goes on only if nobody took it over meanwhile; else it
+        stops before writing more, and the write is retried whole (unacknowledged until then)."""
+        if not (self._serialise and self._depth) or self._writer_lock.held_for_s <= WRITE_LOCK_RENEW_S:
+            return
+        if self._writer_lock.held_for_s * 1000 > WRITE_LOCK_TTL_MS and not self._writer_lock.still_held():
+            raise pymongo.errors.ExecutionTimeout("the store's write lock was taken over during a write; trying again")
+        self._writer_lock.renew()
 
     def _create_indexes(self) -> None:
         db = self.db
@@ -139,6 +133,7 @@ class MongoBase:
         db.rejected.create_index("tenant")
         db.commands.create_index("status")
         db.rollups.create_index([("tenant", 1), ("dev", 1), ("res", 1), ("b", 1)])
+        db.locks.create_index([("name", 1), ("gen", -1)])
 
     # -- raw write commands (FerretDB's partial bulk results trip pymongo's bulk_write, so read them ourselves)
     def _update(self, collection: str, updates: list[dict]) -> set[int]:
