@@ -77,7 +77,7 @@ def test_no_server_errors_on_any_operation(tmp_path, broker_uri):
         store.close()
 
 
-STATEFUL_SCENARIOS, STATEFUL_STEPS = 40, 8
+STATEFUL_SCENARIOS, STATEFUL_STEPS, STATEFUL_ROUNDS = 40, 8, 4
 
 
 def test_no_server_errors_along_the_openapi_links(tmp_path, broker_uri):
@@ -130,10 +130,16 @@ def test_no_server_errors_along_the_openapi_links(tmp_path, broker_uri):
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
             case.validate_response(response, checks=[not_a_server_error])
 
+    required = {"GetCommandStatus", "CreateDevicesOfTheTenant"}  # a command's status, a new tenant's key used
     try:
-        Sequences.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
-                                        deadline=None, derandomize=True, database=None,
-                                        suppress_health_check=list(HealthCheck)))
+        # which links a round follows varies with the process's hash seed (schemathesis picks among sets): a round
+        # more, drawn afresh, until the required ones were followed (at most STATEFUL_ROUNDS)
+        for round_no in range(STATEFUL_ROUNDS):
+            Sequences.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
+                                            deadline=None, derandomize=round_no == 0, database=None,
+                                            suppress_health_check=list(HealthCheck)))
+            if required <= set(followed):
+                break
     finally:
         dispatcher.stop()
         app.state.query_cache.stop()
@@ -144,7 +150,7 @@ def test_no_server_errors_along_the_openapi_links(tmp_path, broker_uri):
     names = {name for links in LINKS.values() for name, *_ in links}
     print("links followed:", sorted(collections.Counter(followed).items()))
     assert len(set(followed) & names) >= 8, sorted(set(followed))  # sequences really followed the links
-    assert {"GetCommandStatus", "CreateDevicesOfTheTenant"} <= set(followed)  # a command's status, a new key used
+    assert required <= set(followed), sorted(set(followed))
     assert {201, 202} <= set(statuses)  # things were created and commands accepted, not only refused
 
 
