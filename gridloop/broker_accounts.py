@@ -247,3 +247,8 @@ class DynsecControl:
         if failed := [a for a in answers if a.get("error")]:
             raise RuntimeError("; ".join(f"{a.get('command')}: {a['error']}" for a in failed))
         return answers
+
+
+def mqtt_environment(credentials: tuple[str, str] | None) -> dict[str, str]:
+    """A child's broker account, by environment (never on its command line)."""
+    return {"GRIDLOOP_MQTT_USERNAME": credentials[0], "GRIDLOOP_MQTT_PASSWORD": credentials[1]} if credentials else {}

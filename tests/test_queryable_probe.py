@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from gridloop.contract import BrokerAddress
-from gridloop.engine.queryable_probe import QueryableProbe
 from gridloop.mqtt_client import wait_for
+from gridloop.results.queryable_latency import QueryableProbe
 from gridloop.sdk import PlatformClient
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample

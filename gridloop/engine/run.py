@@ -20,18 +20,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from gridloop.broker import EmbeddedBroker
 from gridloop.contract import BrokerAddress, RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
+from gridloop.embedded_platform import EmbeddedPlatform
 from gridloop.engine.provisioning import provision
-from gridloop.engine.queryable_probe import QueryableProbe, probe_meters
-from gridloop.engine.service_processes import EmbeddedPlatform, ServiceProcess
 from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
 from gridloop.engine.summary import RunFacts, SeriesWriter, write_outputs
 from gridloop.mqtt_client import TlsFiles, wait_online
 from gridloop.profiles.utility_demand import UtilityMeterStage
+from gridloop.results.queryable_latency import QueryableProbe, probe_meters
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
 from gridloop.scenario.overrides import RunOptions, resolve
 from gridloop.sdk import PlatformClient, PlatformError
+from gridloop.services.process import ServiceProcess
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
@@ -246,7 +247,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
 
 def _probe(run: _Partition, dias: list[DeviceIntegrationAdapter], ctx: RunServices) -> QueryableProbe | None:
     """Publish → queryable latency of a few meters, polled over REST while the run goes on."""
-    meters = probe_meters(run.units, run.owned)
+    meters = probe_meters([[u.prefix + m for m in u.meters.ids] for u in run.units], run.owned)
     if not meters:
         return None
     probe = QueryableProbe(ctx.api.base_url, ctx.api.api_key, meters)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridloop.broker_accounts import mqtt_environment
 from gridloop.contract.summary import CommandCounts, Messages, Realtime, RunSummary
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
-from gridloop.engine.service_processes import mqtt_environment
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario

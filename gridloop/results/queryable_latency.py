@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 
 from gridloop.contract.summary import QueryableLatency
-from gridloop.engine.substation_unit import SubstationUnit
 from gridloop.sdk import PlatformClient, PlatformError
 from gridloop.virtual_meters.electricity import MeterSample
 
@@ -24,10 +23,11 @@ PROBE_METERS = 4
 POLL_S = 0.25
 
 
-def probe_meters(units: list[SubstationUnit], owned: set[str] | None, count: int = PROBE_METERS) -> list[str]:
+def probe_meters(meters_per_substation: list[list[str]], owned: set[str] | None,
+                 count: int = PROBE_METERS) -> list[str]:
     """``count`` home meters spread evenly over the run's (over its substations, one each, when it has several),
     of those this process publishes."""
-    per_unit = [[u.prefix + m for m in u.meters.ids if owned is None or u.prefix + m in owned] for u in units]
+    per_unit = [[m for m in ids if owned is None or m in owned] for ids in meters_per_substation]
     pool = per_unit[0] if len(per_unit) == 1 else [ids[0] for ids in per_unit if ids]
     if not pool:
         return []

@@ -1,7 +1,7 @@
-"""The processes a run starts beside itself: the embedded platform and the scenario's reference services.
+"""The platform a run starts beside itself: `gridloop platform serve` as a child process on loopback.
 
-Both run as their own processes, so the simulator reaches them only over MQTT and REST, exactly as it
-would reach a remote deployment.
+A process of its own, so the simulator reaches it only over MQTT and REST, exactly as it would reach a remote
+deployment (the embedded broker's counterpart: gridloop/broker.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ import time
 from pathlib import Path
 
 from gridloop.broker import stop_child
-
-
-def mqtt_environment(credentials: tuple[str, str] | None) -> dict[str, str]:
-    """A child's broker account, by environment (never on its command line)."""
-    return {"GRIDLOOP_MQTT_USERNAME": credentials[0], "GRIDLOOP_MQTT_PASSWORD": credentials[1]} if credentials else {}
 
 
 class EmbeddedPlatform:
@@ -74,37 +69,3 @@ class EmbeddedPlatform:
     def stop(self) -> None:
         stop_child(self._proc, timeout_s=15)
         self._proc = None
-
-
-class ServiceProcess:
-    """``python -m gridloop.services.<name> --api … --broker … --tenant … <args>``; the key goes by environment."""
-
-    def __init__(self, name: str, args: dict, api_url: str, api_key: str, broker: str, tenant: str,
-                 run_dir: Path, credentials: tuple[str, str] | None = None) -> None:
-        self.name = name
-        self.log_path = run_dir / f"service-{name}.json"
-        self.out_path = run_dir / f"service-{name}.log"
-        self.cmd = [sys.executable, "-m", f"gridloop.services.{name}", "--api", api_url, "--broker", broker,
-                    "--tenant", tenant, "--log", str(self.log_path)]
-        for key, value in args.items():
-            self.cmd += [f"--{key}", str(value)]
-        self.env = {**os.environ, "GRIDLOOP_API_KEY": api_key, **mqtt_environment(credentials)}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        out = self.out_path.open("ab")
-        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=self.env)
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """A service prints one line when it has subscribed; wait for it (or its early death)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"service {self.name} exited: {self.out_path.read_text()[-800:]}")
-            if self.out_path.exists() and self.out_path.stat().st_size > 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"service {self.name} did not start within {timeout_s} s")
-
-    def stop(self) -> None:
-        stop_child(self.proc, timeout_s=10)
