@@ -95,3 +95,15 @@ class PahoDevice:
 def paho_device() -> type[PahoDevice]:
     """The device class, for tests that build one or more (a fixture: test modules do not import each other)."""
     return PahoDevice
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store_uri(request, tmp_path):
+    """A fresh store URI of each kind that several handles (or processes) can open."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    uri, name = unique_mongo_uri(request.getfixturevalue("mongo_uri"))
+    yield uri
+    with pymongo.MongoClient(uri) as client:
+        client.drop_database(name)
