@@ -74,16 +74,20 @@ def test_a_five_minute_meter_has_no_one_minute_buckets_and_the_same_aggregates(f
 
 def test_retention_keeps_the_fine_buckets_of_the_raw_readings_it_deletes(five_minute):
     store, client, _, _ = five_minute
+    now, cut = T0 + 3 * H + DAY, T0 + 90 * MIN + 30_000
+    # two readings in the minute of the cut, one either side (a meter may read more often than it says)
+    store.insert_readings("alpha", [Reading(d, t, 0, {P: float(t % 7), V: 230.0}) for d in ("m5", "m0")
+                                    for t in (cut - 1000, cut + 1000)])
     before = {i: _aggregates(client, "m0", i, "mean") for i in ("1m", "5m")}
-    # raw readings older than 1.5 h go (the cut falls inside a 1-minute bucket: m5's is aligned down to it)
-    now = T0 + 3 * H + DAY
-    deleted = store.apply_retention("alpha", raw_days=1 + 1.5 / 24, now=now, batch=4)
-    assert 0 < deleted["raw"] < 2 * 37
+    # raw readings older than the cut go (inside a 1-minute bucket: for m5 the cut is aligned down to the minute)
+    raw_days = (now - cut) / DAY
+    deleted = store.apply_retention("alpha", raw_days=raw_days, now=now, batch=4)
+    assert 0 < deleted["raw"] < 2 * 38
     raw_left = [len(store.query_readings("alpha", d, None, None, 100)) for d in ("m5", "m0")]
-    assert 0 < raw_left[0] < 36 and raw_left[0] >= raw_left[1]
+    assert 0 < raw_left[0] < 38 and raw_left[0] == raw_left[1] + 1  # m5 keeps the reading before the cut
     assert 0 < _rows(store, "m5")[RESOLUTIONS["1m"]] < 2 * 36  # only the buckets of the readings deleted
     for interval in ("1m", "5m"):
         assert _aggregates(client, "m5", interval, "mean") == before[interval]
     # run again: nothing left to delete, nothing folded twice
-    assert store.apply_retention("alpha", raw_days=1 + 1.5 / 24, now=now, batch=4)["raw"] == 0
+    assert store.apply_retention("alpha", raw_days=raw_days, now=now, batch=4)["raw"] == 0
     assert _aggregates(client, "m5", "1m", "mean") == before["1m"]
