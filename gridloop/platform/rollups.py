@@ -22,6 +22,13 @@ INTERVALS: dict[str, tuple[int, str]] = {
     "1d": (86_400_000, "1d"),
 }
 AGGS = ("mean", "min", "max", "sum", "last", "count")
+ALL_WIDTHS: tuple[int, ...] = tuple(RESOLUTIONS.values())
+
+
+def kept_widths(interval_ms: int) -> tuple[int, ...]:
+    """The resolutions (widths, ms) stored for a device reading every ``interval_ms``: none finer than its own
+    interval (a 1-minute bucket of a 5-minute meter is its raw reading again); 0, no interval known: all."""
+    return tuple(w for w in ALL_WIDTHS if w >= interval_ms)
 
 
 @dataclass
@@ -117,7 +124,7 @@ _DEV, _TS, _Q = itemgetter(0), itemgetter(1), itemgetter(3)  # Reading fields, r
 RollupRow = tuple[str, str, str, int, int, int, float, float, float, int, float, int, float]
 
 
-def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
+def rollup_rows(tenant: str, readings: list[Reading], widths: tuple[int, ...] = ALL_WIDTHS) -> list[RollupRow]:
     """One (tenant, dev, q, width, bucket start, n, sum, min, max, fts, fv, lts, lv) row per bucket touched, via numpy.
 
     Readings with the same quantity set are grouped into one value matrix; one sort by (device, ts) then
@@ -126,7 +133,7 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
     """
     shapes = list(map(tuple, map(_Q, readings)))  # C-level loops: no Python frame per reading
     if len(set(shapes)) == 1:
-        return _shape_rows(tenant, shapes[0], readings)
+        return _shape_rows(tenant, shapes[0], readings, widths)
     by_shape: dict[tuple[str, ...], list[Reading]] = {}
     for shape, r in zip(shapes, readings, strict=True):
         group = by_shape.get(shape)
@@ -136,18 +143,19 @@ def rollup_rows(tenant: str, readings: list[Reading]) -> list[RollupRow]:
             group.append(r)
     out: list[RollupRow] = []
     for shape, group in by_shape.items():
-        out.extend(_shape_rows(tenant, shape, group))
+        out.extend(_shape_rows(tenant, shape, group, widths))
     return out
 
 
-def _shape_rows(tenant: str, shape: tuple[str, ...], group: list[Reading]) -> list[RollupRow]:
+def _shape_rows(tenant: str, shape: tuple[str, ...], group: list[Reading], widths: tuple[int, ...]
+                ) -> list[RollupRow]:
     ts = np.fromiter(map(_TS, group), np.int64, len(group))
     values = np.array(list(map(list, map(dict.values, map(_Q, group)))), dtype=np.float64)
-    return columns_rows(tenant, shape, list(map(_DEV, group)), ts, values.reshape(len(group), len(shape)))
+    return columns_rows(tenant, shape, list(map(_DEV, group)), ts, values.reshape(len(group), len(shape)), widths)
 
 
 def columns_rows(tenant: str, shape: tuple[str, ...], dev_names: list[str], ts: np.ndarray, values: np.ndarray,
-                 widths: tuple[int, ...] = tuple(RESOLUTIONS.values())) -> list[RollupRow]:
+                 widths: tuple[int, ...] = ALL_WIDTHS) -> list[RollupRow]:
     """Rollup rows of readings given as columns: device names, ts (int64) and a (readings x quantities) matrix."""
     if not dev_names:
         return []

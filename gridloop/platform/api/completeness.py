@@ -1,26 +1,12 @@
 """Readings expected vs received per device over a span (tag ``data``)."""
 
-from functools import lru_cache
-
-import orjson
 from fastapi import APIRouter, HTTPException, Response
 
 from gridloop.contract import rest as schemas
-from gridloop.contract.devices import MeterMeta, parse_meta
 from gridloop.platform.api.deps import Ctx, Tenant, required_span
+from gridloop.platform.device_interval import interval_ms as _interval_ms
 
 router = APIRouter(tags=["data"])
-
-
-@lru_cache(maxsize=4096)  # a fleet has few distinct metas: parsing each once keeps a 10,000-meter answer fast
-def _interval_ms(kind: str, meta_json: str) -> int:
-    """A meter's sampling interval from its typed meta (its stored JSON text); 0 when it has none (or a store holds
-    one the contract would refuse today: such a device is left out, never an error)."""
-    try:
-        typed = parse_meta(kind, orjson.loads(meta_json))
-    except (ValueError, TypeError):
-        return 0
-    return int(typed.interval_s * 1000) if isinstance(typed, MeterMeta) and typed.interval_s else 0
 
 
 @router.get("/api/v1/completeness", response_model=schemas.Completeness)

@@ -8,10 +8,10 @@ from operator import itemgetter
 import orjson
 
 from gridloop.platform.envelope import Event, Reading
-from gridloop.platform.rollups import rollup_rows
+from gridloop.platform.rollups import ALL_WIDTHS, rollup_rows
 from gridloop.platform.store.records import StoredReading
 from gridloop.platform.store.sqlite.counters import SqliteCounters
-from gridloop.platform.store.sqlite.rollups import BY_ROLLUP_KEY, UPSERT_ROLLUP_SQL
+from gridloop.platform.store.sqlite.rollups import BY_ROLLUP_KEY, UPSERT_ROLLUP_SQL, kept_widths_of
 
 BY_DEV_TS = itemgetter(1, 2)  # never compares seq or values: equal keys in one batch must not raise
 INSERT_READING_SQL = "INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?)"
@@ -66,8 +66,14 @@ class SqliteReadings(SqliteCounters):
             db.execute("INSERT INTO rollup_marks VALUES (?, ?)", (tenant, first - first % MINUTE_MS))
             return
         late = [r for r in readings if r[1] < mark[0]]
-        if late:
-            db.executemany(UPSERT_ROLLUP_SQL, sorted(rollup_rows(tenant, late), key=BY_ROLLUP_KEY))
+        if not late:
+            return
+        widths = kept_widths_of(db, tenant, sorted({r[0] for r in late}))
+        by_widths: dict[tuple[int, ...], list[Reading]] = {}
+        for r in late:
+            by_widths.setdefault(widths.get(r[0], ALL_WIDTHS), []).append(r)
+        for kept, group in by_widths.items():
+            db.executemany(UPSERT_ROLLUP_SQL, sorted(rollup_rows(tenant, group, kept), key=BY_ROLLUP_KEY))
 
     def _new_only(self, tenant: str, readings: list[Reading]) -> list[Reading]:
         """The first reading of each (dev, ts) of the batch that is not stored yet (inside the transaction)."""

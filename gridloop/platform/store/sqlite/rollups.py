@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable
 from itertools import islice
@@ -10,7 +11,8 @@ from struct import unpack_from
 
 import numpy as np
 
-from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, columns_rows
+from gridloop.platform.device_interval import interval_ms
+from gridloop.platform.rollups import ALL_WIDTHS, RESOLUTIONS, RollupBucket, RollupRow, columns_rows, kept_widths
 from gridloop.platform.store.sqlite.counters import SqliteCounters
 
 BY_ROLLUP_KEY = itemgetter(1, 2, 3, 4)
@@ -34,7 +36,24 @@ RECENT_SQL = "SELECT ts, shape, v FROM readings WHERE tenant=? AND dev=? AND ts>
 
 DELETE_RAW_SQL = ("DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
                   " WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT ?) RETURNING ts")
+# a device with resolutions not stored (finer than its interval): whole buckets of them per transaction
+NTH_RAW_SQL = "SELECT ts FROM readings WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT 1 OFFSET ?"
+DELETE_RANGE_SQL = "DELETE FROM readings WHERE tenant=? AND dev=? AND ts<? RETURNING ts, shape, v"
+# buckets of readings leaving the store, of a resolution folded only now: a row already there (a restore, or a
+# store folded before resolutions were skipped) holds these readings already
+INSERT_ROLLUP_SQL = "INSERT OR IGNORE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 RESTORE_BATCH = 500_000  # restored rows per transaction
+
+
+def kept_widths_of(db: sqlite3.Connection, tenant: str, devices: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """The resolutions stored for each registered device of ``devices`` (None: all the tenant's) that has an
+    interval; a device not listed keeps every resolution. Under the caller's lock."""
+    sql, args = "SELECT id, type, meta FROM devices WHERE tenant=?", [tenant]
+    if devices is not None:
+        sql += f" AND id IN ({','.join('?' * len(devices))})"
+        args.extend(devices)
+    return {dev: kept for dev, kind, meta in db.execute(sql, args)
+            if (kept := kept_widths(interval_ms(kind, meta))) != ALL_WIDTHS}
 
 
 class SqliteRollups(SqliteCounters):
@@ -47,15 +66,23 @@ class SqliteRollups(SqliteCounters):
         width = RESOLUTIONS[resolution]
         marks = ",".join("?" * len(devices))
         with self._lock:
+            widths = kept_widths_of(self._db, tenant, devices)
+            raw_only = sorted(d for d in devices if width not in widths.get(d, ALL_WIDTHS))
             rows = self._db.execute(
                 f"SELECT dev, b, n, sum, min, max, fts, fv, lts, lv FROM rollups WHERE tenant=? AND dev IN ({marks})"
                 " AND q=? AND res=? AND b>=? AND b<? ORDER BY dev, b",
                 (tenant, *devices, quantity, width, start, end),
             ).fetchall()
             mark = self._rollup_mark(tenant)
-            recent = [] if mark is None or end <= mark else self._recent_buckets(
-                tenant, devices, quantity, width, max(mark, -(-start // width) * width), -(-end // width) * width)
+            folded = [d for d in devices if d not in set(raw_only)]
+            recent = [] if mark is None or end <= mark or not folded else self._recent_buckets(
+                tenant, folded, quantity, width, max(mark, -(-start // width) * width), -(-end // width) * width)
+            # a resolution finer than the device's interval is not stored: its buckets come from the raw readings
+            # (a stored one, of a restore or an older store, counts where no raw reading is left)
+            raw = self._recent_buckets(tenant, raw_only, quantity, width, -(-start // width) * width,
+                                       -(-end // width) * width) if raw_only else []
         buckets = {(r[0], r[1]): RollupBucket(*r) for r in rows}
+        buckets.update(((b.dev, b.start), b) for b in raw if start <= b.start < end)
         for b in recent:
             if not start <= b.start < end:
                 continue
@@ -96,17 +123,18 @@ class SqliteRollups(SqliteCounters):
                 if mark is None or upto <= mark:
                     db.execute("COMMIT")
                     return 0
-                groups: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
+                widths = kept_widths_of(self._db, tenant, None)
+                groups: dict[tuple[int, tuple[int, ...]], tuple[list[str], list[int], list[bytes]]] = {}
                 for dev, ts, shape, packed in db.execute(UNFOLDED_SQL, (tenant, tenant, tenant, mark, upto)):
-                    devs, stamps, blobs = groups.setdefault(shape, ([], [], []))
+                    devs, stamps, blobs = groups.setdefault((shape, widths.get(dev, ALL_WIDTHS)), ([], [], []))
                     devs.append(dev)
                     stamps.append(ts)
                     blobs.append(packed)
                 folded = 0
-                for shape, (devs, stamps, blobs) in groups.items():
+                for (shape, kept), (devs, stamps, blobs) in groups.items():
                     names = self._codec.names(db, shape)
                     matrix = np.frombuffer(b"".join(blobs), "<f8").reshape(len(devs), len(names))
-                    rows = columns_rows(tenant, names, devs, np.array(stamps, np.int64), matrix)
+                    rows = columns_rows(tenant, names, devs, np.array(stamps, np.int64), matrix, kept)
                     db.executemany(UPSERT_ROLLUP_SQL, sorted(rows, key=BY_ROLLUP_KEY))
                     folded += len(devs)
                 db.execute("UPDATE rollup_marks SET upto=? WHERE tenant=?", (upto, tenant))
@@ -155,8 +183,12 @@ class SqliteRollups(SqliteCounters):
             with self._lock:
                 mark = self._rollup_mark(tenant)
             cutoff = min(now - int(raw_days * DAY_MS), mark if mark is not None else 0)
-            deleted["raw"] = sum(self._delete_raw(tenant, dev, cutoff, batch)
-                                 for (dev,) in self._series(tenant, "readings", ("dev",)))
+            with self._lock:
+                widths = kept_widths_of(self._db, tenant, None)
+            deleted["raw"] = sum(
+                self._delete_raw(tenant, dev, cutoff, batch) if dev not in widths else
+                self._delete_raw_folding(tenant, dev, cutoff, batch, widths[dev])
+                for (dev,) in self._series(tenant, "readings", ("dev",)))
         for res, days in (rollup_days or {}).items():
             width = RESOLUTIONS[res]
             cutoff = now - int(days * DAY_MS) - width  # the bucket's whole width is older than the bound
@@ -199,6 +231,43 @@ class SqliteRollups(SqliteCounters):
             total += len(stamps)
             if len(stamps) < batch:
                 return total
+
+    def _delete_raw_folding(self, tenant: str, dev: str, cutoff: int, batch: int, kept: tuple[int, ...]) -> int:
+        """Delete the readings of a device with resolutions not stored (finer than its interval), older than
+        ``cutoff`` aligned down to the coarsest of those, whole buckets of it per transaction (about ``batch``
+        readings); in the same transaction their buckets of those resolutions are stored, as they leave."""
+        skipped = tuple(w for w in ALL_WIDTHS if w not in kept)
+        cutoff -= cutoff % skipped[-1]
+        total, db = 0, self._db
+        while True:
+            with self._lock:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    nth = db.execute(NTH_RAW_SQL, (tenant, dev, cutoff, batch - 1)).fetchone()
+                    upto = cutoff if nth is None else min(cutoff, nth[0] - nth[0] % skipped[-1] + skipped[-1])
+                    rows = db.execute(DELETE_RANGE_SQL, (tenant, dev, upto)).fetchall()
+                    self._fold_leaving(tenant, dev, rows, skipped)
+                    self._count_stored(tenant, ((dev, ts) for ts, _, _ in rows), sign=-1)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            total += len(rows)
+            if upto == cutoff:
+                return total
+
+    def _fold_leaving(self, tenant: str, dev: str, rows: list[tuple[int, int, bytes]], widths: tuple[int, ...]
+                      ) -> None:
+        """Buckets of ``widths`` of one device's readings (ts, shape, packed values) as they are deleted."""
+        by_shape: dict[int, list[tuple[int, int, bytes]]] = {}
+        for row in rows:
+            by_shape.setdefault(row[1], []).append(row)
+        for shape, group in by_shape.items():
+            names = self._codec.names(self._db, shape)
+            matrix = np.frombuffer(b"".join(r[2] for r in group), "<f8").reshape(len(group), len(names))
+            stamps = np.array([r[0] for r in group], np.int64)
+            self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, names, [dev] * len(group), stamps, matrix,
+                                                                 widths))
 
     def _delete_in_batches(self, sql: str, args: tuple, batch: int) -> int:
         total = 0

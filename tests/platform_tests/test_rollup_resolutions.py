@@ -1,0 +1,93 @@
+"""No stored resolution finer than a device's own interval (SQLite): a 5-minute meter gets no 1-minute buckets, yet
+its 1-minute (and 5-minute) aggregates are the same as those of a twin meter without an interval, which keeps every
+resolution, and the same as computed from the raw readings, before and after retention deletes the raw readings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from gridloop.platform.api import create_app
+from gridloop.platform.envelope import Reading
+from gridloop.platform.rollups import RESOLUTIONS
+from gridloop.platform.store.base import DeviceRecord
+from gridloop.platform.store.sqlite import SqliteStore
+
+T0 = 1767225600000  # 2026-01-01T00:00Z
+MIN, H, DAY = 60_000, 3_600_000, 86_400_000
+P, V = "electricity.power.active.total", "electricity.voltage.l1"
+SPAN = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T03:00:00Z"}
+
+
+def _rows(store: SqliteStore, dev: str) -> dict[int, int]:
+    return dict(store._db.execute("SELECT res, count(*) FROM rollups WHERE dev=? GROUP BY res", (dev,)).fetchall())
+
+
+def _aggregates(client: TestClient, dev: str, interval: str, agg: str) -> list[tuple[int, float, int]]:
+    r = client.get(f"/api/v1/devices/{dev}/aggregates", params={**SPAN, "quantity": P, "interval": interval,
+                                                                 "agg": agg})
+    assert r.status_code == 200, r.text
+    return [(b["start"], b["value"], b["count"]) for b in r.json()["buckets"]]
+
+
+@pytest.fixture
+def five_minute(tmp_path):
+    """m5 reads every 5 min (interval_s 300) and m0 (no interval) reads the same values, 3 hours, jittered."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    key = store.create_tenant("alpha")
+    store.put_devices([DeviceRecord("alpha", "m5", "electricity_meter", meta={"interval_s": 300}),
+                       DeviceRecord("alpha", "m0", "electricity_meter")])
+    rng = np.random.default_rng(15)
+    ts = T0 + 300_000 * np.arange(36, dtype=np.int64) + rng.integers(0, 299_000, 36)
+    values = np.round(rng.normal(800, 300, 36), 3)
+    for lo in range(0, 36, 12):  # in three batches, each folded after it (the fold also runs between batches)
+        store.insert_readings("alpha", [Reading(d, int(t), i, {P: float(v), V: 230.0}) for d in ("m5", "m0")
+                                        for i, t, v in zip(range(lo, lo + 12), ts[lo:lo + 12], values[lo:lo + 12],
+                                                           strict=True)])
+        store.materialize_rollups("alpha", int(ts[lo + 11]) - 2 * MIN)
+    client = TestClient(create_app(store, None))
+    client.headers["Authorization"] = f"Bearer {key}"
+    yield store, client, ts, values
+    store.close()
+
+
+def test_a_five_minute_meter_has_no_one_minute_buckets_and_the_same_aggregates(five_minute):
+    store, client, ts, values = five_minute
+    store.materialize_rollups("alpha", T0 + 3 * H)
+    assert RESOLUTIONS["1m"] not in _rows(store, "m5") and _rows(store, "m0")[RESOLUTIONS["1m"]] == 2 * 36
+    assert _rows(store, "m5")[RESOLUTIONS["15m"]] == _rows(store, "m0")[RESOLUTIONS["15m"]] == 2 * 12
+    # a late reading, older than the mark, is folded at once: still no 1-minute bucket for m5
+    store.insert_readings("alpha", [Reading(d, T0 + 7, 99, {P: 5.0, V: 230.0}) for d in ("m5", "m0")])
+    assert RESOLUTIONS["1m"] not in _rows(store, "m5")
+    stamps, vals = np.append(ts, T0 + 7), np.append(values, 5.0)
+    raw = {}  # the 1-minute means computed from the raw readings
+    for t, v in zip(stamps.tolist(), vals.tolist(), strict=True):
+        raw.setdefault(t - t % MIN, []).append(v)
+    expected = [(b, float(np.mean(vs)), len(vs)) for b, vs in sorted(raw.items())]
+    for interval, agg in (("1m", "mean"), ("1m", "last"), ("5m", "max"), ("15m", "sum"), ("1h", "count")):
+        got = _aggregates(client, "m5", interval, agg)
+        assert got == _aggregates(client, "m0", interval, agg), (interval, agg)
+        if (interval, agg) == ("1m", "mean"):
+            assert [(b, pytest.approx(v), n) for b, v, n in got] == expected
+
+
+def test_retention_keeps_the_fine_buckets_of_the_raw_readings_it_deletes(five_minute):
+    store, client, _, _ = five_minute
+    now, cut = T0 + 3 * H + DAY, T0 + 90 * MIN + 30_000
+    # two readings in the minute of the cut, one either side (a meter may read more often than it says)
+    store.insert_readings("alpha", [Reading(d, t, 0, {P: float(t % 7), V: 230.0}) for d in ("m5", "m0")
+                                    for t in (cut - 1000, cut + 1000)])
+    before = {i: _aggregates(client, "m0", i, "mean") for i in ("1m", "5m")}
+    # raw readings older than the cut go (inside a 1-minute bucket: for m5 the cut is aligned down to the minute)
+    raw_days = (now - cut) / DAY
+    deleted = store.apply_retention("alpha", raw_days=raw_days, now=now, batch=4)
+    assert 0 < deleted["raw"] < 2 * 38
+    raw_left = [len(store.query_readings("alpha", d, None, None, 100)) for d in ("m5", "m0")]
+    assert 0 < raw_left[0] < 38 and raw_left[0] == raw_left[1] + 1  # m5 keeps the reading before the cut
+    assert 0 < _rows(store, "m5")[RESOLUTIONS["1m"]] < 2 * 36  # only the buckets of the readings deleted
+    for interval in ("1m", "5m"):
+        assert _aggregates(client, "m5", interval, "mean") == before[interval]
+    # run again: nothing left to delete, nothing folded twice
+    assert store.apply_retention("alpha", raw_days=raw_days, now=now, batch=4)["raw"] == 0
+    assert _aggregates(client, "m5", "1m", "mean") == before["1m"]
