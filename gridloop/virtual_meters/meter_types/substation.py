@@ -9,6 +9,8 @@ from gridloop.contract.quantities import CURRENT, POWER_ACTIVE, POWER_FACTOR, PO
 from gridloop.virtual_meters.accuracy import AccuracyClass, MeterClock, Register, quantise, truncate
 from gridloop.virtual_meters.meter_types.bank import ClockedSample, MeterBank, Resolution, derive_current_pf, per_meter
 
+_FUSE_MAX_METERS = 256  # fusing saves numpy calls but copies the arrays: a gain for banks of a few meters only
+
 
 class SubstationMeterBank(MeterBank):
     """Three-phase substation meters (Hyllie's EMH set): the residential quantities plus reactive energy,
@@ -47,13 +49,14 @@ class SubstationMeterBank(MeterBank):
         f = per_meter(frequency_hz, n) + self.frequency_noise_hz * rng.standard_normal(n)
         self._last_v = v
         # quantise is elementwise: values of one resolution are stacked and quantised in one go (few numpy calls)
+        fuse = n <= _FUSE_MAX_METERS
         tenths = _quantised([v, p, q, p.sum(axis=1, keepdims=True), q.sum(axis=1, keepdims=True)],
-                            [r.voltage_v, r.power_w, r.reactive_var, r.power_w, r.reactive_var])
+                            [r.voltage_v, r.power_w, r.reactive_var, r.power_w, r.reactive_var], fuse)
         vq, pq, qq, p_total, q_total = tenths
-        iq, fq = _quantised([current, f[:, None]], [r.current_a, r.frequency_hz])
+        iq, fq = _quantised([current, f[:, None]], [r.current_a, r.frequency_hz], fuse)
         pfq = quantise(pf, r.power_factor)
         registers = (self.import_wh, self.export_wh, self.reactive_import_varh, self.reactive_export_varh)
-        shown = _displayed(registers)
+        shown = _displayed(registers, fuse)
         quantities = {
             Quantity.ENERGY_ACTIVE_IMPORT: shown[0],
             Quantity.ENERGY_ACTIVE_EXPORT: shown[1],
@@ -72,9 +75,10 @@ class SubstationMeterBank(MeterBank):
         return self._stamp(ts_ms, quantities)
 
 
-def _quantised(blocks: list[np.ndarray], resolutions: list[float]) -> list[np.ndarray]:
-    """Each (n, k) block quantised to its resolution; blocks of one resolution share a single :func:`quantise`."""
-    if len(set(resolutions)) > 1:
+def _quantised(blocks: list[np.ndarray], resolutions: list[float], fuse: bool) -> list[np.ndarray]:
+    """Each (n, k) block quantised to its resolution; with ``fuse``, blocks of one resolution share one
+    :func:`quantise` (elementwise, so the values are the same either way)."""
+    if not fuse or len(set(resolutions)) > 1:
         return [quantise(b, res) for b, res in zip(blocks, resolutions, strict=True)]
     joined = quantise(np.concatenate(blocks, axis=1), resolutions[0])
     out, lo = [], 0
@@ -84,8 +88,8 @@ def _quantised(blocks: list[np.ndarray], resolutions: list[float]) -> list[np.nd
     return out
 
 
-def _displayed(registers: tuple[Register, ...]) -> list[np.ndarray]:
-    """What each register shows; registers of one resolution are truncated in one go."""
-    if len({reg.resolution for reg in registers}) > 1:
+def _displayed(registers: tuple[Register, ...], fuse: bool) -> list[np.ndarray]:
+    """What each register shows; with ``fuse``, registers of one resolution are truncated in one go."""
+    if not fuse or len({reg.resolution for reg in registers}) > 1:
         return [reg.display() for reg in registers]
     return list(truncate(np.stack([reg.value for reg in registers]), registers[0].resolution))
