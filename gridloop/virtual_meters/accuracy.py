@@ -133,7 +133,7 @@ class Register:
 
     def add(self, amount: np.ndarray) -> None:
         """Add non-negative amounts (negative ones are ignored: registers only count up)."""
-        self.value += np.clip(amount, 0.0, None)
+        self.value += np.maximum(amount, 0.0)  # np.clip(amount, 0.0, None) without its Python wrapper
 
     def display(self) -> np.ndarray:
         """What the meter shows and reports."""

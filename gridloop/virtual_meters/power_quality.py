@@ -66,6 +66,9 @@ class PhaseState(IntEnum):
     SWELL = 2
 
 
+_NORMAL, _SAG, _SWELL = (int(s) for s in PhaseState)  # plain ints: no enum lookup on the per-step path
+
+
 _SEVERITY = {
     EventCode.VOLTAGE_SAG: Severity.MINOR,
     EventCode.VOLTAGE_SAG_END: Severity.INFO,
@@ -135,16 +138,16 @@ def detect(
     old = prev.phase
     below = present & (pu < SAG_LIMIT)
     above = present & (pu > SWELL_LIMIT)
-    stays_sag = (old == PhaseState.SAG) & present & (pu < SAG_LIMIT + HYSTERESIS)
-    stays_swell = (old == PhaseState.SWELL) & present & (pu > SWELL_LIMIT - HYSTERESIS)
-    new = np.full_like(old, PhaseState.NORMAL)
-    new[above | stays_swell] = PhaseState.SWELL
-    new[below | stays_sag] = PhaseState.SAG
-    new[~supplied] = PhaseState.NORMAL
+    stays_sag = (old == _SAG) & present & (pu < SAG_LIMIT + HYSTERESIS)
+    stays_swell = (old == _SWELL) & present & (pu > SWELL_LIMIT - HYSTERESIS)
+    new = np.full_like(old, _NORMAL)
+    new[above | stays_swell] = _SWELL
+    new[below | stays_sag] = _SAG
+    new[~supplied] = _NORMAL
 
     tamper_now = prev.tamper if tamper is None else np.asarray(tamper, dtype=bool)
-    if not lost.any() and not restored.any() and np.array_equal(new, old) and np.array_equal(tamper_now,
-                                                                                                prev.tamper):
+    same_tamper = tamper is None or np.array_equal(tamper_now, prev.tamper)
+    if same_tamper and not (supplied != prev.supplied).any() and not (new != old).any():
         return _NO_EVENTS, PQState(phase=new, supplied=supplied, tamper=tamper_now.copy())  # the usual sample
 
     was_sag, is_sag = old == PhaseState.SAG, new == PhaseState.SAG

@@ -56,8 +56,9 @@ class Resolution:
 
 
 def per_meter(x: float | np.ndarray, n: int, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """``x`` broadcast to one value (of ``shape``) per meter."""
-    return np.broadcast_to(np.asarray(x, dtype=float), (n, *shape))
+    """``x`` broadcast to one value (of ``shape``) per meter (as it is when it already has that shape)."""
+    a = np.asarray(x, dtype=float)
+    return a if a.shape == (n, *shape) else np.broadcast_to(a, (n, *shape))
 
 
 def derive_current_pf(v: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
