@@ -47,6 +47,7 @@ from gridloop.mqtt_client import KEEPALIVE_S, TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.rollup_schedule import RollupSchedule
 from gridloop.platform.store.base import Store
+from gridloop.platform.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 COUNTERS_LOCK = threading.Lock()
@@ -64,6 +65,8 @@ SQLITE_OUTAGES = ("locked", "busy", "disk i/o error", "database or disk is full"
 
 def is_store_outage(exc: BaseException) -> bool:
     """The store is unavailable (locked, unreachable, full), as opposed to refusing this particular data."""
+    if isinstance(exc, StoreUnavailable):  # the write lock lost or busy: try again
+        return True
     if isinstance(exc, sqlite3.OperationalError):
         return any(word in str(exc).lower() for word in SQLITE_OUTAGES)
     from pymongo import errors
