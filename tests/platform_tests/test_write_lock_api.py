@@ -52,10 +52,6 @@ def _take_over(locks: pymongo.collection.Collection, platform_token: str, done: 
     return {}
 
 
-def _stored_devices(locks) -> int:
-    return locks.database.devices.count_documents({"tenant": "lock"})
-
-
 def test_a_write_whose_lock_is_taken_over_answers_503_and_stops(mongo_platform, monkeypatch):
     monkeypatch.setattr(connection, "WRITE_LOCK_RENEW_S", 0.0)  # check the lock at every chunk, not every second
     store = mongo_platform.store
@@ -71,6 +67,15 @@ def test_a_write_whose_lock_is_taken_over_answers_503_and_stops(mongo_platform, 
         done.set()
         intruder.join()
     assert taken, "the platform never held the lock"
+    try:
+        _lost_lock_answer(r, locks, taken)
+    finally:
+        locks.update_one({"_id": taken["_id"]}, {"$set": {"until": 0}})  # the new holder is done
+    assert api.post("/api/v1/devices", json=_devices(2)).status_code == 201  # the retry writes it whole
+    assert _versions(locks) == [2] * DEVICES
+
+
+def _lost_lock_answer(r: httpx.Response, locks: pymongo.collection.Collection, taken: dict) -> None:
     assert r.status_code == 503, r.text
     assert int(r.headers["Retry-After"]) >= 1
     assert r.json()["reason"] == StoreOutage.WRITE_LOCK_LOST
@@ -80,9 +85,6 @@ def test_a_write_whose_lock_is_taken_over_answers_503_and_stops(mongo_platform, 
     assert _versions(locks) == after  # nothing more written after the 503
     newest = locks.find_one({"name": LOCK}, sort=[("gen", -1)])
     assert newest == taken  # the new holder's lock untouched: neither renewed nor released by the old holder
-    locks.update_one({"_id": taken["_id"]}, {"$set": {"until": 0}})  # the new holder is done
-    assert api.post("/api/v1/devices", json=_devices(2)).status_code == 201  # the retry writes it whole
-    assert _versions(locks) == [2] * DEVICES
 
 
 def test_a_busy_write_lock_answers_503_and_pauses_ingest(mongo_platform, broker_uri, monkeypatch):
@@ -96,6 +98,7 @@ def test_a_busy_write_lock_answers_503_and_pauses_ingest(mongo_platform, broker_
     locks.insert_one({"_id": f"{LOCK}:{gen}", "name": LOCK, "gen": gen, "holder": "other",
                       "until": int(time.time() * 1000) + 600_000})  # another replica holds the lock, alive
     publisher = connect(BrokerAddress.parse(broker_uri), f"lock-pub-{secrets.token_hex(3)}")
+    released = False
     try:
         r = api.post("/api/v1/devices", json={"id": "m2", "type": "electricity_meter"})
         assert r.status_code == 503 and r.headers["Retry-After"]
@@ -108,9 +111,12 @@ def test_a_busy_write_lock_answers_503_and_pauses_ingest(mongo_platform, broker_
         assert wait_for(lambda: metrics()["degraded"] == 1, 20)  # ingest: an outage, retried, unacknowledged
         assert api.get("/api/v1/devices/m1/readings").json()["readings"] == []
         locks.update_one({"_id": f"{LOCK}:{gen}"}, {"$set": {"until": 0}})  # released
+        released = True
         assert wait_for(lambda: len(api.get("/api/v1/devices/m1/readings").json()["readings"]) == 1, 20)
         assert wait_for(lambda: metrics()["degraded"] == 0, 10)
         assert api.post("/api/v1/devices", json={"id": "m2", "type": "electricity_meter"}).status_code == 201
     finally:
+        if not released:  # a failing test must not leave the platform waiting for the lock
+            locks.update_one({"_id": f"{LOCK}:{gen}"}, {"$set": {"until": 0}})
         publisher.disconnect()
         publisher.loop_stop()
