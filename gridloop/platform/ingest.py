@@ -65,16 +65,14 @@ SQLITE_OUTAGES = ("locked", "busy", "disk i/o error", "database or disk is full"
 
 def is_store_outage(exc: BaseException) -> bool:
     """The store is unavailable (locked, unreachable, full), as opposed to refusing this particular data."""
-    if isinstance(exc, StoreUnavailable):  # the write lock lost or busy: try again
-        return True
     if isinstance(exc, sqlite3.OperationalError):
         return any(word in str(exc).lower() for word in SQLITE_OUTAGES)
     from pymongo import errors
 
     if isinstance(exc, errors.PyMongoError) and exc.has_error_label("RetryableWriteError"):
         return True
-    return isinstance(exc, errors.ConnectionFailure | errors.ExecutionTimeout | errors.WTimeoutError
-                      | errors.WriteConcernError) or (
+    return isinstance(exc, StoreUnavailable | errors.ConnectionFailure | errors.ExecutionTimeout  # lock lost/busy
+                      | errors.WTimeoutError | errors.WriteConcernError) or (
         isinstance(exc, errors.OperationFailure) and exc.code in MONGO_TRANSIENT_CODES)
 
 
