@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
@@ -24,6 +25,21 @@ class Health(BaseModel):
 
     status: Literal["ok", "degraded"] = "ok"
     store_available: bool = True
+
+
+class StoreOutage(StrEnum):
+    """Why the API answered 503 (``Unavailable.reason``): retry after ``Retry-After`` seconds."""
+
+    UNAVAILABLE = "store_unavailable"  # unreachable, locked, full
+    WRITE_LOCK_LOST = "write_lock_lost"  # another replica took the store's write lock over during this write
+    WRITE_LOCK_BUSY = "write_lock_busy"  # another replica held the store's write lock for too long
+
+
+class Unavailable(BaseModel):
+    """The body of a 503: the store is unavailable for now; nothing of the request was acknowledged."""
+
+    detail: str
+    reason: StoreOutage
 
 
 class TenantIn(BaseModel):

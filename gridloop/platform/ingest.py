@@ -47,6 +47,7 @@ from gridloop.mqtt_client import KEEPALIVE_S, TlsFiles, connect, is_v5
 from gridloop.platform.envelope import decode_events, decode_telemetry
 from gridloop.platform.rollup_schedule import RollupSchedule
 from gridloop.platform.store.base import Store
+from gridloop.platform.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 COUNTERS_LOCK = threading.Lock()
@@ -70,8 +71,8 @@ def is_store_outage(exc: BaseException) -> bool:
 
     if isinstance(exc, errors.PyMongoError) and exc.has_error_label("RetryableWriteError"):
         return True
-    return isinstance(exc, errors.ConnectionFailure | errors.ExecutionTimeout | errors.WTimeoutError
-                      | errors.WriteConcernError) or (
+    return isinstance(exc, StoreUnavailable | errors.ConnectionFailure | errors.ExecutionTimeout  # lock lost/busy
+                      | errors.WTimeoutError | errors.WriteConcernError) or (
         isinstance(exc, errors.OperationFailure) and exc.code in MONGO_TRANSIENT_CODES)
 
 

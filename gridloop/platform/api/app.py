@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from gridloop.platform.api import admin, aggregates, assets, commands, completeness, devices, events, metrics, readings
 from gridloop.platform.api.deps import ApiContext
 from gridloop.platform.api.links import with_links
+from gridloop.platform.api.unavailable import answer_outages_with_503
 from gridloop.platform.cache import QueryCache
 from gridloop.platform.commands import CommandDispatcher
 from gridloop.platform.ingest import IngestCounters
@@ -44,6 +45,7 @@ def create_app(
     app.state.query_cache = cache
     app.router.on_shutdown.append(cache.stop)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    answer_outages_with_503(app)  # a store outage or a lost write lock: 503 + Retry-After, never a bare 500
     for module in ROUTERS:
         app.include_router(module.router)
     with_links(app)  # OpenAPI links: create -> read -> change (clients, stateful fuzzing)

@@ -31,6 +31,7 @@ import pymongo
 from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError
 
+from gridloop.platform.store.errors import WriteLockBusy, WriteLockLost
 from gridloop.platform.store.layout import LAYOUT_KEY, StoreLayoutError
 from gridloop.platform.store.mongo.writer_lock import GenerationLock
 from gridloop.platform.store.registry_cache import RegistryCache
@@ -107,17 +108,19 @@ class MongoBase:
         deadline = time.monotonic() + WRITE_LOCK_WAIT_S
         while not self._writer_lock.try_take():
             if time.monotonic() > deadline:
-                raise RuntimeError("the store's write lock stayed taken for 60 s")
+                raise WriteLockBusy(f"the store's write lock stayed taken for {WRITE_LOCK_WAIT_S:g} s")
             time.sleep(0.002)
 
     def _keep_write_lock(self) -> None:
         """Renew the lock in a long write (between chunks), so that nobody takes it over as a dead one. A holder
         that let it expire (a chunk slower than the TTL) goes on only if nobody took it over meanwhile; else it
-        stops before writing more, and the write is retried whole (unacknowledged until then)."""
+        stops before writing more (WriteLockLost), and the write is retried whole (unacknowledged until then).
+        Every renewal checks first that nobody holds a newer generation: a take-over is noticed at the next chunk
+        after at most WRITE_LOCK_RENEW_S, whatever this holder's own clock says."""
         if not (self._serialise and self._depth) or self._writer_lock.held_for_s <= WRITE_LOCK_RENEW_S:
             return
-        if self._writer_lock.held_for_s * 1000 > WRITE_LOCK_TTL_MS and not self._writer_lock.still_held():
-            raise pymongo.errors.ExecutionTimeout("the store's write lock was taken over during a write; trying again")
+        if not self._writer_lock.still_held():
+            raise WriteLockLost("the store's write lock was taken over during a write; try again")
         self._writer_lock.renew()
 
     def _create_indexes(self) -> None:
