@@ -47,6 +47,7 @@ class SubstationUnit:
     meters: HomeMeterFleet
     actuators: list[Actuator]
     path: ReadingPath
+    path_1hz: ReadingPath  # the 1 Hz meters' own link and gateways
     utilities: UtilityMeterStage
     substation: SubstationMeterBank
     kpi: KpiRecorder
@@ -73,7 +74,7 @@ class SubstationUnit:
         self.events = ScenarioEventsStage(s.events, self.grid, self.meters, self.path, api,
                                           lambda: controller.arrivals, period, send_commands=lead, broker=broker)
         self.meter_events = MeterEventsStage(self.meters, period, enabled=s.meters.events)
-        self.meter_stage = HomeMeterStage(self.meters, self.path, period)
+        self.meter_stage = HomeMeterStage(self.meters, self.path, period, path_1hz=self.path_1hz)
         self.publisher = PublishStage(dia, self.recorder, owned, period)
         self.event_publisher = PublishStage(dia, self.recorder, owned, period, events=True)
         return [self.events, CommandStage(controller, period, every_step=lead), self.grid, self.meter_events,
@@ -115,6 +116,8 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
     meters = build_home_meters(s.meters, grid, seed)
     return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
                           build_reading_path(s.meters.link, len(meters.sampled), seed),
+                          build_reading_path(s.meters.link_1hz or s.meters.link, int(meters.one_hz.sum()), seed,
+                                             stream=1),
                           UtilityMeterStage(s.meters.utility, seed, s.clock.start, period),
                           build_substation_meters(grid, s.meters.interval, seed), KpiRecorder(s.clock.step),
                           RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names))

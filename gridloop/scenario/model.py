@@ -141,6 +141,8 @@ class Meters(_Strict):
         True, description="a buffering DIA keeps each envelope (in an outbox file in the run directory) until the "
                           "platform acknowledges it as stored, and resends what the broker lost")
     link: CommLink = CommLink()
+    link_1hz: CommLink | None = Field(None, description="how the 1 Hz meters' readings reach the DIA (e.g. a home "
+                                      "gateway over 3G/4G: home_4g); default: the link section's")
     home_1hz: int | None = Field(None, ge=0, description="homes with a 1 Hz disaggregation meter (default: the "
                                  "grid's own, e.g. Turin's; else none)")
     events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")

@@ -3,7 +3,7 @@
 Interval meters (three- and single-phase) sample together into one column-wise sample over a fixed set of
 meters, so that a communication link and its gateways see the same meters every time; a quantity a
 single-phase meter lacks is NaN and is left out of its reading. 1 Hz home meters (for load
-disaggregation) go straight to their home gateway, a window of one-second samples per step.
+disaggregation) sample a window of one-second samples per step, which go through their own link.
 """
 
 from __future__ import annotations

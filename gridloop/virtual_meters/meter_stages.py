@@ -54,8 +54,11 @@ class UtilityReadings(Readings):
 class HomeMeterStage:
     """Home meters (sampled at their interval) and their reading path (link, gateway) to the DIA."""
 
-    def __init__(self, meters: HomeMeterFleet, path: ReadingPath, period_ms: int, offset_ms: int = 0) -> None:
+    def __init__(self, meters: HomeMeterFleet, path: ReadingPath, period_ms: int, offset_ms: int = 0,
+                 path_1hz: ReadingPath | None = None) -> None:
+        """``path_1hz``: the 1 Hz meters' own way to the DIA (default: straight)."""
         self.meters, self.path, self.period_ms, self.offset_ms = meters, path, period_ms, offset_ms
+        self.path_1hz = path_1hz if path_1hz is not None else ReadingPath(None)
 
     def step(self, clock: Clock, inputs: Outputs) -> HomeReadings:
         grid = inputs.get(GridOutput)
@@ -69,9 +72,12 @@ class HomeMeterStage:
             pulses = meters.blink_sample(now)
             if pulses is not None:  # blink detectors report over the home gateway
                 out.add(pulses)
-        for second in meters.sample_1hz(now, int(clock.period_s), v3, grid.home_p_w):
-            out.add(second)  # home gateway over 3G/4G, straight to the platform
+        seconds = meters.sample_1hz(now, int(clock.period_s), v3, grid.home_p_w)
+        for second in seconds:
+            out.add(second, publish=False)  # through the 1 Hz meters' own link (their home gateway)
         for delivered in self.path.step(clock.now_s, clock.period_s, sample):
+            out.add(delivered, record=False)
+        for delivered in self.path_1hz.step(clock.now_s, clock.period_s, seconds):
             out.add(delivered, record=False)
         meters.integrate(grid.home_p_w, clock.period_s, now)
         return out
@@ -79,10 +85,11 @@ class HomeMeterStage:
     def drain(self, end_ms: int, period_ms: int, limit_ms: int = 3_600_000) -> list[MeterSample]:
         """After the last step the gateways go on forwarding what they hold, for up to limit_ms."""
         out: list[MeterSample] = []
-        t = end_ms
-        while self.path.buffered and t < end_ms + limit_ms:
-            out += self.path.step(t / 1000, period_ms / 1000, None)
-            t += period_ms
+        for path in (self.path, self.path_1hz):
+            t = end_ms
+            while path.buffered and t < end_ms + limit_ms:
+                out += path.step(t / 1000, period_ms / 1000, None)
+                t += period_ms
         return out
 
 
@@ -131,12 +138,18 @@ def build_substation_meters(grid: GridStage, interval_s: float, seed: int) -> Su
     return SubstationMeterBank(ids, interval_s, rng, initial_import_wh=rng.uniform(1e7, 1e9, len(ids)))
 
 
-def build_reading_path(cfg: CommLink, n_meters: int, seed: int) -> ReadingPath:
-    """The link section's way from the home meters to the DIA (straight when the link is ideal)."""
-    link = build_link(cfg.technology, n_meters, cfg.gateways, cfg.profile, np.random.default_rng([seed, 2]))
+def build_reading_path(cfg: CommLink, n_meters: int, seed: int, stream: int = 0) -> ReadingPath:
+    """The link section's way from the home meters to the DIA (straight when the link is ideal).
+
+    ``stream`` keeps the draws of several paths (interval meters: 0, 1 Hz meters: 1) apart.
+    """
+    def rng(k: int) -> np.random.Generator:
+        return np.random.default_rng([seed, k] if stream == 0 else [seed, k, stream])
+
+    link = build_link(cfg.technology, n_meters, cfg.gateways, cfg.profile, rng(2))
     if link is None:
         return ReadingPath(None)
-    link = DegradableLink(link, np.random.default_rng([seed, 8]))
+    link = DegradableLink(link, rng(8))
     gateway = Gateway(link, cfg.buffer_readings, buffering=cfg.buffering, bytes_per_reading=cfg.bytes_per_reading,
-                      rng=np.random.default_rng([seed, 3]))
+                      rng=rng(3))
     return ReadingPath(gateway, cfg.bytes_per_reading)

@@ -90,27 +90,39 @@ class ReadingPath:
     def buffered(self) -> int:
         return 0 if self.gateway is None else self.gateway.buffered
 
-    def step(self, t_s: float, dt_s: float, sample: MeterSample | None) -> list[MeterSample]:
-        """Advance the path by one step of dt_s seconds; returns what reached the DIA in it."""
+    def step(self, t_s: float, dt_s: float, sample: MeterSample | list[MeterSample] | None) -> list[MeterSample]:
+        """Advance the path by one step of dt_s seconds; returns what reached the DIA in it.
+
+        ``sample``: the readings taken this step, one sample per measurement instant (a 1 Hz meter's step is
+        a window of one-second samples of the same meters).
+        """
+        samples = [] if sample is None else [sample] if isinstance(sample, MeterSample) else list(sample)
         if self.gateway is None:
-            return [sample] if sample is not None else []
-        if sample is not None:
-            n = len(sample.devices)
-            self._held[sample.ts_ms] = sample
-            meter, ts_s = np.arange(n), np.full(n, sample.ts_ms / 1000.0)
-        else:
-            meter, ts_s = np.zeros(0, dtype=np.int64), np.zeros(0)
+            return samples
+        for s in samples:
+            self._held[s.ts_ms] = s
+        meter, ts_s = self._offered(samples)
         out = self.gateway.step(t_s, meter, ts_s, dt_s)
         self.counters.lost_in_link += out.lost
         self.counters.dropped_overflow += out.dropped_overflow
-        delivered = []
         ts_ms = np.round(out.ts_s * 1000.0).astype(np.int64)
-        for ts in np.unique(ts_ms):
-            idx = out.meter[ts_ms == ts]
-            src = self._held[int(ts)]
-            delivered.append(src.subset(idx))
+        order = np.argsort(ts_ms, kind="stable")  # by instant, each instant's meters in order
+        instants, starts = np.unique(ts_ms[order], return_index=True)
+        groups = np.split(out.meter[order], starts[1:]) if instants.size else []
+        delivered = [self._held[int(ts)].subset(idx) for ts, idx in zip(instants.tolist(), groups, strict=True)]
         self._forget_settled()
         return delivered
+
+    @staticmethod
+    def _offered(samples: list[MeterSample]) -> tuple[np.ndarray, np.ndarray]:
+        """(meter index, measurement time in s) of every reading, ordered by meter then time."""
+        if not samples:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        n = len(samples[0].devices)
+        if any(len(s.devices) != n for s in samples):
+            raise ValueError("the samples of one step must cover the same meters")
+        instants = np.array([s.ts_ms for s in samples], dtype=float) / 1000.0
+        return np.repeat(np.arange(n), len(samples)), np.tile(instants, n)
 
     def _forget_settled(self) -> None:
         """Drop held samples once none of their readings can still be delivered."""

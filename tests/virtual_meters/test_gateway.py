@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,8 +60,8 @@ def test_plc_with_gateway_buffer_delivers_every_sample(turin_days) -> None:
 
 def home_gateway(buffering: bool, capacity: int = 100_000, seed: int = 12) -> Gateway:
     rng = np.random.default_rng(seed)
-    link = CellularLink(HOME_GATEWAY_4G, 5, rng)
-    link.channel.bad[:] = False  # start connected; only the injected outage matters in these tests
+    link = CellularLink(replace(HOME_GATEWAY_4G, dropouts_per_hour=0.0), 5, rng)
+    link.channel.bad[:] = False  # start connected, no short drops: only the injected outage matters in these tests
     return Gateway(link, capacity_readings=capacity, buffering=buffering, bytes_per_reading=80)
 
 
@@ -159,3 +161,20 @@ def test_gateway_tracks_readings_queued_inside_an_overloaded_mesh(buffering: boo
     accounted = keys.size + gw.total_lost + gw.total_dropped_overflow + gw.buffered
     assert accounted == offered
     assert keys.size < 0.9 * offered  # 5 s data does not fit, with or without the buffer
+
+
+@pytest.mark.parametrize("buffering", [False, True])
+def test_1hz_home_gateway_over_4g_needs_buffering_for_a_complete_day(buffering: bool) -> None:
+    """Turin's 1 Hz home meters over 4G: short drops lose ~5 % of a day unbuffered; a buffer keeps all of it."""
+    n = 20
+    gw = Gateway(CellularLink(HOME_GATEWAY_4G, n, np.random.default_rng(4)), capacity_readings=50_000,
+                 buffering=buffering, bytes_per_reading=80)
+    meters, received = np.arange(n), np.zeros(n, dtype=np.int64)
+    for t in range(0, DAY_S + 3600, 60):
+        m, ts = sample_block(meters, float(t), 60) if t < DAY_S else (meters[:0], np.zeros(0))
+        received += np.bincount(gw.step(float(t), m, ts, 60.0).meter, minlength=n)
+    if buffering:
+        assert (received == DAY_S).all() and gw.total_lost == 0
+    else:
+        assert (received < DISAGGREGATION_MIN).all() and (received > 0.9 * DAY_S).all()
+        assert gw.total_lost == n * DAY_S - received.sum()

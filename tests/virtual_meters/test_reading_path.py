@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.gateway import Gateway
-from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
+from gridloop.virtual_meters.links.cellular import HOME_GATEWAY_4G, CellularLink
+from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath
 
 
 def _path(buffering: bool) -> ReadingPath:
-    link = DegradableLink(build_link("home_4g", 50, 1, "field", np.random.default_rng(1)), np.random.default_rng(2))
+    steady_4g = replace(HOME_GATEWAY_4G, dropouts_per_hour=0.0)  # only the injected degradation loses readings
+    link = DegradableLink(CellularLink(steady_4g, 50, np.random.default_rng(1)), np.random.default_rng(2))
     return ReadingPath(Gateway(link, 100_000, buffering=buffering, rng=np.random.default_rng(3)))
 
 
@@ -42,3 +46,16 @@ def test_buffering_gateways_deliver_everything_despite_degradation():
     path = _path(True)
     assert _run(path, range(10, 20)) == 30 * 50
     assert path.counters.lost_in_link == 0
+
+
+def test_a_window_of_one_second_samples_arrives_grouped_by_instant():
+    """A 1 Hz meter's step: 60 samples of the same meters go through the link and come out per instant."""
+    path = _path(True)
+    window = [MeterSample(1000 * k, [f"m{i}" for i in range(50)], np.full(50, k), {"x": np.arange(50.0) + k})
+              for k in range(60)]
+    got = path.step(0.0, 60.0, window)
+    assert [s.ts_ms for s in got] == [s.ts_ms for s in window]
+    for s in got:
+        assert s.devices == [f"m{i}" for i in range(50)]
+        np.testing.assert_array_equal(s.quantities["x"], np.arange(50.0) + s.ts_ms // 1000)
+    assert ReadingPath(None).step(0.0, 60.0, window) == window

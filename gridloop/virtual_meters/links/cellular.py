@@ -23,6 +23,8 @@ class CellularParams:
     mean_time_between_outages_s: float
     mean_outage_s: float
     loss: float = 0.0  # TCP/MQTT: losses show as delay, not as missing data
+    dropouts_per_hour: float = 0.0  # short connection drops (reconnect, cell reselection) per node
+    mean_dropout_s: float = 0.0  # how long one drop lasts; what is offered meanwhile is refused
 
 
 GPRS = CellularParams(
@@ -40,6 +42,8 @@ HOME_GATEWAY_4G = CellularParams(
     latency_sigma=0.4,
     mean_time_between_outages_s=172_800.0,
     mean_outage_s=600.0,
+    dropouts_per_hour=12.0,
+    mean_dropout_s=15.0,
 )
 
 
@@ -61,6 +65,7 @@ class CellularLink(Link):
         frame = bytes_per_msg + p.overhead_bytes
         cap_msgs = int(p.capacity_bytes_per_s * dt_s // frame)
         sent = np.where(outage, 0, np.minimum(offered, cap_msgs))
+        sent = sent - self._refused_in_dropouts(sent, dt_s)
         delivered = self.rng.binomial(sent, 1.0 - p.loss) if p.loss > 0 else sent
         mu = np.log(p.latency_s) - 0.5 * p.latency_sigma**2  # lognormal with mean latency_s
         jitter = self.rng.lognormal(mu, p.latency_sigma, self.n_nodes)
@@ -82,3 +87,12 @@ class CellularLink(Link):
             load=offered * frame / (p.capacity_bytes_per_s * dt_s),
             utilisation=sent * frame / (p.capacity_bytes_per_s * dt_s),
         )
+
+    def _refused_in_dropouts(self, sent: np.ndarray, dt_s: float) -> np.ndarray:
+        """Messages (spread evenly over the step) that fall into short connection drops within it."""
+        p = self.params
+        if p.dropouts_per_hour <= 0 or p.mean_dropout_s <= 0:
+            return np.zeros_like(sent)
+        drops = self.rng.poisson(p.dropouts_per_hour / 3600.0 * dt_s, self.n_nodes)
+        down_s = self.rng.gamma(np.maximum(drops, 1), p.mean_dropout_s) * (drops > 0)  # sum of exponential drops
+        return self.rng.binomial(sent, np.minimum(down_s / dt_s, 1.0))
