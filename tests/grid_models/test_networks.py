@@ -79,3 +79,19 @@ def test_mv_lv_code_loads_and_solves_on_pgm(get_net) -> None:
     solver.set_loads(net.load.p_mw.to_numpy(), net.load.q_mvar.to_numpy())
     vm = solver.solve().bus_vm_pu
     assert np.isfinite(vm).all() and 0.9 < vm[lv].min() < vm[lv].max() < 1.1
+
+
+def test_an_mv_grid_alone_has_no_homes_and_says_so(get_net) -> None:
+    """An MV-only SimBench code loads, but a run needs homes: building its demand names grid.network and the fix."""
+    from datetime import UTC, datetime
+
+    from gridloop.profiles.demand import build_demand
+    from gridloop.scenario.loader import ScenarioError
+    from gridloop.scenario.model import Households
+
+    net = get_net("1-MV-rural--0-sw")
+    assert len(net.load) > 0 and (net.bus.vn_kv >= 20).all()
+    with pytest.raises(ScenarioError) as err:
+        build_demand(net, Households(), datetime(2026, 1, 15, tzinfo=UTC), 60_000, seed=1)
+    [problem] = err.value.problems
+    assert problem.field == "grid.network" and "1-MVLV-rural-all-0-sw" in problem.reason
