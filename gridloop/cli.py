@@ -176,7 +176,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_workers(args.scenario, scenario, options, args.workers)
     else:
-        summary = run_scenario(scenario, options)
+        try:
+            summary = run_scenario(scenario, options)
+        except ScenarioError as exc:  # found while building the grid (e.g. a network without homes)
+            for problem in exc.problems:
+                print(f"{args.scenario}: {problem.field}: {problem.reason}", file=sys.stderr)
+            return 1
     m = summary.messages
     print(summary.model_dump_json(include={"scenario", "seed", "steps", "wall_s", "meters"}))
     print(f"readings: sampled {m.readings_sampled}, published {m.readings_published}, "

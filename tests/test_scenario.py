@@ -82,3 +82,26 @@ def test_the_scenario_a_run_writes_down_keeps_no_secret():
     text = s.redacted_json()
     assert not any(secret in text for secret in ("k3y-s3cret", "pa55word", "st0re-pw"))
     assert '"mqtt_username": "demo"' in text and "mongodb://gridloop:<redacted>@127.0.0.1:27017/db" in text
+
+
+def test_validate_names_an_unknown_network_without_loading_a_grid(tmp_path, capsys):
+    """An unknown grid.network fails validation with the file, the field, the valid kinds and the closest code;
+    the check reads names only (pandapower and simbench stay unimported: a subprocess sees its own imports)."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: mvlv\ngrid: {network: 1-MVLV-rural-all-0-sww}\n")
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: grid.network: unknown network '1-MVLV-rural-all-0-sww'; " \
+           "did you mean '1-MVLV-rural-all-0-sw'?" in err
+    assert "SimBench code" in err and "kerber_dorfnetz" in err and "hyllie" in err
+    good = tmp_path / "good.yaml"
+    good.write_text("name: mvlv\ngrid: {network: 1-MVLV-urban-5.303-1-no_sw}\n")
+    probe = ("import sys; from gridloop.cli import main; rc = main(['validate', sys.argv[1]]); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandapower', 'simbench'})); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", probe, str(good)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{good}: valid", "[]"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,28 +13,43 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 
+from gridloop.grid_models.network_names import network_name_problem
 from gridloop.grid_models.pilots import build_hyllie, build_turin
 
-# Built-in pandapower networks that need no arguments, by short name.
-BUILTIN_NETWORKS: dict[str, Callable[[], pp.pandapowerNet]] = {
-    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
-    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
-    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
-    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
-    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
-    "kerber_vorstadtnetz_kabel_1": pn.create_kerber_vorstadtnetz_kabel_1,
-    "kerber_vorstadtnetz_kabel_2": pn.create_kerber_vorstadtnetz_kabel_2,
-    "cigre_lv": pn.create_cigre_network_lv,
-    "cigre_mv": lambda: pn.create_cigre_network_mv(with_der=False),
-    "cigre_mv_pv_wind": lambda: pn.create_cigre_network_mv(with_der="pv_wind"),
-    "mv_oberrhein": pn.mv_oberrhein,
-    "simple_mv_open_ring_net": pn.simple_mv_open_ring_net,
-    "example_simple": pn.example_simple,
-    "hyllie": build_hyllie,  # FLEXMETER pilot-like grids (pilots.py)
-    "turin": build_turin,
-}
 
-_SIMBENCH_CODE = re.compile(r"^\d-(EHV|HV|MV|LV|EHVHV|HVMV|MVLV)-[A-Za-z0-9]+--[0-2]-(sw|no_sw)$")
+def _seeded(build: Callable[[], pp.pandapowerNet]) -> Callable[[int], pp.pandapowerNet]:
+    """A pandapower builder run with Python's ``random`` seeded (the Kerber nets draw their cable types with it);
+    the caller's ``random`` state is left as it was."""
+
+    def _build(seed: int) -> pp.pandapowerNet:
+        state = random.getstate()
+        random.seed(seed)
+        try:
+            return build()
+        finally:
+            random.setstate(state)
+
+    return _build
+
+
+# Built-in networks by short name; each builder takes the scenario's seed (names: network_names.BUILTIN_NAMES).
+BUILTIN_NETWORKS: dict[str, Callable[[int], pp.pandapowerNet]] = {
+    "kerber_landnetz_kabel_1": _seeded(pn.create_kerber_landnetz_kabel_1),
+    "kerber_landnetz_kabel_2": _seeded(pn.create_kerber_landnetz_kabel_2),
+    "kerber_landnetz_freileitung_1": _seeded(pn.create_kerber_landnetz_freileitung_1),
+    "kerber_landnetz_freileitung_2": _seeded(pn.create_kerber_landnetz_freileitung_2),
+    "kerber_dorfnetz": _seeded(pn.create_kerber_dorfnetz),
+    "kerber_vorstadtnetz_kabel_1": _seeded(pn.create_kerber_vorstadtnetz_kabel_1),
+    "kerber_vorstadtnetz_kabel_2": _seeded(pn.create_kerber_vorstadtnetz_kabel_2),
+    "cigre_lv": _seeded(pn.create_cigre_network_lv),
+    "cigre_mv": _seeded(lambda: pn.create_cigre_network_mv(with_der=False)),
+    "cigre_mv_pv_wind": _seeded(lambda: pn.create_cigre_network_mv(with_der="pv_wind")),
+    "mv_oberrhein": _seeded(pn.mv_oberrhein),
+    "simple_mv_open_ring_net": _seeded(pn.simple_mv_open_ring_net),
+    "example_simple": _seeded(pn.example_simple),
+    "hyllie": lambda seed: build_hyllie(seed),  # FLEXMETER pilot-like grids (pilots.py), drawn with numpy from seed
+    "turin": lambda seed: build_turin(seed),
+}
 
 
 def cache_dir() -> Path:
@@ -45,8 +59,10 @@ def cache_dir() -> Path:
 
 
 def is_simbench_code(name: str) -> bool:
-    """True if ``name`` looks like a SimBench code such as ``1-LV-rural1--0-sw``."""
-    return bool(_SIMBENCH_CODE.match(name))
+    """True if SimBench knows ``name`` (``1-LV-rural1--0-sw``, ``1-MVLV-urban-5.303-1-no_sw``, ...): its own list."""
+    import simbench as sb
+
+    return name.strip() in sb.collect_all_simbench_codes()
 
 
 def set_default_vector_group(net: pp.pandapowerNet, default: str = "Dyn") -> None:
@@ -86,29 +102,20 @@ def _load_simbench(code: str, use_cache: bool) -> pp.pandapowerNet:
 def load_network(name: str, *, use_cache: bool = True, seed: int = 0) -> pp.pandapowerNet:
     """Return a fresh pandapower net for a SimBench code or a built-in name (see BUILTIN_NETWORKS).
 
-    Builders that draw with Python's ``random`` (the Kerber nets' cable types) draw from ``seed``, so a name and
-    a seed always give the same net; the caller's ``random`` state is left as it was.
-    Transformers without a vector group get ``Dyn``.  Raises ValueError for an unknown name.
+    Every builder draws from ``seed`` (SimBench nets draw nothing), so a name and a seed always give the same net.
+    Transformers without a vector group get ``Dyn``.  Raises ValueError for an unknown name, naming the valid
+    kinds and the closest valid name.
     """
     key = name.strip()
-    if is_simbench_code(key):
+    short = key.lower().removeprefix("create_")
+    if short in BUILTIN_NETWORKS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = BUILTIN_NETWORKS[short](seed)
+    elif is_simbench_code(key):
         net = _load_simbench(key, use_cache)
     else:
-        short = key.lower().removeprefix("create_")
-        if short not in BUILTIN_NETWORKS:
-            raise ValueError(
-                f"unknown network {name!r}; valid kinds: a SimBench code like '1-LV-rural1--0-sw' "
-                f"(pattern <1|2|...>-<LV|MV|HV|...>-<grid>--<0|1|2>-<sw|no_sw>) or one of "
-                f"{sorted(BUILTIN_NETWORKS)}"
-            )
-        state = random.getstate()
-        random.seed(seed)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                net = BUILTIN_NETWORKS[short]()
-        finally:
-            random.setstate(state)
+        raise ValueError(network_name_problem(name) or f"unknown network {name!r}")
     set_default_vector_group(net)
     return net
 

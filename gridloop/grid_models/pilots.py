@@ -39,7 +39,7 @@ currents are overstated; LV results are unaffected.
 
 Usage::
 
-    net = load_network("hyllie")            # or build_hyllie(seed=0) / load_network("turin")
+    net = load_network("hyllie", seed=3)    # == build_hyllie(seed=3); a scenario passes its own seed
     homes = net.load.meter_kind.notna()     # the 318 apartment meters
     fleet = hyllie_battery_fleet(net)       # the battery at "H0 LV busbar", as a BatteryFleet
 """

@@ -16,13 +16,20 @@ import pandas as pd
 from gridloop.profiles.fleet import HouseholdFleet
 from gridloop.profiles.params import ITALIAN_FAMILY, SWEDISH_APARTMENT, HouseholdParams
 from gridloop.profiles.simbench_household import SimbenchHouseholds
+from gridloop.scenario.loader import ScenarioError, ScenarioProblem
 from gridloop.scenario.model import Households
 
 PRESETS = {"default": HouseholdParams(), "italian_family": ITALIAN_FAMILY, "swedish_apartment": SWEDISH_APARTMENT}
 
 
 def build_demand(net, h: Households, start: datetime, period_ms: int, seed: int) -> SimbenchDemand | SyntheticDemand:
-    """The households section's demand source on this net, stepped every period_ms."""
+    """The households section's demand source on this net, stepped every period_ms.
+
+    Raises ScenarioError (field ``grid.network``) for a net without homes, such as an MV-only SimBench grid."""
+    if not household_loads(net).size:
+        raise ScenarioError([ScenarioProblem("(scenario)", "grid.network", (
+            "this network has no household loads to meter (an MV or HV grid alone has none): "
+            "use a grid with its LV grids, e.g. 1-MVLV-rural-all-0-sw instead of 1-MV-rural--0-sw"))])
     step_s = period_ms / 1000
     if h.source == "simbench":
         return SimbenchDemand(net, start, step_s, seed, h.count, h.annual_kwh or 3000.0, h.scale_spread)

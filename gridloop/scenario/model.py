@@ -11,7 +11,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from gridloop.grid_models.network_names import network_name_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -90,6 +92,14 @@ class Grid(_Strict):
     substations: int = Field(1, ge=1, le=9999, description=(
         "independent copies of the network, each with its own seed, homes and device ids (s001-...); "
         "partitions split a run by substation"))
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, name: str) -> str:
+        problem = network_name_problem(name)  # by name only: nothing is loaded
+        if problem:
+            raise ValueError(problem)
+        return name
 
 
 class Households(_Strict):
