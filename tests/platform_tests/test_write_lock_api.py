@@ -22,11 +22,15 @@ DEVICES = 300  # 6 update chunks of 50: the write lasts long enough for a take-o
 T0 = 1_767_225_600_000
 
 
-def _tenant(service) -> httpx.Client:
+def _tenant(service, request) -> httpx.Client:
+    """A tenant's API client, closed when the test ends (an unclosed one leaks its socket into a later test)."""
     r = httpx.post(f"{service.url}/api/v1/tenants", json={"name": "lock"},
                    headers={"Authorization": f"Bearer {service.admin_key}"}, timeout=60)
     r.raise_for_status()
-    return httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {r.json()['api_key']}"}, timeout=60)
+    client = httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {r.json()['api_key']}"},
+                          timeout=60)
+    request.addfinalizer(client.close)
+    return client
 
 
 def _devices(version: int) -> list[dict]:
@@ -52,11 +56,11 @@ def _take_over(locks: pymongo.collection.Collection, platform_token: str, done: 
     return {}
 
 
-def test_a_write_whose_lock_is_taken_over_answers_503_and_stops(mongo_platform, monkeypatch):
+def test_a_write_whose_lock_is_taken_over_answers_503_and_stops(mongo_platform, monkeypatch, request):
     monkeypatch.setattr(connection, "WRITE_LOCK_RENEW_S", 0.0)  # check the lock at every chunk, not every second
     store = mongo_platform.store
     locks = store.db.locks
-    api = _tenant(mongo_platform)
+    api = _tenant(mongo_platform, request)
     assert api.post("/api/v1/devices", json=_devices(1)).status_code == 201
     done, taken = threading.Event(), {}
     intruder = threading.Thread(target=lambda: taken.update(_take_over(locks, store._token, done)))
@@ -87,11 +91,11 @@ def _lost_lock_answer(r: httpx.Response, locks: pymongo.collection.Collection, t
     assert newest == taken  # the new holder's lock untouched: neither renewed nor released by the old holder
 
 
-def test_a_busy_write_lock_answers_503_and_pauses_ingest(mongo_platform, broker_uri, monkeypatch):
+def test_a_busy_write_lock_answers_503_and_pauses_ingest(mongo_platform, broker_uri, monkeypatch, request):
     monkeypatch.setattr(connection, "WRITE_LOCK_WAIT_S", 0.5)
     store, admin = mongo_platform.store, {"Authorization": f"Bearer {mongo_platform.admin_key}"}
     locks = store.db.locks
-    api = _tenant(mongo_platform)
+    api = _tenant(mongo_platform, request)
     assert api.post("/api/v1/devices", json={"id": "m1", "type": "electricity_meter"}).status_code == 201
     newest = locks.find_one({"name": LOCK}, sort=[("gen", -1)])
     gen = newest["gen"] + 1
