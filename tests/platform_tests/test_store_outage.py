@@ -14,7 +14,9 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -87,11 +89,12 @@ def _health(service: PlatformService) -> dict:
     return httpx.get(f"{service.url}/api/v1/health").json()
 
 
-def _sqlite_locked(tmp_path: Path) -> float:
-    """SQLite locked by another process for OUTAGE_S; returns how long the lock was held."""
-    admin, path = "adm_" + secrets.token_hex(8), tmp_path / "store.db"
+@contextmanager
+def _running(tmp_path: Path, store_uri: str) -> Iterator[tuple[PlatformService, httpx.Client, Publisher]]:
+    """A platform on its own broker with a device that has published readings 0-9, each stored once and acknowledged."""
+    admin = "adm_" + secrets.token_hex(8)
     with EmbeddedBroker(workdir=str(tmp_path / "broker")) as broker:
-        service = PlatformService(broker.uri, f"sqlite:///{path}", port=0, admin_key=admin)
+        service = PlatformService(broker.uri, store_uri, port=0, admin_key=admin)
         service.admin_key = admin
         device = Publisher(broker)
         try:
@@ -99,28 +102,35 @@ def _sqlite_locked(tmp_path: Path) -> float:
                 api = _setup(service)
                 _publish(device.client, 0, 10)
                 assert wait_for(lambda: _stored_once(api, 10) and device.acks() == list(range(10)), 20)
-                locker = sqlite3.connect(path, timeout=1, isolation_level=None)
-                locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the busy_timeout
-                locked_at = time.monotonic()
-                try:
-                    _publish(device.client, 10, 40)
-                    assert wait_for(lambda: _ingest(service)["degraded"] == 1, 30)
-                    assert _health(service) == {"status": "degraded", "store_available": False}
-                    time.sleep(max(0.0, locked_at + OUTAGE_S - time.monotonic()))
-                    assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
-                    assert len(api.get("/api/v1/devices/m1/readings").json()["readings"]) == 10
-                    assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
-                finally:
-                    held = time.monotonic() - locked_at
-                    locker.execute("ROLLBACK")
-                    locker.close()
-                assert wait_for(lambda: _stored_once(api, 50) and device.acks() == list(range(50)), 30)
-                assert _health(service)["status"] == "ok"
-                counters = _ingest(service)
-                assert counters["degraded"] == 0 and counters["store_outages"] >= 1 and counters["quarantined"] == 0
-                assert counters["readings_stored"] == 50 and counters["readings_duplicate"] == 0
+                yield service, api, device
         finally:
             device.close()
+
+
+def _sqlite_locked(tmp_path: Path) -> float:
+    """SQLite locked by another process for OUTAGE_S; returns how long the lock was held."""
+    path = tmp_path / "store.db"
+    with _running(tmp_path, f"sqlite:///{path}") as (service, api, device):
+        locker = sqlite3.connect(path, timeout=1, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the busy_timeout
+        locked_at = time.monotonic()
+        try:
+            _publish(device.client, 10, 40)
+            assert wait_for(lambda: _ingest(service)["degraded"] == 1, 30)
+            assert _health(service) == {"status": "degraded", "store_available": False}
+            time.sleep(max(0.0, locked_at + OUTAGE_S - time.monotonic()))
+            assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
+            assert len(api.get("/api/v1/devices/m1/readings").json()["readings"]) == 10
+            assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
+        finally:
+            held = time.monotonic() - locked_at
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert wait_for(lambda: _stored_once(api, 50) and device.acks() == list(range(50)), 30)
+        assert _health(service)["status"] == "ok"
+        counters = _ingest(service)
+        assert counters["degraded"] == 0 and counters["store_outages"] >= 1 and counters["quarantined"] == 0
+        assert counters["readings_stored"] == 50 and counters["readings_duplicate"] == 0
     return held
 
 
@@ -143,36 +153,27 @@ def _mongodb_killed(tmp_path: Path, binary: str) -> float:
     """The MongoDB server (FerretDB) killed and started again OUTAGE_S later; returns how long it was away."""
     port, data = free_port(), tmp_path / "ferret"
     server = _ferretdb(binary, port, data)
-    admin = "adm_" + secrets.token_hex(8)
-    with EmbeddedBroker(workdir=str(tmp_path / "broker")) as broker:
-        service = PlatformService(broker.uri, f"mongodb://127.0.0.1:{port}/outage?serverSelectionTimeoutMS=3000",
-                                  port=0, admin_key=admin)
-        service.admin_key = admin
-        device = Publisher(broker)
-        try:
-            with service:
-                api = _setup(service)
-                _publish(device.client, 0, 10)
-                assert wait_for(lambda: _stored_once(api, 10) and device.acks() == list(range(10)), 20)
-                server.send_signal(signal.SIGKILL)
-                server.wait()
-                killed_at = time.monotonic()
-                _publish(device.client, 10, 20)  # the broker takes them; the platform cannot store them
-                assert wait_for(lambda: _ingest(service)["degraded"] == 1, 20)
-                assert _health(service) == {"status": "degraded", "store_available": False}
-                time.sleep(max(0.0, killed_at + OUTAGE_S - time.monotonic()))
-                assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
-                assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
-                away = time.monotonic() - killed_at
-                server = _ferretdb(binary, port, data)
-                assert wait_for(lambda: _stored_once(api, 30) and device.acks() == list(range(30)), 60)
-                assert _health(service)["status"] == "ok"
-                counters = _ingest(service)
-                assert counters["store_outages"] >= 1 and counters["degraded"] == 0
-                assert counters["readings_stored"] == 30 and counters["readings_duplicate"] == 0
-        finally:
-            server.kill()
-            device.close()
+    try:
+        with _running(tmp_path, f"mongodb://127.0.0.1:{port}/outage?serverSelectionTimeoutMS=3000") as (
+                service, api, device):
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            killed_at = time.monotonic()
+            _publish(device.client, 10, 20)  # the broker takes them; the platform cannot store them
+            assert wait_for(lambda: _ingest(service)["degraded"] == 1, 20)
+            assert _health(service) == {"status": "degraded", "store_available": False}
+            time.sleep(max(0.0, killed_at + OUTAGE_S - time.monotonic()))
+            assert _health(service) == {"status": "degraded", "store_available": False}  # still, at 30 s
+            assert device.acks() == list(range(10))  # nothing acknowledged while the store was away
+            away = time.monotonic() - killed_at
+            server = _ferretdb(binary, port, data)
+            assert wait_for(lambda: _stored_once(api, 30) and device.acks() == list(range(30)), 60)
+            assert _health(service)["status"] == "ok"
+            counters = _ingest(service)
+            assert counters["store_outages"] >= 1 and counters["degraded"] == 0
+            assert counters["readings_stored"] == 30 and counters["readings_duplicate"] == 0
+    finally:
+        server.kill()
     return away
 
 
