@@ -68,13 +68,13 @@ class SqliteRollups(SqliteCounters):
         with self._lock:
             widths = kept_widths_of(self._db, tenant, devices)
             raw_only = sorted(d for d in devices if width not in widths.get(d, ALL_WIDTHS))
+            folded = [d for d in devices if width in widths.get(d, ALL_WIDTHS)]
             rows = self._db.execute(
                 f"SELECT dev, b, n, sum, min, max, fts, fv, lts, lv FROM rollups WHERE tenant=? AND dev IN ({marks})"
                 " AND q=? AND res=? AND b>=? AND b<? ORDER BY dev, b",
                 (tenant, *devices, quantity, width, start, end),
             ).fetchall()
             mark = self._rollup_mark(tenant)
-            folded = [d for d in devices if d not in set(raw_only)]
             recent = [] if mark is None or end <= mark or not folded else self._recent_buckets(
                 tenant, folded, quantity, width, max(mark, -(-start // width) * width), -(-end // width) * width)
             # a resolution finer than the device's interval is not stored: its buckets come from the raw readings
