@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from gridloop.platform.rollups import RESOLUTIONS, RollupBucket
+from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, merge_by_start
 
 CALENDAR_INTERVALS = ("1d", "1mo")
 
@@ -79,14 +79,9 @@ def source_resolution(edges: Iterable[int]) -> str:
 
 def fold(stored: Iterable[RollupBucket], edges: list[int]) -> list[RollupBucket]:
     """The stored buckets (of any devices) merged into the buckets between ``edges``; empty ones left out."""
-    out: dict[int, RollupBucket] = {}
-    for b in stored:
-        i = bisect_right(edges, b.start) - 1
-        if not 0 <= i < len(edges) - 1:
-            continue
-        cur = out.get(i)
-        if cur is None:
-            out[i] = RollupBucket("", edges[i], b.n, b.sum, b.min, b.max, b.first_ts, b.first, b.last_ts, b.last)
-        else:
-            cur.merge(b)
-    return [out[i] for i in sorted(out)]
+
+    def start_of(ts: int) -> int | None:
+        i = bisect_right(edges, ts) - 1
+        return edges[i] if 0 <= i < len(edges) - 1 else None
+
+    return merge_by_start(stored, start_of)

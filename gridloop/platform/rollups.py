@@ -6,7 +6,7 @@ store computes the same keys without database date functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -100,9 +100,17 @@ def compute_rollups(readings: Iterable[Reading]) -> dict[tuple[str, str, str, in
 
 def combine(buckets: Iterable[RollupBucket], width: int) -> list[RollupBucket]:
     """Merge stored buckets (of one or many devices) into buckets of ``width``, ordered by start."""
+    return merge_by_start(buckets, lambda ts: ts - ts % width)
+
+
+def merge_by_start(buckets: Iterable[RollupBucket], start_of: Callable[[int], int | None]) -> list[RollupBucket]:
+    """Merge buckets (of one or many devices) into those starting at ``start_of(b.start)`` (None: left out),
+    ordered by start."""
     out: dict[int, RollupBucket] = {}
     for b in buckets:
-        start = b.start - b.start % width
+        start = start_of(b.start)
+        if start is None:
+            continue
         cur = out.get(start)
         if cur is None:
             out[start] = RollupBucket("", start, b.n, b.sum, b.min, b.max, b.first_ts, b.first, b.last_ts, b.last)
