@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from operator import itemgetter
 from struct import unpack_from
@@ -217,20 +217,9 @@ class SqliteRollups(SqliteCounters):
 
     def _delete_raw(self, tenant: str, dev: str, cutoff: int, batch: int) -> int:
         """Delete the device's readings older than ``cutoff``, ``batch`` per transaction, and count them out."""
-        total, db = 0, self._db
-        while True:
-            with self._lock:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    stamps = [ts for (ts,) in db.execute(DELETE_RAW_SQL, (tenant, dev, cutoff, batch)).fetchall()]
-                    self._count_stored(tenant, ((dev, ts) for ts in stamps), sign=-1)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-            total += len(stamps)
-            if len(stamps) < batch:
-                return total
+        return self._delete_in_batches(
+            DELETE_RAW_SQL, (tenant, dev, cutoff), batch,
+            lambda stamps: self._count_stored(tenant, ((dev, ts) for (ts,) in stamps), sign=-1))
 
     def _delete_raw_folding(self, tenant: str, dev: str, cutoff: int, batch: int, kept: tuple[int, ...]) -> int:
         """Delete the readings of a device with resolutions not stored (finer than its interval), older than
@@ -269,13 +258,22 @@ class SqliteRollups(SqliteCounters):
             self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, names, [dev] * len(group), stamps, matrix,
                                                                  widths))
 
-    def _delete_in_batches(self, sql: str, args: tuple, batch: int) -> int:
+    def _delete_in_batches(self, sql: str, args: tuple, batch: int,
+                           on_deleted: Callable[[list[tuple]], None] | None = None) -> int:
+        """Run ``sql`` (args, then ``batch``) one transaction at a time until it deletes fewer than ``batch`` rows;
+        ``on_deleted``: given the rows its RETURNING clause yields, inside the same transaction."""
         total = 0
         while True:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    n = self._db.execute(sql, (*args, batch)).rowcount
+                    cursor = self._db.execute(sql, (*args, batch))
+                    if on_deleted is None:
+                        n = cursor.rowcount
+                    else:
+                        deleted = cursor.fetchall()
+                        on_deleted(deleted)
+                        n = len(deleted)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
