@@ -11,7 +11,7 @@ from gridloop.grid_models.base import GridState
 from gridloop.grid_models.grid_stage import GridOutput
 from gridloop.results.kpis import KpiRecorder, time_index
 from gridloop.stage import Clock, Outputs
-from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.electricity import MeterSample, by_columns
 
 
 class RunRecorder:
@@ -54,16 +54,13 @@ class RunRecorder:
         The same frame as one small DataFrame per sample concatenated, built a few frames at a time: samples
         with the same columns (and dtypes) are joined with numpy, and their rows put back in sampling order.
         """
-        groups: dict[tuple, list[MeterSample]] = {}
-        for s in self._samples:
-            key = (np.asarray(s.seq).dtype.str, *((k, np.asarray(v).dtype.str) for k, v in s.quantities.items()))
-            groups.setdefault(key, []).append(s)
+        groups = by_columns(self._samples)
         if len(groups) <= 1:
             return _readings_frame(self._samples) if self._samples else pd.DataFrame()
-        frames = [_readings_frame(group) for group in groups.values()]
+        frames = [_readings_frame(group) for group in groups]
         position = {id(s): k for k, s in enumerate(self._samples)}  # each row's place in the sampling order
         order = np.concatenate([np.repeat([position[id(s)] for s in group], [len(s.devices) for s in group])
-                                for group in groups.values()])
+                                for group in groups])
         joined = pd.concat(frames, ignore_index=True)
         return joined.take(np.argsort(order, kind="stable")).reset_index(drop=True)
 

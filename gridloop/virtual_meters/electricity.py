@@ -34,6 +34,16 @@ class MeterSample:
         return dataclasses.replace(self, devices=devices)
 
 
+def by_columns(samples: list[MeterSample]) -> list[list[MeterSample]]:
+    """Samples grouped by their columns (quantity names and order, and the dtypes of seq and of each quantity),
+    groups in order of first appearance: samples of one group can be joined column by column."""
+    groups: dict[tuple, list[MeterSample]] = {}
+    for s in samples:
+        key = (np.asarray(s.seq).dtype.str, *((k, np.asarray(v).dtype.str) for k, v in s.quantities.items()))
+        groups.setdefault(key, []).append(s)
+    return list(groups.values())
+
+
 class ElectricityMeterBank:
     """Three-phase residential meters (the Hyllie set): energy registers, voltage and power per phase.
 

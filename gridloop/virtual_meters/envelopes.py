@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from gridloop.virtual_meters.electricity import MeterSample
+from gridloop.virtual_meters.electricity import MeterSample, by_columns
 from gridloop.virtual_meters.meter_types.bank import ClockedSample
 
 
@@ -162,12 +162,8 @@ def _envelope(template: list[bytes | None], columns: list[tuple[int, np.ndarray 
 def join_samples(samples: list[MeterSample]) -> list[MeterSample]:
     """Samples of the same quantities (names, order and dtypes) joined into one each, every reading keeping its
     own ``ts`` (a :class:`ClockedSample`); encoded, the readings are the same bytes as of each sample apart."""
-    kinds: dict[tuple, list[MeterSample]] = {}
-    for s in samples:
-        key = (np.asarray(s.seq).dtype.str, *((str(k), np.asarray(v).dtype.str) for k, v in s.quantities.items()))
-        kinds.setdefault(key, []).append(s)
     out: list[MeterSample] = []
-    for kind in kinds.values():
+    for kind in by_columns(samples):
         if len(kind) == 1:
             out.append(kind[0])
             continue

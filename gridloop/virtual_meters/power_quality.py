@@ -131,8 +131,6 @@ def detect(
     present = ~np.isnan(pu)
     alive = (pu >= INTERRUPTION_LIMIT).any(axis=1)  # a missing phase (NaN) compares False
     supplied = alive if energised is None else alive & np.asarray(energised, dtype=bool)
-    lost = prev.supplied & ~supplied
-    restored = ~prev.supplied & supplied
 
     # phase state machine with hysteresis; an interruption ends any sag/swell and holds phases normal
     old = prev.phase
@@ -150,6 +148,8 @@ def detect(
     if same_tamper and not (supplied != prev.supplied).any() and not (new != old).any():
         return _NO_EVENTS, PQState(phase=new, supplied=supplied, tamper=tamper_now.copy())  # the usual sample
 
+    lost = prev.supplied & ~supplied
+    restored = ~prev.supplied & supplied
     was_sag, is_sag = old == PhaseState.SAG, new == PhaseState.SAG
     was_swell, is_swell = old == PhaseState.SWELL, new == PhaseState.SWELL
     edges = {
