@@ -10,6 +10,7 @@ import pymongo
 import pytest
 
 from gridloop.platform.envelope import Reading
+from gridloop.platform.ingest import is_store_outage
 from gridloop.platform.store.mongo import MongoStore
 from gridloop.platform.store.mongo.chunks import ChunkPlan, reading_key
 from gridloop.platform.store.mongo.readings import ORPHAN_MS, ClaimConflict
@@ -106,3 +107,9 @@ def test_unserialised_writers_leave_a_young_claim_alone_and_take_an_old_one_over
     s.db.reading_keys.update_one({"_id": key["_id"]}, {"$set": {"at": key["at"] - ORPHAN_MS - 1}})
     assert s.insert_readings("t", batch) == 10
     assert s.insert_readings("t", batch) == 0 and s.count_readings("t") == 10
+
+
+def test_a_claim_conflict_is_retried_by_ingest_not_quarantined():
+    """A batch failing on another writer's claims must come again: ingest retries an outage, but quarantines (and
+    acknowledges) what it takes for refused data, which would drop the batch's other readings."""
+    assert is_store_outage(ClaimConflict("another writer is storing some of these readings"))

@@ -88,6 +88,12 @@ def plan_chunks(tenant: str, readings: list[Reading]) -> list[ChunkPlan]:
             for shape, rows in by_shape.items() for off in range(0, len(rows), CHUNK_MAX)]
 
 
+def of_devices(di: np.ndarray, devs: list[str], devices: list[str]) -> np.ndarray:
+    """A mask of the rows whose device (``di``, an index into ``devs``) is one of ``devices``."""
+    wanted = set(devices)
+    return np.isin(di, [i for i, d in enumerate(devs) if d in wanted])
+
+
 @dataclass
 class ChunkColumns:
     """A chunk document's columns, decoded (numpy views of its binary fields)."""

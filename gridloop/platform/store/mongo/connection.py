@@ -141,18 +141,7 @@ class MongoBase:
     # -- raw write commands (FerretDB's partial bulk results trip pymongo's bulk_write, so read them ourselves)
     def _update(self, collection: str, updates: list[dict]) -> set[int]:
         """Run updates unordered; the indexes of those that failed on a duplicate key (others raise)."""
-        failed: set[int] = set()
-        for off in range(0, len(updates), UPDATE_CHUNK):
-            self._keep_write_lock()
-            chunk = updates[off:off + UPDATE_CHUNK]
-            reply = self.db.command({"update": collection, "updates": chunk, "ordered": False,
-                                     **self._concern()})
-            _raise_on_write_concern(reply)
-            for err in reply.get("writeErrors", []):
-                if err.get("code") != DUPLICATE_KEY:
-                    raise pymongo.errors.OperationFailure(err.get("errmsg", str(err)), err.get("code"))
-                failed.add(off + err["index"])
-        return failed
+        return set(self._write_unordered("update", "updates", collection, updates, UPDATE_CHUNK))
 
     def _insert(self, collection: str, docs: list[dict]) -> int:
         """Insert unordered, skipping documents whose _id exists; the number inserted."""
@@ -160,11 +149,16 @@ class MongoBase:
 
     def _insert_skipping(self, collection: str, docs: list[dict], per_command: int = 500) -> list[int]:
         """Insert unordered; the indexes of the documents whose _id existed already (other errors raise)."""
+        return self._write_unordered("insert", "documents", collection, docs, per_command)
+
+    def _write_unordered(self, command: str, field: str, collection: str, items: list[dict],
+                         per_command: int) -> list[int]:
+        """Run a write command unordered, ``per_command`` items at a time; the indexes of the items that failed on
+        a duplicate key (other errors raise)."""
         dupes: list[int] = []
-        for off in range(0, len(docs), per_command):
+        for off in range(0, len(items), per_command):
             self._keep_write_lock()
-            chunk = docs[off:off + per_command]
-            reply = self.db.command({"insert": collection, "documents": chunk, "ordered": False,
+            reply = self.db.command({command: collection, field: items[off:off + per_command], "ordered": False,
                                      **self._concern()})
             _raise_on_write_concern(reply)
             for err in reply.get("writeErrors", []):

@@ -28,6 +28,7 @@ import orjson
 from bson import Binary
 
 from gridloop.platform.envelope import Event, Reading
+from gridloop.platform.store.errors import StoreUnavailable
 from gridloop.platform.store.mongo.chunks import ChunkColumns, ChunkPlan, plan_chunks
 from gridloop.platform.store.mongo.rollups import MongoRollups
 
@@ -35,8 +36,9 @@ KEYS_PER_COMMAND = 10_000
 ORPHAN_MS = 60_000  # MongoDB: a claim without its chunk is taken over only this old (its writer may be running)
 
 
-class ClaimConflict(RuntimeError):
-    """Another writer holds claims of this batch right now; the batch is not acknowledged and comes again."""
+class ClaimConflict(StoreUnavailable):
+    """Another writer holds claims of this batch right now; the batch is not acknowledged and comes again (an
+    outage to ingest, retried; not refused data, which ingest would quarantine and acknowledge)."""
 
 
 class MongoReadings(MongoRollups):

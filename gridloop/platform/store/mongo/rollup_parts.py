@@ -18,6 +18,7 @@ import numpy as np
 from bson import Binary
 
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow
+from gridloop.platform.store.mongo.chunks import of_devices
 
 PART_MAX = 100_000  # rows per part document (about 7 MB)
 INTS = ("b", "n", "fts", "lts")
@@ -56,8 +57,7 @@ def part_rows(tenant: str, doc: dict, devices: list[str] | None = None, quantity
     qi = np.frombuffer(doc["qi"], "<u2")
     mask = np.ones(len(di), dtype=bool) if keep is None else keep.copy()
     if devices is not None:
-        wanted = set(devices)
-        mask &= np.isin(di, [i for i, d in enumerate(doc["devs"]) if d in wanted])
+        mask &= of_devices(di, doc["devs"], devices)
     if quantity is not None:
         if quantity not in doc["q"]:
             return []

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, columns_rows
-from gridloop.platform.store.mongo.chunks import ChunkColumns, ChunkPlan
+from gridloop.platform.store.mongo.chunks import ChunkColumns, ChunkPlan, of_devices
 from gridloop.platform.store.mongo.connection import MongoBase
 from gridloop.platform.store.mongo.rollup_parts import part_docs, part_rows
 
@@ -226,7 +226,7 @@ def _chunk_rows(tenant: str, doc: dict, devices: list[str] | None = None, quanti
     values, shape = cols.values, tuple(cols.quantities)
     keep = np.ones(len(cols.ts), dtype=bool)
     if devices is not None:
-        keep &= np.isin(cols.di, [i for i, d in enumerate(cols.devs) if d in set(devices)])
+        keep &= of_devices(cols.di, cols.devs, devices)
     if quantity is not None:
         j = cols.quantities.index(quantity)
         values, shape = values[:, j:j + 1], (quantity,)
