@@ -28,6 +28,25 @@ def _pvlib_zone(ts: pd.Timestamp) -> str:
     return "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # the Etc zones' signs are inverted
 
 
+_ZERO = np.zeros(1)
+_NO_PHASES = np.zeros((0, 3))
+
+
+def _phase_gather_index(phase: np.ndarray, three_phase: np.ndarray) -> np.ndarray:
+    """Flat (n x 3) positions in [home totals (n), three-phase homes' phases (3 each), a zero] of each home-phase.
+
+    A single-phase home's total sits on its phase and 0 on the others; a three-phase home takes its own phases.
+    """
+    n = phase.shape[0]
+    tp = np.flatnonzero(three_phase)
+    single = np.flatnonzero(~three_phase)
+    zero_at = n + 3 * tp.shape[0]
+    index = np.full((n, 3), zero_at, dtype=np.intp)
+    index[single, phase[single]] = single
+    index[tp, :] = n + 3 * np.arange(tp.shape[0])[:, None] + np.arange(3)
+    return index.reshape(-1)
+
+
 class HouseholdFleet:
     """n_homes households advanced step by step; returns mean P (W) and Q (var) per home per step.
 
@@ -77,9 +96,8 @@ class HouseholdFleet:
         if self.params.heat_pump_share > 0:
             self._hp = HeatPumps(np.random.default_rng([self.seed, 5]), self.n_homes, self.params.heat_pump_share,
                                  ts, self.seed)
-        self._single = np.flatnonzero(~hh.three_phase)
-        self._single_flat = self._single * 3 + hh.phase[self._single]
         self._tp = np.flatnonzero(hh.three_phase)
+        self._phase_source = _phase_gather_index(hh.phase, hh.three_phase)
         # the previous day may still be running appliances at the start time
         self._next_day = -1
         self._generate_until(self._t + 1)
@@ -150,13 +168,8 @@ class HouseholdFleet:
         """(n_homes, 3) per-phase P (W) and Q (var) of the last step; single-phase homes on their phase."""
         assert self._last_e is not None, "call step() first"
         dt_s = self.step_s
-        p = np.zeros(3 * self.n_homes)
-        q = np.zeros(3 * self.n_homes)
-        p[self._single_flat] = self._last_e[0][self._single] / dt_s
-        q[self._single_flat] = self._last_e[1][self._single] / dt_s
-        p = p.reshape(self.n_homes, 3)
-        q = q.reshape(self.n_homes, 3)
         tp = self._tp
+        p3 = q3 = _NO_PHASES
         if tp.shape[0]:
             ph_p, ph_q = self._ledger.energies("phase", dt_s)
             p3 = ph_p[self._last_i].reshape(-1, 3) / dt_s
@@ -173,9 +186,10 @@ class HouseholdFleet:
             if self._hp is not None:  # a three-phase heat pump draws evenly on the three phases
                 p3 += self._last_hp_w[tp][:, None] / 3.0
                 q3 += self._last_hp_w[tp][:, None] * HP_TAN_PHI / 3.0
-            p[tp] = p3
-            q[tp] = q3
-        return p, q
+        # one gather from [home totals, three-phase homes' phases, 0]: no zeros-and-scatter per step
+        p = np.concatenate((self._last_e[0] / dt_s, p3.reshape(-1), _ZERO)).take(self._phase_source)
+        q = np.concatenate((self._last_e[1] / dt_s, q3.reshape(-1), _ZERO)).take(self._phase_source)
+        return p.reshape(self.n_homes, 3), q.reshape(self.n_homes, 3)
 
     def last_heat_pump_w(self) -> np.ndarray:
         """Heat-pump electrical power (W) of each home in the last step; already included in step()'s P."""
