@@ -29,7 +29,7 @@ def test_mean_over_each_step_is_the_step_energy_across_blocks():
     """Over 8 h (two 6-h ledger blocks) each home's seconds average to its step's exact energy, P and Q."""
     fleet = HouseholdFleet(40, START - pd.Timedelta(hours=4), step_s=60, seed=3)
     for _ in range(8 * 60):
-        p, q = fleet.step()
+        _, q = fleet.step()
         sp, sq = fleet.last_step_seconds(HOMES)
         assert sp.shape == (HOMES.size, 60)
         assert np.array_equal(sp.sum(axis=1), fleet.last_energy_j()[HOMES])
