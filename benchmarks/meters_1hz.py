@@ -27,7 +27,7 @@ from gridloop.grid_models.grid_stage import GridOutput  # noqa: E402
 from gridloop.scenario.loader import load_scenario  # noqa: E402
 from gridloop.scenario.model import CommLink  # noqa: E402
 from gridloop.stage import Clock, Outputs  # noqa: E402
-from gridloop.virtual_meters.meter_stages import _within_step  # noqa: E402
+from gridloop.virtual_meters.meter_stages import within_step  # noqa: E402
 
 
 def boundary_share(p: np.ndarray) -> tuple[int, float]:
@@ -56,7 +56,7 @@ def run(homes: int, steps: int) -> dict[str, float]:
         t0 = time.perf_counter()
         old = meters.sample_1hz(clock.unix_ms, 60, v3, grid.home_p_w)
         t1 = time.perf_counter()
-        within = _within_step(grid, meters, 60)
+        within = within_step(grid, meters, 60)
         t2 = time.perf_counter()
         new = meters.sample_1hz(clock.unix_ms, 60, v3, grid.home_p_w, within)
         t3 = time.perf_counter()

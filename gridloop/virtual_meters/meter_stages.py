@@ -73,7 +73,7 @@ class HomeMeterStage:
             if pulses is not None:  # blink detectors report over the home gateway
                 out.add(pulses)
         seconds = meters.sample_1hz(now, int(clock.period_s), v3, grid.home_p_w,
-                                    _within_step(grid, meters, int(clock.period_s)))
+                                    within_step(grid, meters, int(clock.period_s)))
         for second in seconds:
             out.add(second, publish=False)  # through the 1 Hz meters' own link (their home gateway)
         for delivered in self.path.step(clock.now_s, clock.period_s, sample):
@@ -94,7 +94,7 @@ class HomeMeterStage:
         return out
 
 
-def _within_step(grid: GridOutput, meters: HomeMeterFleet, seconds: int) -> WithinStep | None:
+def within_step(grid: GridOutput, meters: HomeMeterFleet, seconds: int) -> WithinStep | None:
     """The 1 Hz homes' own demand within a step longer than a second (None: every second at the step's value)."""
     hz = meters.hz_homes
     if seconds <= 1 or not hz.size:

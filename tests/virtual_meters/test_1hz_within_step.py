@@ -18,7 +18,8 @@ from gridloop.grid_models.grid_stage import GridOutput
 from gridloop.scenario.loader import load_scenario
 from gridloop.scenario.model import CommLink
 from gridloop.stage import Clock, Outputs
-from gridloop.virtual_meters.meter_stages import HomeMeterStage
+from gridloop.virtual_meters.home_meters import WithinStep
+from gridloop.virtual_meters.meter_stages import HomeMeterStage, within_step
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 60
@@ -36,6 +37,7 @@ class Hour:
     gain: np.ndarray  # (meters,) the meters' fixed active-power gain
     r_ohm: np.ndarray
     x_ohm: np.ndarray
+    at_1s: WithinStep | None  # what a grid stepping at 1 s would hand the meters
 
 
 def _stack(samples, quantity) -> np.ndarray:
@@ -69,11 +71,12 @@ def hour() -> Hour:
         own_p, own_q = grid.home_seconds(hz)
         cols["dp"].append(own_p - own_p.mean(axis=1, keepdims=True))
         cols["dq"].append(own_q - own_q.mean(axis=1, keepdims=True))
+    assert within_step(grid, meters, 60) is not None
     r, x = grid.home_loop_impedance(hz, meters.phase[hz])
     cat = {k: np.concatenate(v, axis=1) if k in ("p", "v", "dp", "dq") else np.stack(v, axis=1)
            for k, v in cols.items()}
     return Hour(cat["p"], cat["v"], cat["p_step"], cat["v_step"], cat["dp"], cat["dq"], cat["reg"],
-                meters.hz.active_error.gain.copy(), r, x)
+                meters.hz.active_error.gain.copy(), r, x, within_step(grid, meters, 1))
 
 
 def _minutes(a: np.ndarray) -> np.ndarray:
@@ -99,6 +102,10 @@ def test_b_mean_of_the_seconds_is_the_steps_power_and_the_register_its_energy(ho
     assert (hour.p_step > 0).all() and (hour.p.min() > 0)  # no PV here: every second imports
     # the register (~1e7 Wh) adds 60 one-second parts: exact up to its float resolution (~1e-8 Wh)
     assert np.allclose(hour.register_wh, expected * 60 / 3600, rtol=0, atol=1e-6)
+
+
+def test_a_grid_stepping_at_1s_keeps_the_steps_values(hour):
+    assert hour.at_1s is None  # sample_1hz then repeats the step's V and P, as before
 
 
 def test_c_few_power_changes_fall_on_grid_step_boundaries(hour):
