@@ -16,6 +16,7 @@ import pandapower as pp
 
 from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.faults import FaultInjector
+from gridloop.grid_models.loop_impedance import BusImpedance, bus_impedance
 from gridloop.grid_models.networks import load_network
 from gridloop.grid_models.solvers import make_solver
 from gridloop.grid_models.storage import BatteryFleet
@@ -53,6 +54,10 @@ class Demand(Protocol):
     def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
         """Per home, the last step's P (W) and Q (var) on each phase, (n_homes, 3)."""
 
+    def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per second of the last step, the own demand P (W) and Q (var) of some homes (positions in
+        load_index), (len(homes), step seconds); None where the source has nothing within a step."""
+
 
 def unique_names(table, prefix: str) -> list[str]:
     """Element names for column headers: the net's name where it is set and unique, else prefix + index."""
@@ -84,6 +89,18 @@ class GridOutput:
 
     def served_home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
         return self._grid.served_home_phase_power(self.state)
+
+    def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The step's own demand of some homes second by second (see ``Demand.home_seconds``)."""
+        return self._grid.demand.home_seconds(homes)
+
+    def home_energized(self, homes: np.ndarray) -> np.ndarray:
+        """Whether each of some homes (positions in the household index) is supplied in this step."""
+        return self.state.bus_energized[self._grid.household_bus[homes]]
+
+    def home_loop_impedance(self, homes: np.ndarray, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """R, X (ohm) of some homes' loop back to their transformer (assumptions: ``loop_impedance``)."""
+        return self._grid.bus_impedance.home_loop(self._grid.household_bus[homes], phase)
 
     def trafo_lv_v_phase(self) -> np.ndarray:
         """Phase-to-neutral voltage at each transformer's LV side, V."""
@@ -219,6 +236,11 @@ class GridStage:
     def battery_kw(self) -> float:
         """The batteries' power in the last step, kW (+ charging)."""
         return float(self.batteries.p_mw.sum() * 1000) if self.batteries is not None else 0.0
+
+    @cached_property
+    def bus_impedance(self) -> BusImpedance:
+        """Each bus's path impedance to its transformer, from the net's normal switching state (built once)."""
+        return bus_impedance(self.net)
 
     @cached_property
     def trafo_lv_bus(self) -> np.ndarray:

@@ -69,6 +69,10 @@ class ExternalDemand:
     def home_phase(self) -> np.ndarray:
         return np.full(len(self.load_index), -1)
 
+    def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """mosaik sets one value per step: nothing within it."""
+        return None
+
     def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
         p, q = self.p_mw * 1e6, self.q_mvar * 1e6
         return np.repeat(p[:, None] / 3, 3, axis=1), np.repeat(q[:, None] / 3, 3, axis=1)

@@ -96,6 +96,10 @@ class SimbenchDemand:
     def home_phase(self) -> np.ndarray:
         return np.full(len(self.load_index), -1)
 
+    def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """15-min measured profiles carry nothing within a step."""
+        return None
+
     def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
         p, q = self._last
         return np.repeat(p[:, None] / 3, 3, axis=1), np.repeat(q[:, None] / 3, 3, axis=1)
@@ -154,6 +158,10 @@ class SyntheticDemand:
         if self._net_phase is not None:
             return self._net_phase.copy()
         return np.where(self.fleet.three_phase, -1, self.fleet.phase)
+
+    def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per second of the last step, the appliance P (W) and Q (var) of some homes, (len(homes), step_s)."""
+        return self.fleet.last_step_seconds(homes)
 
     def home_phase_power(self) -> tuple[np.ndarray, np.ndarray]:
         p3, q3 = self.fleet.last_phase()

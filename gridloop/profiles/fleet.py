@@ -191,6 +191,15 @@ class HouseholdFleet:
         q = np.concatenate((self._last_e[1] / dt_s, q3.reshape(-1), _ZERO)).take(self._phase_source)
         return p.reshape(self.n_homes, 3), q.reshape(self.n_homes, 3)
 
+    def last_step_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(len(homes), step_s) appliance P (W) and Q (var) of some homes in each second of the last step.
+
+        The appliances' own demand (standby included) as it switches within the step, before curtailment,
+        PV and heat pumps (those are constant over a step, so they move the step's mean only).
+        """
+        assert self._last_e is not None, "call step() first"
+        return self._ledger.step_seconds(np.asarray(homes, dtype=np.int64), self._last_i, self.step_s)
+
     def last_heat_pump_w(self) -> np.ndarray:
         """Heat-pump electrical power (W) of each home in the last step; already included in step()'s P."""
         return self._last_hp_w

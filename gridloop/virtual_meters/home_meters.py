@@ -8,6 +8,8 @@ disaggregation) sample a window of one-second samples per step, which go through
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from gridloop.virtual_meters.electricity import ElectricityMeterBank, MeterSample
@@ -15,6 +17,25 @@ from gridloop.virtual_meters.meter_types.bank import ClockedSample
 from gridloop.virtual_meters.meter_types.blink import BlinkDetector
 from gridloop.virtual_meters.meter_types.home_1hz import HomeMeter1Hz
 from gridloop.virtual_meters.meter_types.single_phase import SinglePhaseMeterBank
+
+
+@dataclass(frozen=True)
+class WithinStep:
+    """How the 1 Hz homes' own demand moves around its step mean: ΔP (W), ΔQ (var) as (n_1hz, seconds), each
+    row summing to zero, and each home's loop R, X (ohm) back to its transformer."""
+
+    dp_w: np.ndarray
+    dq_var: np.ndarray
+    r_ohm: np.ndarray
+    x_ohm: np.ndarray
+
+    @classmethod
+    def from_demand(cls, p_w: np.ndarray, q_var: np.ndarray, supplied: np.ndarray, r_ohm: np.ndarray,
+                    x_ohm: np.ndarray) -> WithinStep:
+        """From the homes' per-second demand (n, seconds); a home without supply draws nothing, so no ΔP."""
+        on = np.asarray(supplied, dtype=float)[:, None]
+        return cls((p_w - p_w.mean(axis=1, keepdims=True)) * on, (q_var - q_var.mean(axis=1, keepdims=True)) * on,
+                   np.asarray(r_ohm, dtype=float), np.asarray(x_ohm, dtype=float))
 
 
 class HomeMeterFleet:
@@ -96,14 +117,30 @@ class HomeMeterFleet:
         else:
             self.drift_ppm[i], self.drift_from_ms[i] = drift_ppm, ts_ms
 
-    def sample_1hz(self, ts0_ms: int, seconds: int, v_phase: np.ndarray, p_w: np.ndarray) -> list[MeterSample]:
-        """One-second samples of the 1 Hz meters over a step, at that step's (constant) V and P."""
+    @property
+    def hz_homes(self) -> np.ndarray:
+        """Positions (among all homes) of the homes with a 1 Hz meter."""
+        return self._hz
+
+    def sample_1hz(self, ts0_ms: int, seconds: int, v_phase: np.ndarray, p_w: np.ndarray,
+                   within: WithinStep | None = None) -> list[MeterSample]:
+        """One-second samples of the 1 Hz meters over a step.
+
+        Without ``within`` every second is at the step's V and P. With it, second s is at P + ΔP_s (the home's
+        own demand around its step mean, so the step's mean and energy are unchanged) and, to first order,
+        V - (R·ΔP_s + X·ΔQ_s) / V through the home's loop impedance to its transformer.
+        """
         if not self._hz.size:
             return []
         k = np.maximum(self.phase[self._hz], 0)
         v = v_phase[self._hz][np.arange(self._hz.size), k]
-        return self.hz.sample_window(ts0_ms, np.repeat(v[:, None], seconds, axis=1),
-                                     np.repeat(p_w[self._hz][:, None], seconds, axis=1))
+        p = p_w[self._hz]
+        if within is None:
+            return self.hz.sample_window(ts0_ms, np.repeat(v[:, None], seconds, axis=1),
+                                         np.repeat(p[:, None], seconds, axis=1))
+        inv_v = np.divide(1.0, v, out=np.zeros_like(v), where=v > 0)[:, None]  # no supply: V stays 0
+        v_s = v[:, None] - (within.r_ohm[:, None] * within.dp_w + within.x_ohm[:, None] * within.dq_var) * inv_v
+        return self.hz.sample_window(ts0_ms, v_s, p[:, None] + within.dp_w)
 
     def integrate(self, p_w: np.ndarray, dt_s: float, t0_ms: int = 0) -> None:
         """Registers of the interval meters over a step (1 Hz meters integrate inside their window); LED pulses."""

@@ -15,7 +15,7 @@ from gridloop.scenario.model import CommLink, Meters
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.gateway import Gateway
-from gridloop.virtual_meters.home_meters import HomeMeterFleet
+from gridloop.virtual_meters.home_meters import HomeMeterFleet, WithinStep
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
 
@@ -72,7 +72,8 @@ class HomeMeterStage:
             pulses = meters.blink_sample(now)
             if pulses is not None:  # blink detectors report over the home gateway
                 out.add(pulses)
-        seconds = meters.sample_1hz(now, int(clock.period_s), v3, grid.home_p_w)
+        seconds = meters.sample_1hz(now, int(clock.period_s), v3, grid.home_p_w,
+                                    within_step(grid, meters, int(clock.period_s)))
         for second in seconds:
             out.add(second, publish=False)  # through the 1 Hz meters' own link (their home gateway)
         for delivered in self.path.step(clock.now_s, clock.period_s, sample):
@@ -91,6 +92,18 @@ class HomeMeterStage:
                 out += path.step(t / 1000, period_ms / 1000, None)
                 t += period_ms
         return out
+
+
+def within_step(grid: GridOutput, meters: HomeMeterFleet, seconds: int) -> WithinStep | None:
+    """The 1 Hz homes' own demand within a step longer than a second (None: every second at the step's value)."""
+    hz = meters.hz_homes
+    if seconds <= 1 or not hz.size:
+        return None
+    own = grid.home_seconds(hz)
+    if own is None or own[0].shape[1] != seconds:
+        return None
+    r, x = grid.home_loop_impedance(hz, meters.phase[hz])
+    return WithinStep.from_demand(own[0], own[1], grid.home_energized(hz), r, x)
 
 
 class SubstationMeterStage:
