@@ -223,7 +223,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
             view.finish()
         series = SeriesWriter(run.units, run_dir, s)  # written while the platform catches up and stops
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
-            for sample in u.meter_stage.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
+            for sample in u.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
                 dia.publish(u.publisher.mine(sample))
         for service in wired.services:
             service.stop()

@@ -23,8 +23,10 @@ from gridloop.results.recorder import RecordStage, RunRecorder
 from gridloop.scenario.model import EquipmentOutageEvent, Scenario
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
+from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
 from gridloop.virtual_meters.meter_events import MeterEventsStage
+from gridloop.virtual_meters.meter_links import LinkedMeterStage, linked, meter_route
 from gridloop.virtual_meters.meter_stages import (
     HomeMeterStage,
     SubstationMeterStage,
@@ -58,6 +60,7 @@ class SubstationUnit:
     meter_stage: HomeMeterStage = field(init=False)
     publisher: PublishStage = field(init=False)
     event_publisher: PublishStage = field(init=False)
+    linked: list[LinkedMeterStage] = field(init=False, default_factory=list)
 
     @property
     def name(self) -> str:
@@ -77,10 +80,30 @@ class SubstationUnit:
         self.meter_stage = HomeMeterStage(self.meters, self.path, period, path_1hz=self.path_1hz)
         self.publisher = PublishStage(dia, self.recorder, owned, period)
         self.event_publisher = PublishStage(dia, self.recorder, owned, period, events=True)
+        meter_stages = self._meter_stages(period)
+        self.linked = [st for st in meter_stages if isinstance(st, LinkedMeterStage)]
         return [self.events, CommandStage(controller, period, every_step=lead), self.grid, self.meter_events,
-                self.event_publisher, self.meter_stage, SubstationMeterStage(self.substation, period),
-                self.utilities, self.publisher,
+                self.event_publisher, *meter_stages, self.publisher,
                 RecordStage(self.recorder, self.kpi if len(self.substation) else None, s.kpis.transformer, period)]
+
+
+    def _meter_stages(self, period: int) -> list[Stage]:
+        """The home, transformer and utility meter stages, each meter class on its own link (streams 2-6)."""
+        m, seed = self.s.meters, self.s.seed
+        blink = meter_route(self.meters.blink.ids, m.link_1hz or m.link, seed, 2)
+        substation = meter_route(self.substation.ids, m.substation_link, seed, 3)
+        utility = [meter_route(ids, m.utility.link, seed, 4 + k) for k, ids in enumerate(self.utilities.ids.values())]
+        return [linked(self.meter_stage, [blink]), linked(SubstationMeterStage(self.substation, period), [substation]),
+                linked(self.utilities, utility)]
+
+    def paths(self) -> list[ReadingPath]:
+        """Every reading path of the substation's meters, the ideal ones included (they count nothing)."""
+        return [self.path, self.path_1hz, *(p for stage in self.linked for p in stage.paths)]
+
+    def drain(self, end_ms: int, period_ms: int) -> list[MeterSample]:
+        """What the gateways still hold after the last step, forwarded."""
+        return [*self.meter_stage.drain(end_ms, period_ms),
+                *(sample for stage in self.linked for sample in stage.drain(end_ms, period_ms))]
 
 
 def substation_seed(seed: int, index: int, count: int) -> int:

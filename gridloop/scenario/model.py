@@ -138,6 +138,8 @@ class UtilityMeters(_Strict):
     water_interval: Duration = 900.0
     gas_meters: int = Field(0, ge=0)
     gas_interval: Duration = 900.0
+    link: CommLink = Field(CommLink(), description="how heat, water and gas meters reach the DIA (the pilots' "
+                           "wM-Bus: wmbus); default ideal: straight to the DIA")
 
 
 class Meters(_Strict):
@@ -157,7 +159,10 @@ class Meters(_Strict):
                                  "grid's own, e.g. Turin's; else none)")
     events: bool = Field(True, description="EN 50160 voltage events, outages and last gasps on the events topic")
     utility: UtilityMeters = UtilityMeters()
-    blink_detectors: int = Field(0, ge=0, description="homes whose meter LED carries a pulse reader (1 imp/Wh)")
+    blink_detectors: int = Field(0, ge=0, description="homes whose meter LED carries a pulse reader (1 imp/Wh); "
+                                 "its readings travel the home gateway's link: link_1hz, else link")
+    substation_link: CommLink = Field(CommLink(), description="how the transformers' meters reach the DIA; default "
+                                      "ideal (a wired or fibre connection)")
 
 
 class Platform(_Strict):

@@ -17,7 +17,7 @@ from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.gateway import Gateway
 from gridloop.virtual_meters.home_meters import HomeMeterFleet, WithinStep
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
-from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link
+from gridloop.virtual_meters.reading_path import DegradableLink, ReadingPath, build_link, drain_paths
 
 GRID_FREQUENCY_HZ = 50.0
 
@@ -83,15 +83,9 @@ class HomeMeterStage:
         meters.integrate(grid.home_p_w, clock.period_s, now)
         return out
 
-    def drain(self, end_ms: int, period_ms: int, limit_ms: int = 3_600_000) -> list[MeterSample]:
-        """After the last step the gateways go on forwarding what they hold, for up to limit_ms."""
-        out: list[MeterSample] = []
-        for path in (self.path, self.path_1hz):
-            t = end_ms
-            while path.buffered and t < end_ms + limit_ms:
-                out += path.step(t / 1000, period_ms / 1000, None)
-                t += period_ms
-        return out
+    def drain(self, end_ms: int, period_ms: int) -> list[MeterSample]:
+        """After the last step the gateways go on forwarding what they hold."""
+        return drain_paths([self.path, self.path_1hz], end_ms, period_ms)
 
 
 def within_step(grid: GridOutput, meters: HomeMeterFleet, seconds: int) -> WithinStep | None:

@@ -131,3 +131,14 @@ class ReadingPath:
         pending = set(np.round(self.gateway.pending_ts_s * 1000.0).astype(np.int64).tolist())
         for ts in [t for t in self._held if t not in pending]:
             del self._held[ts]
+
+
+def drain_paths(paths: list[ReadingPath], end_ms: int, period_ms: int, limit_ms: int = 3_600_000) -> list[MeterSample]:
+    """After the last step the gateways go on forwarding what they hold, for up to limit_ms."""
+    out: list[MeterSample] = []
+    for path in paths:
+        t = end_ms
+        while path.buffered and t < end_ms + limit_ms:
+            out += path.step(t / 1000, period_ms / 1000, None)
+            t += period_ms
+    return out
