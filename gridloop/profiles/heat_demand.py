@@ -94,7 +94,7 @@ def _bump(centre_h: np.ndarray, sigma_h: float) -> np.ndarray:
 def use_density(occ: DayOccupancy) -> np.ndarray:
     """(m, SLOTS) share of a dwelling's hot/tap water drawn in each slot (rows sum to 1, 0 on days away)."""
     h = 3600.0
-    morning = _bump(occ.wake / h + 0.4, 0.35)
+    morning = _bump(occ.wake / h + 0.5, 0.6)
     evening = _bump(np.clip(occ.ret / h + 1.5, 18.0, occ.sleep / h - 1.0), 1.5)
     slot = np.arange(SLOTS, dtype=np.int16)[None, :]
     wake, leave, ret, sleep = ((x // SLOT_S).astype(np.int16)[:, None] for x in (occ.wake, occ.leave, occ.ret,
