@@ -171,7 +171,7 @@ class DailyTemperature:
 class BuildingHeat:
     """Heat demand (W) of n buildings: space heating + hot water (+ circulation loss, + cooking for gas homes).
 
-    ``power_w(now)`` gives each building's demand at a local time, from per-day 5-minute tables.
+    ``power_w(*slot_of(now))`` gives each building's demand at a local time, from per-day 5-minute tables.
     """
 
     def __init__(self, seed: int, stream: int, design_w: np.ndarray, temperature: DailyTemperature,
@@ -214,9 +214,8 @@ class BuildingHeat:
             self._day, self._tables = ordinal, (space, water)
         return self._tables
 
-    def power_w(self, now: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
-        """(space heating, hot water + cooking) demand of each building at local time ``now``, W."""
-        ordinal, slot = slot_of(now)
+    def power_w(self, ordinal: int, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(space heating, hot water + cooking) demand of each building in a slot of a day (``slot_of``), W."""
         space, water = self.tables(ordinal)
         return space[:, slot], water[:, slot]
 
@@ -230,8 +229,8 @@ class TapWater:
         self._day = -1
         self._table = np.ones((n, SLOTS))
 
-    def activity(self, now: pd.Timestamp) -> np.ndarray:
-        ordinal, slot = slot_of(now)
+    def activity(self, ordinal: int, slot: int) -> np.ndarray:
+        """Draw-rate multiplier of each household in a slot of a day (``slot_of``)."""
         if ordinal != self._day:
             _, occ = self.occupants.day(ordinal)
             season = 1.0 + self.p.water_summer_extra * season_cos(ordinal, 196)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gridloop.contract import DeviceType
-from gridloop.profiles.heat_demand import BuildingHeat, DailyTemperature, TapWater
+from gridloop.profiles.heat_demand import BuildingHeat, DailyTemperature, TapWater, slot_of
 from gridloop.profiles.heat_pump import OutdoorTemperature
 from gridloop.scenario.model import UtilityMeters
 from gridloop.stage import Clock, Outputs
@@ -67,15 +67,16 @@ class UtilityMeterStage:
             return out
         t_s, dt_s = clock.now_s, clock.period_s
         now = self.start + pd.Timedelta(milliseconds=clock.now_ms)
+        day_slot = slot_of(now)
         readings = {}
         if self.ids["heat"]:
-            space, water = self.heat_demand.power_w(now)
+            space, water = self.heat_demand.power_w(*day_slot)
             demand = space * (1 + 0.05 * self._noise.standard_normal(len(space))) + water
             readings["heat"] = self.heat.step(dt_s, np.maximum(demand, 0.0))
         if self.ids["water"]:
-            readings["water"] = self.water.step(dt_s, activity=self.tap_water.activity(now))
+            readings["water"] = self.water.step(dt_s, activity=self.tap_water.activity(*day_slot))
         if self.ids["gas"]:
-            readings["gas"] = self.gas.step(dt_s, sum(self.gas_demand.power_w(now)))
+            readings["gas"] = self.gas.step(dt_s, sum(self.gas_demand.power_w(*day_slot)))
         for kind, values in readings.items():
             interval = self.intervals[kind]
             if abs(t_s / interval - round(t_s / interval)) < 1e-9:
