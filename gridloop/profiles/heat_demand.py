@@ -121,15 +121,13 @@ def meal_energy_wh(occ: DayOccupancy, size: np.ndarray, kwh_day: float) -> np.nd
 class Dwellings:
     """Occupants of m dwellings (size, whether the adults go out to work) and their local calendar days."""
 
-    def __init__(self, seed: int, stream: int, n: int, start: pd.Timestamp,
-                 household: HouseholdParams | None = None) -> None:
+    def __init__(self, seed: int, stream: int, n: int, household: HouseholdParams | None = None) -> None:
         self.household = household or HouseholdParams()
         self.seed, self.stream = seed, stream
         rng = np.random.default_rng([seed, stream])
         probs = np.asarray(self.household.size_probs) / np.sum(self.household.size_probs)
         self.size = rng.choice(np.arange(1, len(probs) + 1), n, p=probs)
         self.worker = rng.random(n) < self.household.worker_share
-        self.start = pd.Timestamp(start)
 
     def day(self, ordinal: int) -> tuple[np.random.Generator, DayOccupancy]:
         """The day's random stream and occupancy windows (the same whatever the step length)."""
@@ -186,7 +184,7 @@ class BuildingHeat:
             dwellings = np.maximum(1, np.rint(self.design_w / (p.kw_per_dwelling * 1000.0))).astype(int)
         self.dwellings = np.asarray(dwellings, dtype=int)
         self._first = np.concatenate([[0], np.cumsum(self.dwellings)[:-1]])
-        self.occupants = Dwellings(seed, stream + 1, int(self.dwellings.sum()), temperature.outdoor.start)
+        self.occupants = Dwellings(seed, stream + 1, int(self.dwellings.sum()))
         self.temperature = temperature
         self.cooking = cooking
         self.circulation_w = np.where(self.dwellings > 1, p.circulation_w_per_dwelling * self.dwellings, 0.0)
@@ -223,9 +221,9 @@ class BuildingHeat:
 class TapWater:
     """Draw activity of n households' water meters (mean ~1 over a day): occupancy-driven, slight summer rise."""
 
-    def __init__(self, seed: int, stream: int, n: int, start: pd.Timestamp, params: HeatParams | None = None) -> None:
+    def __init__(self, seed: int, stream: int, n: int, params: HeatParams | None = None) -> None:
         self.p = params or HeatParams()
-        self.occupants = Dwellings(seed, stream, n, start)
+        self.occupants = Dwellings(seed, stream, n)
         self._day = -1
         self._table = np.ones((n, SLOTS))
 

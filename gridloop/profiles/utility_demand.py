@@ -49,7 +49,7 @@ class UtilityMeterStage:
         self.heat_demand = BuildingHeat(seed, 11, self._design_w, temperature)
         self.gas_demand = BuildingHeat(seed, 13, gas_design_w, temperature, dwellings=np.ones(u.gas_meters, int),
                                        cooking=True)
-        self.tap_water = TapWater(seed, 15, u.water_meters, self.start)
+        self.tap_water = TapWater(seed, 15, u.water_meters)
         self._seq = {k: 0 for k in self.ids}
 
     @property

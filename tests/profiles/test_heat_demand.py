@@ -70,7 +70,7 @@ def test_the_same_seed_gives_the_same_days_in_any_order() -> None:
 
 
 def test_tap_water_follows_occupancy() -> None:
-    taps = TapWater(2, 15, 400, pd.Timestamp("2026-03-03", tz="Europe/Rome"))
+    taps = TapWater(2, 15, 400)
     day = pd.date_range("2026-03-03", periods=288, freq="5min", tz="Europe/Rome")
     act = np.array([taps.activity(*slot_of(t)) for t in day])  # (slots, households)
     assert 0.9 < act.mean() < 1.1
