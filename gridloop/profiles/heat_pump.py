@@ -45,6 +45,17 @@ class OutdoorTemperature:
         dev = self._deviation[i] + (h - int(h)) * (self._deviation[i + 1] - self._deviation[i])
         return float(self.mean_c - self.swing_c * np.cos(season) + self.daily_c * np.cos(day) + dev)
 
+    def series(self, t_s: np.ndarray) -> np.ndarray:
+        """``at`` for an array of times (s after start; before the start too), °C."""
+        t = np.asarray(t_s, dtype=float)
+        season = 2 * np.pi * ((self._year_offset_s + t) / YEAR_S - 15 / 365.25)
+        day = 2 * np.pi * ((self._day_offset_s + t) / 86400.0 - 15 / 24)
+        h = t / 3600.0
+        whole = np.floor(h)
+        i = whole.astype(np.int64) % (len(self._deviation) - 1)
+        dev = self._deviation[i] + (h - whole) * (self._deviation[i + 1] - self._deviation[i])
+        return self.mean_c - self.swing_c * np.cos(season) + self.daily_c * np.cos(day) + dev
+
 
 class HeatPumps:
     """Heat pumps of the homes that have one; ``step`` returns each home's mean electrical power (W)."""

@@ -1,6 +1,7 @@
-"""Documentation figures: a day of 1 s load for a few homes and the 500-home aggregate.
+"""Documentation figures: a day of 1 s load for a few homes, the 500-home aggregate, heat against BDEW.
 
-Run: python -m gridloop.profiles.plots docs/img
+Run: python -m gridloop.profiles.plots docs/img            (all figures)
+     python -m gridloop.profiles.plots docs/img heat       (only the heat/BDEW figure)
 """
 
 from __future__ import annotations
@@ -98,12 +99,53 @@ def pv_ev_500(out: Path) -> None:
     plt.close(fig)
 
 
+def heat_year(out: Path) -> dict[str, float]:
+    """30 district-heated buildings over 2026: daily heat against BDEW MFH, and a winter and a summer weekday."""
+    from gridloop.profiles.heat_check import bdew_heat, correlations, year_of_heat
+
+    y = year_of_heat(2026, n=30, seed=1)
+    ref = bdew_heat(y, "MFH", building_class=1)
+    corr = correlations(y, ref)
+    total = pd.Series(y.total_w.sum(axis=1) / 1e6, index=y.index)  # MW, hourly means
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    ax.plot(total.resample("D").sum().index, total.resample("D").sum(), lw=1.0, label="gridloop, 30 buildings")
+    ax.plot(ref.resample("D").sum().index, ref.resample("D").sum() / 1000, lw=1.0, ls="--",
+            label="BDEW MFH (demandlib), same temperatures and annual energy")
+    ax.set_ylabel("MWh/day")
+    t = ax.twinx()
+    t.plot(total.resample("D").sum().index, pd.Series(y.temperature_c, index=y.index).resample("D").mean(),
+           color="grey", lw=0.5)
+    t.set_ylabel("daily mean outdoor °C", color="grey")
+    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(f"daily heat 2026: r = {corr['daily']:.3f} (target >= 0.95)", fontsize=9)
+    hours = np.arange(24)
+    for date, colour in (("2026-01-21", "C0"), ("2026-07-22", "C1")):
+        sel = y.index.normalize() == pd.Timestamp(date)
+        space, water = y.space_w[sel].sum(axis=1) / 1000, y.water_w[sel].sum(axis=1) / 1000
+        ax2.plot(hours, space + water, color=colour, label=f"total {date}")
+        ax2.plot(hours, water, color=colour, ls=":", label=f"hot water {date}")
+        ax2.plot(hours, ref[sel].to_numpy(), color=colour, ls="--", lw=0.8, label=f"BDEW MFH {date}")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("hour of day")
+    ax2.set_ylabel("kW (30 buildings)")
+    ax2.legend(fontsize=7)
+    ax2.set_title(f"winter-weekday hour shape: r = {corr['winter_weekday_hourly']:.3f} (target >= 0.9)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "profiles-heat-bdew.png", dpi=110)
+    plt.close(fig)
+    return corr
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0] if argv else "docs/img")
     out.mkdir(parents=True, exist_ok=True)
+    if argv[1:] == ["heat"]:
+        print(heat_year(out))
+        return
     homes_1s(out)
     aggregate_500(out)
     pv_ev_500(out)
+    heat_year(out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """District-heating, water and gas meters of a scenario, advanced every step and sampled at their interval.
 
-Heat demand per building follows a simple winter day (night set-back, morning and evening peaks,
-seeded noise); water draws come from the water meters' own draw model; gas follows a cooking and
-heating day. They give the multi-utility pilot meters realistic, consistent registers to publish.
+District-heating buildings and gas-heated homes: space heating from the outdoor temperature (the heat
+pumps' series, heating degrees below each building's limit, BDEW-like day shapes) plus hot water from the
+occupants' days (``heat_demand``); gas homes add cooking. Water meters draw at a rate that follows
+their household's occupancy. The meters integrate these flows into exact, consistent registers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from gridloop.contract import DeviceType
+from gridloop.profiles.heat_demand import BuildingHeat, DailyTemperature, TapWater, slot_of
+from gridloop.profiles.heat_pump import OutdoorTemperature
 from gridloop.scenario.model import UtilityMeters
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
@@ -20,14 +23,6 @@ from gridloop.virtual_meters.meter_stages import UtilityReadings
 from gridloop.virtual_meters.utility_meters import GasMeters, HeatMeters, WaterMeters
 
 KINDS = {"heat": DeviceType.HEAT_METER, "water": DeviceType.WATER_METER, "gas": DeviceType.GAS_METER}
-
-
-def winter_day_shape(hour: np.ndarray | float) -> np.ndarray:
-    """Relative heat demand over a winter day: set-back at night, peaks around 7:00 and 19:00."""
-    h = np.asarray(hour, dtype=float)
-    morning = np.exp(-0.5 * ((h - 7.0) / 1.2) ** 2)
-    evening = np.exp(-0.5 * ((h - 19.0) / 2.0) ** 2)
-    return 0.45 + 0.35 * morning + 0.3 * evening
 
 
 class UtilityMeterStage:
@@ -49,7 +44,12 @@ class UtilityMeterStage:
                                initial_energy_wh=rng.uniform(1e6, 5e8, u.heat_meters))
         self.water = WaterMeters(u.water_meters, rng, initial_volume_m3=rng.uniform(10, 2000, u.water_meters))
         self.gas = GasMeters(u.gas_meters)
-        self._gas_w = rng.uniform(300, 1500, u.gas_meters)
+        gas_design_w = rng.uniform(0.6, 1.4, u.gas_meters) * u.gas_design_kw * 1000
+        temperature = DailyTemperature(OutdoorTemperature(self.start, seed))  # the heat pumps' weather
+        self.heat_demand = BuildingHeat(seed, 11, self._design_w, temperature)
+        self.gas_demand = BuildingHeat(seed, 13, gas_design_w, temperature, dwellings=np.ones(u.gas_meters, int),
+                                       cooking=True)
+        self.tap_water = TapWater(seed, 15, u.water_meters)
         self._seq = {k: 0 for k in self.ids}
 
     @property
@@ -67,16 +67,16 @@ class UtilityMeterStage:
             return out
         t_s, dt_s = clock.now_s, clock.period_s
         now = self.start + pd.Timedelta(milliseconds=clock.now_ms)
-        hour = now.hour + now.minute / 60
-        shape = float(winter_day_shape(hour))
+        day_slot = slot_of(now)
         readings = {}
         if self.ids["heat"]:
-            demand = self._design_w * shape * (1 + 0.08 * self._noise.standard_normal(len(self._design_w)))
+            space, water = self.heat_demand.power_w(*day_slot)
+            demand = space * (1 + 0.05 * self._noise.standard_normal(len(space))) + water
             readings["heat"] = self.heat.step(dt_s, np.maximum(demand, 0.0))
         if self.ids["water"]:
-            readings["water"] = self.water.step(dt_s, activity=0.3 + shape)
+            readings["water"] = self.water.step(dt_s, activity=self.tap_water.activity(*day_slot))
         if self.ids["gas"]:
-            readings["gas"] = self.gas.step(dt_s, self._gas_w * shape)
+            readings["gas"] = self.gas.step(dt_s, sum(self.gas_demand.power_w(*day_slot)))
         for kind, values in readings.items():
             interval = self.intervals[kind]
             if abs(t_s / interval - round(t_s / interval)) < 1e-9:

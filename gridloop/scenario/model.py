@@ -138,6 +138,8 @@ class UtilityMeters(_Strict):
     water_interval: Duration = 900.0
     gas_meters: int = Field(0, ge=0)
     gas_interval: Duration = 900.0
+    gas_design_kw: float = Field(6.0, gt=0, description="mean design heat load of a gas-heated home (boiler for "
+                                 "space heating and hot water, plus a gas hob)")
     link: CommLink = Field(CommLink(), description="how heat, water and gas meters reach the DIA (the pilots' "
                            "wM-Bus: wmbus); default ideal: straight to the DIA")
 
