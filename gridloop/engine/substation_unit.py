@@ -16,7 +16,7 @@ from gridloop.controllers.simulator_controller import Actuator, SimulatorControl
 from gridloop.engine.publish import PublishStage
 from gridloop.engine.scenario_events import CommandSender, ScenarioEventsStage
 from gridloop.grid_models.grid_stage import GridStage
-from gridloop.profiles.demand import build_demand
+from gridloop.profiles.demand import PRESETS, build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
@@ -141,6 +141,7 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
                           build_reading_path(s.meters.link, len(meters.sampled), seed),
                           build_reading_path(s.meters.link_1hz or s.meters.link, int(meters.one_hz.sum()), seed,
                                              stream=1),
-                          UtilityMeterStage(s.meters.utility, seed, s.clock.start, period),
+                          UtilityMeterStage(s.meters.utility, seed, s.clock.start, period,
+                                            household=PRESETS[s.households.preset]),
                           build_substation_meters(grid, s.meters.interval, seed), KpiRecorder(s.clock.step),
                           RunRecorder(grid.bus_names, grid.line_names, grid.trafo_names))

@@ -10,7 +10,7 @@ import pandas as pd
 from gridloop.profiles.appliances import ACTIVITY_CLASSES, STANDBY
 from gridloop.profiles.behaviour import DAY_S, DayBuilder, quantise
 from gridloop.profiles.flexibility import Flexibility
-from gridloop.profiles.heat_pump import HeatPumps
+from gridloop.profiles.heat_pump import HeatPumps, OutdoorTemperature
 from gridloop.profiles.households import CLASS_INDEX, Households
 from gridloop.profiles.ledger import KinkLedger
 from gridloop.profiles.params import HouseholdParams
@@ -95,7 +95,7 @@ class HouseholdFleet:
         self._last_hp_w = np.zeros(self.n_homes)
         if self.params.heat_pump_share > 0:
             self._hp = HeatPumps(np.random.default_rng([self.seed, 5]), self.n_homes, self.params.heat_pump_share,
-                                 ts, self.seed)
+                                 ts, self.seed, outdoor=OutdoorTemperature.of(self.params, ts, self.seed))
         self._tp = np.flatnonzero(hh.three_phase)
         self._phase_source = _phase_gather_index(hh.phase, hh.three_phase)
         # the previous day may still be running appliances at the start time

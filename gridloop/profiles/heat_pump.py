@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gridloop.profiles.params import HouseholdParams
+
 YEAR_S = 365.25 * 86400.0
 
 
@@ -20,6 +22,11 @@ def cop(t_out_c: np.ndarray | float) -> np.ndarray:
 
 class OutdoorTemperature:
     """°C at any time: mean_c − swing_c·cos(season) − daily_c·cos(day) + a seeded hourly AR(1) deviation."""
+
+    @classmethod
+    def of(cls, household: HouseholdParams, start: pd.Timestamp, seed: int) -> OutdoorTemperature:
+        """The climate of a household class (its ``outdoor_mean_c`` and ``outdoor_swing_c``)."""
+        return cls(start, seed, household.outdoor_mean_c, household.outdoor_swing_c)
 
     def __init__(self, start: pd.Timestamp, seed: int, mean_c: float = 7.0, swing_c: float = 10.0,
                  daily_c: float = 3.0, sigma_c: float = 2.5) -> None:
@@ -61,7 +68,7 @@ class HeatPumps:
     """Heat pumps of the homes that have one; ``step`` returns each home's mean electrical power (W)."""
 
     def __init__(self, rng: np.random.Generator, n_homes: int, share: float, start: pd.Timestamp, seed: int,
-                 substep_s: float = 30.0) -> None:
+                 substep_s: float = 30.0, outdoor: OutdoorTemperature | None = None) -> None:
         self.has = rng.random(n_homes) < share
         n = n_homes
         self.ua_w_k = np.where(self.has, rng.uniform(70.0, 180.0, n), 0.0)  # heat loss, W/K
@@ -73,7 +80,7 @@ class HeatPumps:
         self.p_rated_w = design_heat_w / cop(-15.0)
         self.t_in_c = self.t_set_c - rng.uniform(0.0, self.band_c, n)
         self.on = rng.random(n) < 0.5
-        self.outdoor = OutdoorTemperature(start, seed)
+        self.outdoor = outdoor or OutdoorTemperature(start, seed)
         self.substep_s = substep_s
         self.last_t_out_c = float("nan")
 

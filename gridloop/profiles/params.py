@@ -37,11 +37,16 @@ class HouseholdParams:
     ev_kwh: float = 2500.0
     # air-source heat pump for space heating, on top of annual_kwh (temperature-driven); off by default
     heat_pump_share: float = 0.0
+    # outdoor climate (heat pumps, district heat, gas, hot water): annual mean of the daily mean temperature and
+    # half its January-July difference, °C; Stockholm-like by default
+    outdoor_mean_c: float = 7.0
+    outdoor_swing_c: float = 10.0
 
 
 ITALIAN_FAMILY = HouseholdParams(
     annual_kwh=2700.0, latitude=41.9, longitude=12.5, timezone="Europe/Rome",
     size_probs=(0.10, 0.25, 0.30, 0.27, 0.08), water_heater_share=0.25, pv_cloudiness=0.6,
+    outdoor_mean_c=15.8, outdoor_swing_c=8.6,  # Rome: January about 7.5 °C, July about 25 °C
 )
 SWEDISH_APARTMENT = HouseholdParams(
     annual_kwh=2000.0, latitude=59.33, size_probs=(0.45, 0.33, 0.11, 0.08, 0.03), water_heater_share=0.0,

@@ -16,6 +16,7 @@ import pandas as pd
 from gridloop.contract import DeviceType
 from gridloop.profiles.heat_demand import BuildingHeat, DailyTemperature, TapWater, slot_of
 from gridloop.profiles.heat_pump import OutdoorTemperature
+from gridloop.profiles.params import HouseholdParams
 from gridloop.scenario.model import UtilityMeters
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.electricity import MeterSample
@@ -28,7 +29,9 @@ KINDS = {"heat": DeviceType.HEAT_METER, "water": DeviceType.WATER_METER, "gas": 
 class UtilityMeterStage:
     """Heat, water and gas meters as arrays; one MeterSample per kind when due."""
 
-    def __init__(self, u: UtilityMeters, seed: int, start: datetime, period_ms: int, offset_ms: int = 0) -> None:
+    def __init__(self, u: UtilityMeters, seed: int, start: datetime, period_ms: int, offset_ms: int = 0,
+                 household: HouseholdParams | None = None) -> None:
+        """``household``: the scenario's household class, whose climate the buildings share (default Stockholm-like)."""
         rng = np.random.default_rng([seed, 5])
         self.period_ms, self.offset_ms = period_ms, offset_ms
         self.start = pd.Timestamp(start)
@@ -45,7 +48,7 @@ class UtilityMeterStage:
         self.water = WaterMeters(u.water_meters, rng, initial_volume_m3=rng.uniform(10, 2000, u.water_meters))
         self.gas = GasMeters(u.gas_meters)
         gas_design_w = rng.uniform(0.6, 1.4, u.gas_meters) * u.gas_design_kw * 1000
-        temperature = DailyTemperature(OutdoorTemperature(self.start, seed))  # the heat pumps' weather
+        temperature = DailyTemperature(OutdoorTemperature.of(household or HouseholdParams(), self.start, seed))
         self.heat_demand = BuildingHeat(seed, 11, self._design_w, temperature)
         self.gas_demand = BuildingHeat(seed, 13, gas_design_w, temperature, dwellings=np.ones(u.gas_meters, int),
                                        cooking=True)
