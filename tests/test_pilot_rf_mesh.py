@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridloop.study.pilot import RF_MESH, WORKS, CaseResult, PilotCase, run_case
+from gridloop.study.pilot import RF_MESH, WORKS, CaseResult, PilotCase, read_case, run_case
 
 SPAN_S = 1800
 METERS = 106  # Hyllie's 318 meters over the 3 gateways first planned: ~106 per cell
@@ -47,6 +47,10 @@ def test_5s_fails_where_10s_works(mesh):
     assert fast.lost_in_link >= (1 - FAILS) * METERS * SPAN_S / 5
     assert ten.mean >= WORKS, ten.mean
     assert _p5(ten) >= 0.97, _p5(ten)
+    (path,) = fast.extra["links"].paths  # the interval meters' mesh only: no 1 Hz meters in this scenario
+    assert (path.section, path.technology, path.profile, path.gateways, path.meter_count) == (
+        "meters.link", "rf_mesh", "field", 2, METERS)
+    assert path.lost_in_link == fast.lost_in_link
 
 
 @pytest.mark.slow
@@ -63,3 +67,4 @@ def test_30s_is_stable_even_on_the_planned_gateways(mesh):
     assert slow.mean >= 0.999, slow.mean
     assert slow.low >= 0.98, slow.low
     assert slow.lost_in_link <= 0.001 * METERS * SPAN_S / 30
+    assert read_case(RF_MESH, slow.case, slow.extra["run_dir"]).shares == slow.shares  # --replot reads it back

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +43,24 @@ class CommandCounts(_Part):
     failed: int = 0
 
 
+class LinkPath(_Part):
+    """One meter class's way to the DIA: the scenario section that sets its link, and what that link did."""
+
+    section: Literal["meters.link", "meters.link_1hz"] = Field(
+        description="meters.link: the interval meters; meters.link_1hz: the 1 Hz disaggregation meters")
+    meter_count: int = Field(description="meters on this path")
+    technology: str
+    profile: str
+    gateways: int = Field(description="gateways in the run (per substation x substations); 0 when ideal")
+    buffering: bool
+    lost_in_link: int
+    dropped_gateway_overflow: int
+    buffered_at_end: int
+
+
 class LinkSummary(_Part):
+    """technology, gateways and buffering are meters.link's; the counts add up every path (``paths``: each one)."""
+
     technology: str
     gateways: int
     buffering: bool
@@ -51,6 +68,7 @@ class LinkSummary(_Part):
     dropped_gateway_overflow: int
     buffered_at_end: int
     dia_dropped: int
+    paths: list[LinkPath] = Field(default_factory=list, description="per meter class with meters: its link, its counts")
 
 
 class EventCounts(_Part):

@@ -77,6 +77,36 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
     return summary
 
 
+def _links(s: Scenario, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter]) -> dict:
+    """meters.link's settings, counts over every path, and each meter class's path (those with meters)."""
+    classes = [("meters.link", s.meters.link, lambda u: u.path, lambda u: len(u.meters.sampled)),
+               ("meters.link_1hz", s.meters.link_1hz or s.meters.link, lambda u: u.path_1hz,
+                lambda u: int(u.meters.one_hz.sum()))]
+    paths = []
+    for section, cfg, path_of, count_of in classes:
+        count = sum(count_of(u) for u in units)
+        if not count:
+            continue
+        paths.append({
+            "section": section, "meter_count": count, "technology": cfg.technology, "profile": cfg.profile,
+            "gateways": cfg.gateways * sum(path_of(u).gateway is not None for u in units),
+            "buffering": cfg.buffering,
+            "lost_in_link": sum(path_of(u).counters.lost_in_link for u in units),
+            "dropped_gateway_overflow": sum(path_of(u).counters.dropped_overflow for u in units),
+            "buffered_at_end": sum(path_of(u).buffered for u in units)})
+    every = [p for u in units for p in (u.path, u.path_1hz)]
+    return {
+        "technology": s.meters.link.technology,
+        "gateways": s.meters.link.gateways * sum(u.path.gateway is not None for u in units),
+        "buffering": s.meters.link.buffering,
+        "lost_in_link": sum(p.counters.lost_in_link for p in every),
+        "dropped_gateway_overflow": sum(p.counters.dropped_overflow for p in every),
+        "buffered_at_end": sum(p.buffered for p in every),
+        "dia_dropped": sum(dia.readings_dropped for dia in dias),
+        "paths": paths,
+    }
+
+
 def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
              controllers: list[SimulatorController]) -> dict:
     s, one = facts.s, len(units) == 1
@@ -96,15 +126,7 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
                      "rejected": facts.rejected},
         "grid": {"network": s.grid.network, "backend": units[0].grid.backend,
                  **grid_summary([u.recorder for u in units])},
-        "links": {
-            "technology": s.meters.link.technology,
-            "gateways": s.meters.link.gateways * sum(u.path.gateway is not None for u in units),
-            "buffering": s.meters.link.buffering,
-            "lost_in_link": sum(p.counters.lost_in_link for u in units for p in (u.path, u.path_1hz)),
-            "dropped_gateway_overflow": sum(p.counters.dropped_overflow for u in units for p in (u.path, u.path_1hz)),
-            "buffered_at_end": sum(p.buffered for u in units for p in (u.path, u.path_1hz)),
-            "dia_dropped": sum(dia.readings_dropped for dia in dias),
-        },
+        "links": _links(s, units, dias),
         "demand": {"source": s.households.source,
                    "energy_not_served_kwh": round(sum(float(u.grid.demand.energy_not_served_wh().sum())
                                                       for u in units) / 1000, 4)},
