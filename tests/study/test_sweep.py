@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gridloop.study.history import queried_meter
 from gridloop.study.sweep import KEYS, StudyError, apply_point, expand, household_capacity, parse_sweeps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,7 @@ def test_gateways_sweep_sets_the_links_cells_and_keeps_the_rest_of_the_link() ->
     link = points[-1].scenario.meters.link
     assert (link.technology, link.profile, link.buffering) == ("rf_mesh", "field", False)
     assert points[0].scenario.clock.step == 5.0
+    assert queried_meter(points[0].scenario)[0] == "m00001"  # every home has a meter, no water meters
     with pytest.raises(StudyError, match=r"--sweep gateways: '0' is not valid"):
         parse_sweeps(["gateways=3,0"])
 
