@@ -123,8 +123,6 @@ def run_case(finding: PilotFinding, case: PilotCase, out: Path, span_s: float | 
         s.households.count = meters
         if finding.one_hz:
             s.meters.home_1hz = meters
-    if finding.one_hz:
-        s.meters.interval = max(s.meters.interval, s.clock.duration)  # the interval readings barely add
     for path, value in case.changes.items():
         set_field(s, path, value)
     s.outputs.progress, s.outputs.plots, s.outputs.series = False, False, False
