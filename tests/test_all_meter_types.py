@@ -26,6 +26,15 @@ def test_turin_with_every_meter_type(platform, broker_uri, tmp_path):
     m, links = summary.messages, summary.links
     assert links is not None and links.lost_in_link > 0  # wireless M-Bus is one-way: its losses are not resent
     assert m.readings_lost == links.lost_in_link and m.readings_stored == m.readings_sampled - links.lost_in_link
+    paths = {p.meters: p for p in links.paths}  # every meter class, each on its own link
+    assert {k: (p.section, p.technology) for k, p in paths.items()} == {
+        "home_interval": ("meters.link", "plc_g3"), "home_1hz": ("meters.link_1hz", "home_4g"),
+        "blink_detector": ("meters.link_1hz", "home_4g"), "substation": ("meters.substation_link", "ideal"),
+        "heat": ("meters.utility.link", "wmbus"), "water": ("meters.utility.link", "wmbus"),
+        "gas": ("meters.utility.link", "wmbus")}
+    assert (paths["heat"].meter_count, paths["water"].meter_count, paths["gas"].meter_count) == (7, 20, 5)
+    assert sum(p.lost_in_link for p in paths.values()) == links.lost_in_link
+    assert paths["water"].lost_in_link > 0 and paths["substation"].lost_in_link == 0
 
     devices = api.get("/api/v1/devices").json()
     by_type: dict[str, list[dict]] = {}

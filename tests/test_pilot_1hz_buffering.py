@@ -41,6 +41,10 @@ def test_1hz_meters_over_4g_need_buffering_for_a_complete_day(tmp_path):
     assert all(share < PILOT_SHARE for share in plain.values()), plain
     assert all(share > 0.9 for share in plain.values()), plain  # drops, not a dead link
     assert links["lost_in_link"] >= (1 - PILOT_SHARE) * HOMES * SPAN_S
+    one_hz_path = next(p for p in links["paths"] if p["meters"] == "home_1hz")
+    assert (one_hz_path["technology"], one_hz_path["buffering"], one_hz_path["meter_count"]) == (
+        "home_4g", False, HOMES)
+    assert one_hz_path["lost_in_link"] == links["lost_in_link"]  # the interval meters' link is ideal
 
     buffered, links = _stored_share(tmp_path, buffering=True)
     assert len(buffered) == HOMES

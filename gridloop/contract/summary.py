@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,46 @@ class CommandCounts(_Part):
     failed: int = 0
 
 
+class LinkSection(StrEnum):
+    """The scenario section that sets a meter class's link."""
+
+    HOME = "meters.link"
+    HOME_1HZ = "meters.link_1hz"
+    SUBSTATION = "meters.substation_link"
+    UTILITY = "meters.utility.link"
+
+
+class LinkedMeters(StrEnum):
+    """The meter classes that each travel their own link to the DIA."""
+
+    HOME_INTERVAL = "home_interval"
+    HOME_1HZ = "home_1hz"
+    BLINK_DETECTOR = "blink_detector"
+    SUBSTATION = "substation"
+    HEAT = "heat"
+    WATER = "water"
+    GAS = "gas"
+
+
+class LinkPath(_Part):
+    """One meter class's way to the DIA: the scenario section that sets its link, and what that link did."""
+
+    meters: LinkedMeters = Field(description="the meter class on this path")
+    section: LinkSection = Field(description="where its link is set (blink detectors: the home gateway's, "
+                                             "meters.link_1hz if set, else meters.link)")
+    meter_count: int = Field(description="meters on this path")
+    technology: str
+    profile: str
+    gateways: int = Field(description="gateways in the run (per substation x substations); 0 when ideal")
+    buffering: bool
+    lost_in_link: int
+    dropped_gateway_overflow: int
+    buffered_at_end: int
+
+
 class LinkSummary(_Part):
+    """technology, gateways and buffering are meters.link's; the counts add up every path (``paths``: each one)."""
+
     technology: str
     gateways: int
     buffering: bool
@@ -51,6 +91,7 @@ class LinkSummary(_Part):
     dropped_gateway_overflow: int
     buffered_at_end: int
     dia_dropped: int
+    paths: list[LinkPath] = Field(default_factory=list, description="per meter class with meters: its link, its counts")
 
 
 class EventCounts(_Part):

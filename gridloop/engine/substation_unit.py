@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gridloop.contract.summary import LinkedMeters, LinkSection
 from gridloop.controllers.actuators import CommandStage, grid_actuators
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.engine.publish import PublishStage
@@ -20,7 +21,7 @@ from gridloop.profiles.demand import PRESETS, build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
-from gridloop.scenario.model import EquipmentOutageEvent, Scenario
+from gridloop.scenario.model import CommLink, EquipmentOutageEvent, Scenario
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample
@@ -36,6 +37,17 @@ from gridloop.virtual_meters.meter_stages import (
 )
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath
+
+
+@dataclass(frozen=True)
+class LinkClass:
+    """A meter class of the substation and its way to the DIA (``path`` None: an ideal link, nothing to count)."""
+
+    meters: LinkedMeters
+    section: LinkSection
+    link: CommLink
+    path: ReadingPath | None
+    count: int
 
 
 @dataclass
@@ -61,6 +73,7 @@ class SubstationUnit:
     publisher: PublishStage = field(init=False)
     event_publisher: PublishStage = field(init=False)
     linked: list[LinkedMeterStage] = field(init=False, default_factory=list)
+    link_classes: list[LinkClass] = field(init=False, default_factory=list)
 
     @property
     def name(self) -> str:
@@ -90,11 +103,21 @@ class SubstationUnit:
     def _meter_stages(self, period: int) -> list[Stage]:
         """The home, transformer and utility meter stages, each meter class on its own link (streams 2-6)."""
         m, seed = self.s.meters, self.s.seed
-        blink = meter_route(self.meters.blink.ids, m.link_1hz or m.link, seed, 2)
-        substation = meter_route(self.substation.ids, m.substation_link, seed, 3)
-        utility = [meter_route(ids, m.utility.link, seed, 4 + k) for k, ids in enumerate(self.utilities.ids.values())]
-        return [linked(self.meter_stage, [blink]), linked(SubstationMeterStage(self.substation, period), [substation]),
-                linked(self.utilities, utility)]
+        home_gateway = LinkSection.HOME_1HZ if m.link_1hz is not None else LinkSection.HOME
+        routed = [(LinkedMeters.BLINK_DETECTOR, home_gateway, m.link_1hz or m.link, self.meters.blink.ids),
+                  (LinkedMeters.SUBSTATION, LinkSection.SUBSTATION, m.substation_link, self.substation.ids),
+                  *((LinkedMeters(kind), LinkSection.UTILITY, m.utility.link, ids)
+                    for kind, ids in self.utilities.ids.items())]
+        routes = [meter_route(ids, link, seed, 2 + k) for k, (_, _, link, ids) in enumerate(routed)]
+        self.link_classes = [
+            LinkClass(LinkedMeters.HOME_INTERVAL, LinkSection.HOME, m.link, self.path, len(self.meters.sampled)),
+            LinkClass(LinkedMeters.HOME_1HZ, home_gateway, m.link_1hz or m.link, self.path_1hz,
+                      int(self.meters.one_hz.sum())),
+            *(LinkClass(kind, section, link, None if r is None else r.path, len(ids))
+              for (kind, section, link, ids), r in zip(routed, routes, strict=True))]
+        substation = SubstationMeterStage(self.substation, period)
+        return [linked(self.meter_stage, routes[:1]), linked(substation, routes[1:2]),
+                linked(self.utilities, routes[2:])]
 
     def paths(self) -> list[ReadingPath]:
         """Every reading path of the substation's meters, the ideal ones included (they count nothing)."""

@@ -129,8 +129,11 @@ def meters_of(s: Scenario) -> list[tuple[str, str, int]]:
 
 
 def queried_meter(s: Scenario) -> tuple[str, str]:
-    """The meter (and quantity) whose queries a point times: the first household meter, else the first water meter."""
-    if s.households.count:
+    """The meter (and quantity) whose queries a point times: the first household meter, else the first water meter.
+
+    ``households.count`` unset means every household load of the grid has a meter: the first one is there too.
+    """
+    if s.households.count or not s.meters.utility.water_meters:
         return "m00001", Q.ENERGY_ACTIVE_IMPORT.value
     return "wm0001", Q.WATER_VOLUME.value
 

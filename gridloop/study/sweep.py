@@ -50,6 +50,8 @@ KEYS: dict[str, SweepKey] = {k.name: k for k in (
     SweepKey("duration", parse_duration, "clock.duration", "simulated time per point, e.g. 30s, 30min"),
     SweepKey("speed", _positive_float, "clock.speed", "with --realtime: simulated seconds per wall second"),
     SweepKey("link", str, "meters.link.technology", "ideal, rf_mesh, plc_g3, gprs, home_4g, wmbus"),
+    SweepKey("gateways", _positive_int, "meters.link.gateways",
+             "gateways (cells) the interval meters' link spreads them over, e.g. 3,6"),
     SweepKey("dia_batch", _positive_int, "meters.dia_batch", "readings per telemetry envelope"),
     SweepKey("network", str, "grid.network", "SimBench code or built-in network name"),
     SweepKey("ingest_workers", _positive_int, "study", "platform serve --ingest-workers"),

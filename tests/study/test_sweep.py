@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gridloop.study.history import queried_meter
 from gridloop.study.sweep import KEYS, StudyError, apply_point, expand, household_capacity, parse_sweeps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,19 @@ def test_mapped_fields_and_study_options() -> None:
         "rf_mesh", 100, 30.0, "1-LV-rural1--0-sw")
     assert p.ingest_workers == 2
     assert set(KEYS) >= {"meters", "interval", "step", "duration", "link", "ingest_workers"}
+
+
+def test_gateways_sweep_sets_the_links_cells_and_keeps_the_rest_of_the_link() -> None:
+    base = yaml.safe_load((ROOT / "scenarios" / "pilot-rf-mesh.yaml").read_text())
+    points = expand(base, parse_sweeps(["interval=5s,10s", "gateways=3,6"]))
+    assert [(p.scenario.meters.interval, p.scenario.meters.link.gateways) for p in points] == [
+        (5.0, 3), (5.0, 6), (10.0, 3), (10.0, 6)]
+    link = points[-1].scenario.meters.link
+    assert (link.technology, link.profile, link.buffering) == ("rf_mesh", "field", False)
+    assert points[0].scenario.clock.step == 5.0
+    assert queried_meter(points[0].scenario)[0] == "m00001"  # every home has a meter, no water meters
+    with pytest.raises(StudyError, match=r"--sweep gateways: '0' is not valid"):
+        parse_sweeps(["gateways=3,0"])
 
 
 def test_a_point_the_scenario_model_refuses_names_the_point_and_field() -> None:
