@@ -62,6 +62,9 @@ class MongoBase:
         # FerretDB: its updates are not atomic per document, so writers of all processes take turns; it does not
         # shard either, and a filter on more than _id makes its updates much slower (no push-down)
         self._serialise = self._ferretdb
+        # merge closed hours' rollup parts after each fold (part_compaction.py); off on FerretDB, where a merge's
+        # collection scans cost ~2 s under the write lock and did not make its queries faster (docs/store.md)
+        self.compact_parts = not self._ferretdb
         # readings are claimed by a key document each (readings.py) where writers do not take turns
         self._claims = not self._serialise
         self._token = uuid.uuid4().hex
@@ -132,6 +135,7 @@ class MongoBase:
         db.chunks.create_index([("tenant", 1), ("t0", 1)])
         db.chunks.create_index([("tenant", 1), ("rolled", 1)])
         db.rollup_parts.create_index([("tenant", 1), ("res", 1), ("devs", 1), ("b0", 1)])
+        db.rollup_parts.create_index([("tenant", 1), ("res", 1), ("b1", 1)])
         db.events.create_index([("tenant", 1), ("dev", 1), ("ts", 1)])
         db.rejected.create_index("tenant")
         db.commands.create_index("status")

@@ -22,7 +22,7 @@ import numpy as np
 
 from gridloop.platform.rollups import RESOLUTIONS, RollupBucket, RollupRow, columns_rows
 from gridloop.platform.store.mongo.chunks import ChunkColumns, ChunkPlan, of_devices
-from gridloop.platform.store.mongo.connection import MongoBase
+from gridloop.platform.store.mongo.part_compaction import MongoPartCompaction
 from gridloop.platform.store.mongo.rollup_parts import part_docs, part_rows
 
 DAY_MS = 86_400_000
@@ -37,12 +37,17 @@ def encode_field(name: str) -> str:
     return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24") or "%"
 
 
-class MongoRollups(MongoBase):
+class MongoRollups(MongoPartCompaction):
     """Rollup parts folded from chunks; queries merge parts, layout 2's buckets and chunks not folded yet."""
 
     def materialize_rollups(self, tenant: str, upto: int) -> int:
-        """Fold the chunks not folded yet whose readings are all older than ``upto``; how many readings."""
-        return self._fold(tenant, {"t1": {"$lt": upto}}, time.monotonic() + FOLD_BUDGET_S)
+        """Fold the chunks not folded yet whose readings are all older than ``upto``, then (``compact_parts``) merge
+        the parts of closed hours with the time left (part_compaction.py); how many readings were folded."""
+        deadline = time.monotonic() + FOLD_BUDGET_S
+        folded = self._fold(tenant, {"t1": {"$lt": upto}}, deadline)
+        if self.compact_parts:
+            self.compact_rollup_parts(tenant, upto, deadline)
+        return folded
 
     def _fold(self, tenant: str, which: dict[str, Any], deadline: float) -> int:
         """Fold chunks ``which`` selects, FOLD_CHUNKS at a time, until none is left or ``deadline`` passes."""
@@ -100,7 +105,7 @@ class MongoRollups(MongoBase):
         keys = {(d["dev"], q, d["res"], d["b"]) for d in self.db.rollups.find({"tenant": tenant}, {"s": 1, "dev": 1,
                                                                                                  "res": 1, "b": 1})
                 for q in d.get("s", {})}
-        for doc in self.db.rollup_parts.find({"tenant": tenant}):
+        for doc in self.counted_parts(list(self.db.rollup_parts.find({"tenant": tenant}))):
             keys.update((r[1], encode_field(r[2]), doc["res"], r[4]) for r in part_rows(tenant, doc))
         return len(keys)
 
@@ -118,8 +123,9 @@ class MongoRollups(MongoBase):
             if (s := d.get("s", {}).get(enc)) is not None:
                 _fold_row(out, (tenant, d["dev"], quantity, RESOLUTIONS[resolution], d["b"], s["n"], s["sum"],
                                 s["min"], s["max"], s["f"]["t"], s["f"]["v"], s["l"]["t"], s["l"]["v"]))
-        for doc in self.db.rollup_parts.find({"tenant": tenant, "res": resolution, "devs": {"$in": devices},
-                                              "q": quantity, "b0": {"$lt": end}, "b1": {"$gte": start}}):
+        parts = self.db.rollup_parts.find({"tenant": tenant, "res": resolution, "devs": {"$in": devices},
+                                           "q": quantity, "b0": {"$lt": end}, "b1": {"$gte": start}})
+        for doc in self.counted_parts(list(parts)):
             for row in part_rows(tenant, doc, devices, quantity):
                 if start <= row[4] < end:
                     _fold_row(out, row)
@@ -166,10 +172,11 @@ class MongoRollups(MongoBase):
             if not docs:
                 return total
             with self._writing():
+                counted = {d["_id"] for d in self.counted_parts(docs)}  # a merge's sources or outputs count once
                 for doc in docs:
                     b = np.frombuffer(doc["b"], "<i8")
                     old = b <= cutoff
-                    total += int(old.sum())
+                    total += int(old.sum()) if doc["_id"] in counted else 0
                     if old.all():
                         self.db.rollup_parts.delete_one({"_id": doc["_id"]})
                         continue
@@ -178,7 +185,8 @@ class MongoRollups(MongoBase):
                         _fold_row(buckets, row)
                     rest = [(dev, q, bk) for (dev, q, _, _), bk in buckets.items()]
                     new = part_docs(tenant, doc["_id"].rsplit("|", 2)[0], res, rest)[0]
-                    self.db.rollup_parts.replace_one({"_id": doc["_id"]}, {**new, "_id": doc["_id"]})
+                    merging = {k: doc[k] for k in ("m", "mt", "merge") if k in doc}  # its place in a merge stays
+                    self.db.rollup_parts.replace_one({"_id": doc["_id"]}, {**new, **merging, "_id": doc["_id"]})
 
     def _delete_readings_before(self, tenant: str, cutoff: int, batch: int) -> int:
         """Readings with ts < cutoff: chunks wholly older go, a chunk across the cutoff is rewritten with the rest
