@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--api-url", help="an already running platform's REST API (with --api-key)")
     run.add_argument("--api-key", default=os.environ.get("GRIDLOOP_API_KEY"), help="tenant key ($GRIDLOOP_API_KEY)")
     run.add_argument("--partition", type=_partition,
-                     help="K/N (K from 0): run substations with index %% N == K (grid.substations > 1; a district is one substation unit), or, "
+                     help="K/N (K from 0): run substations with index %% N == K (grid.substations > 1), or, "
                      "for one substation, simulate it whole and publish meters with index %% N == K; "
                      "either way readings do not depend on N")
     run.add_argument("--workers", type=int, help="start N local partitions sharing one broker and platform")

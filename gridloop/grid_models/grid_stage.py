@@ -60,6 +60,19 @@ class Demand(Protocol):
         load_index), (len(homes), step seconds); None where the source has nothing within a step."""
 
 
+def _declare_ratio_tap_changers(net) -> None:
+    """Transformers with a tap range and step but no changer type (SimBench's) get on-load ratio changers, which
+    pandapower and power-grid-model otherwise ignore; used only when ``grid.tap_control`` is set."""
+    tr = net.trafo
+    if tr.empty:
+        return
+    kind = tr.get("tap_changer_type", None)
+    untyped = np.ones(len(tr), dtype=bool) if kind is None else kind.isna().to_numpy() | kind.astype(str).isin(
+        ["None", "nan", ""]).to_numpy()
+    ranged = (tr.tap_max.fillna(0) != tr.tap_min.fillna(0)).to_numpy() & (tr.tap_step_percent.fillna(0) != 0).to_numpy()
+    net.trafo.loc[untyped & ranged, "tap_changer_type"] = "Ratio"
+
+
 def unique_names(table, prefix: str) -> list[str]:
     """Element names for column headers: the net's name where it is set and unique, else prefix + index."""
     names = [str(n) for n in table.name]
@@ -151,6 +164,8 @@ class GridStage:
         outage_switches = _add_outage_switches(net, outages, cfg.network)
         if cfg.per_phase:
             add_zero_sequence_defaults(net)
+        if cfg.tap_control is not None:
+            _declare_ratio_tap_changers(net)
         solver = make_solver(net, cfg.backend, per_phase=cfg.per_phase)
         return cls(net, solver, demand, cfg.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in cfg.batteries),
