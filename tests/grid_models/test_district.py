@@ -66,3 +66,25 @@ def test_bad_arguments_are_refused() -> None:
         build_simbench_district(2, TYPES, mv="mesh")
     with pytest.raises(ValueError, match="lv_types"):
         build_simbench_district(2, [])
+
+
+def test_district_profiles_equal_simbench_absolute_values(ring) -> None:
+    """The factored profiles (one column per profile) give what simbench.get_absolute_values gives per load."""
+    from datetime import UTC, datetime
+
+    import simbench as sb
+
+    from gridloop.profiles.simbench_household import QUARTER_S, SimbenchHouseholds
+
+    start = datetime(2016, 1, 1, tzinfo=UTC)  # the profiles' first quarter
+    homes = SimbenchHouseholds.from_net(ring, start, 60.0, 0, None, 3000.0, 0.0)
+    absolute = sb.get_absolute_values(ring, profiles_instead_of_study_cases=True)
+    scale = np.ones(len(ring.load))
+    annual = absolute[("load", "p_mw")].to_numpy()[:, homes.load_index].sum(axis=0) * QUARTER_S / 3600.0
+    scale[homes.load_index] = 3.0 / annual
+    for quarter in (0, 70, 20_000):
+        p, q = homes.at(quarter * QUARTER_S)
+        np.testing.assert_allclose(p, absolute[("load", "p_mw")].to_numpy()[quarter] * scale, rtol=1e-12)
+        np.testing.assert_allclose(q, absolute[("load", "q_mvar")].to_numpy()[quarter] * scale, rtol=1e-12)
+        np.testing.assert_allclose(homes.sgen_at(quarter * QUARTER_S),
+                                   absolute[("sgen", "p_mw")].to_numpy()[quarter], rtol=1e-12)
