@@ -135,7 +135,7 @@ class _Partition:
     @classmethod
     def of(cls, s: Scenario, partition: tuple[int, int] | None) -> _Partition:
         part, parts = partition or (0, 1)
-        count = s.grid.substations
+        count = s.grid.copies
         units = [build_unit(s, i) for i in substations_of_partition(count, part, parts)]
         self = cls(units, lead=part == 0 or count > 1, split=count == 1 and parts > 1, parts=parts)
         if self.split:  # every partition simulates it all and publishes its share; the lead does the rest

@@ -151,7 +151,7 @@ def substations_of_partition(count: int, part: int, parts: int) -> list[int]:
 
 
 def build_unit(s: Scenario, index: int) -> SubstationUnit:
-    count = s.grid.substations
+    count = s.grid.copies
     if count > 1:
         s = s.model_copy(deep=True)
         s.seed = substation_seed(s.seed, index, count)

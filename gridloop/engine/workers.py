@@ -27,7 +27,7 @@ START_MARGIN_S = 15.0  # time for the children to load the grid before a shared 
 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> RunSummary:
     s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
-    substations_of_partition(s.grid.substations, 0, workers)  # more partitions than substations: say so now
+    substations_of_partition(s.grid.copies, 0, workers)  # more partitions than substations: say so now
     run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
     with RunServices(s, run_dir) as services:
@@ -66,7 +66,7 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
 
 def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, messages: Messages) -> RunSummary:
     """One summary of the partitions' own: disjoint substations add up, copies of one substation do not."""
-    by_substation = s.grid.substations > 1
+    by_substation = s.grid.copies > 1
     grids = [p.grid for p in parts]
     grid = grids[0].model_copy(update={
         "v_min_pu": min(g.v_min_pu for g in grids), "v_max_pu": max(g.v_max_pu for g in grids),

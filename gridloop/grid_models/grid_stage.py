@@ -17,9 +17,10 @@ import pandapower as pp
 from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.faults import FaultInjector
 from gridloop.grid_models.loop_impedance import BusImpedance, bus_impedance
-from gridloop.grid_models.networks import load_network
+from gridloop.grid_models.networks import grid_network
 from gridloop.grid_models.solvers import make_solver
 from gridloop.grid_models.storage import BatteryFleet
+from gridloop.grid_models.taps import TapController
 from gridloop.grid_models.zero_sequence import add_zero_sequence_defaults
 from gridloop.scenario.model import Battery, Grid
 from gridloop.stage import Clock, Outputs
@@ -57,6 +58,19 @@ class Demand(Protocol):
     def home_seconds(self, homes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Per second of the last step, the own demand P (W) and Q (var) of some homes (positions in
         load_index), (len(homes), step seconds); None where the source has nothing within a step."""
+
+
+def _declare_ratio_tap_changers(net) -> None:
+    """Transformers with a tap range and step but no changer type (SimBench's) get on-load ratio changers, which
+    pandapower and power-grid-model otherwise ignore; used only when ``grid.tap_control`` is set."""
+    tr = net.trafo
+    if tr.empty:
+        return
+    kind = tr.get("tap_changer_type", None)
+    untyped = np.ones(len(tr), dtype=bool) if kind is None else kind.isna().to_numpy() | kind.astype(str).isin(
+        ["None", "nan", ""]).to_numpy()
+    ranged = (tr.tap_max.fillna(0) != tr.tap_min.fillna(0)).to_numpy() & (tr.tap_step_percent.fillna(0) != 0).to_numpy()
+    net.trafo.loc[untyped & ranged, "tap_changer_type"] = "Ratio"
 
 
 def unique_names(table, prefix: str) -> list[str]:
@@ -132,6 +146,7 @@ class GridStage:
     per_phase: bool = False
     outage_switches: dict | None = None  # (element, index) -> the switch that takes it out of service
     offset_ms: int = 0
+    taps: TapController | None = None  # grid.tap_control: moves taps after each step's solve (next solve on)
     faults: FaultInjector = field(init=False)
     _curtail_for_s: np.ndarray = field(init=False)  # curtailments applied since the last step: their duration
 
@@ -143,17 +158,21 @@ class GridStage:
     def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
               period_ms: int, seed: int = 0) -> GridStage:
         """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches."""
-        net = load_network(cfg.network, seed=seed)
+        net = grid_network(cfg, seed)
         demand = make_demand(net)
         fleet = _add_batteries(net, cfg.batteries)
         outage_switches = _add_outage_switches(net, outages, cfg.network)
         if cfg.per_phase:
             add_zero_sequence_defaults(net)
+        if cfg.tap_control is not None:
+            _declare_ratio_tap_changers(net)
         solver = make_solver(net, cfg.backend, per_phase=cfg.per_phase)
         return cls(net, solver, demand, cfg.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in cfg.batteries),
                    np.zeros(len(cfg.batteries)), np.full(len(demand.load_index), np.nan), period_ms,
-                   per_phase=cfg.per_phase, outage_switches=outage_switches)
+                   per_phase=cfg.per_phase, outage_switches=outage_switches,
+                   taps=None if cfg.tap_control is None else TapController.from_net(
+                       net, v_set_pu=cfg.tap_control.v_set_pu, deadband_pu=cfg.tap_control.deadband_pu))
 
     def step(self, clock: Clock, inputs: Outputs) -> GridOutput:
         """Solve the step starting now; protection trips a faulted line again if it is back under voltage."""
@@ -165,6 +184,8 @@ class GridStage:
         state = self.solve(t_s)
         if self.faults.faults and self.faults.retrip(t_s, state.bus_energized):
             state = self.solve_again()
+        if self.taps is not None:
+            self.taps.step(state, self.solver)
         return GridOutput(self, state, bool(self.faults.faults))
 
     @property

@@ -49,9 +49,28 @@ def simbench_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
+# Networks generated from the grid section's own fields (district.py, feeders.py), not loaded by name.
+GENERATED_NAMES: tuple[str, ...] = ("district", "feeders")
+
+
 def is_known_network(name: str) -> bool:
     key = name.strip()
-    return key in simbench_codes() or key.lower().removeprefix("create_") in BUILTIN_NAMES
+    return key in simbench_codes() or key.lower().removeprefix("create_") in BUILTIN_NAMES + GENERATED_NAMES
+
+
+def lv_grid_codes() -> list[str]:
+    """The SimBench LV grids a district may be built of (one voltage level, ``1-LV-...``)."""
+    return sorted(c for c in simbench_codes() if c.startswith("1-LV-"))
+
+
+def lv_type_problem(code: str) -> str | None:
+    """None for a SimBench LV grid code; else why not, with the closest LV code and the valid ones."""
+    if code.strip() in lv_grid_codes():
+        return None
+    close = difflib.get_close_matches(code.strip(), lv_grid_codes(), n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"{code!r} is not a SimBench LV grid; {hint}valid: 1-LV-<type>--<scenario 0|1|2>-<sw|no_sw> with type "
+            f"one of {', '.join(_TYPES['LV'])}, e.g. 1-LV-rural3--0-sw, 1-LV-semiurb5--0-sw, 1-LV-urban6--0-sw")
 
 
 def network_name_problem(name: str) -> str | None:
@@ -63,4 +82,5 @@ def network_name_problem(name: str) -> str | None:
     hint = f"did you mean {close[0]!r}? " if close else ""
     return (f"unknown network {name!r}; {hint}valid kinds: a SimBench code ({SIMBENCH_GRAMMAR}; e.g. "
             f"{', '.join(SIMBENCH_EXAMPLES)}; simbench.collect_all_simbench_codes() lists all "
-            f"{len(simbench_codes())}) or a built-in network: {', '.join(BUILTIN_NAMES)}")
+            f"{len(simbench_codes())}) or a built-in network: {', '.join(BUILTIN_NAMES)}; "
+            f"or one generated from the grid section: {', '.join(GENERATED_NAMES)}")

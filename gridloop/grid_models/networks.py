@@ -13,7 +13,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 
-from gridloop.grid_models.network_names import network_name_problem
+from gridloop.grid_models.network_names import GENERATED_NAMES, network_name_problem
 from gridloop.grid_models.pilots import build_hyllie, build_turin
 
 
@@ -112,12 +112,29 @@ def load_network(name: str, *, use_cache: bool = True, seed: int = 0) -> pp.pand
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             net = BUILTIN_NETWORKS[short](seed)
+    elif short in GENERATED_NAMES:
+        raise ValueError(f"network {key!r} is generated from a scenario's grid section: use grid_network(grid, seed)")
     elif is_simbench_code(key):
         net = _load_simbench(key, use_cache)
     else:
         raise ValueError(network_name_problem(name) or f"unknown network {name!r}")
     set_default_vector_group(net)
     return net
+
+
+def grid_network(grid, seed: int) -> pp.pandapowerNet:
+    """The net of a scenario's grid section: a district or synthetic feeders built from its fields, else by name."""
+    name = grid.network.strip()
+    if name == "district":
+        from gridloop.grid_models.district import build_simbench_district
+
+        return build_simbench_district(grid.substations, list(grid.lv_types), mv=grid.mv, seed=seed,
+                                       load_lv=load_network)
+    if name == "feeders":
+        from gridloop.grid_models.feeders import generate_feeders
+
+        return generate_feeders(grid.feeders, grid.homes_per_feeder, seed=seed, phase_skew=grid.phase_skew)
+    return load_network(name, seed=seed)
 
 
 def network_summary(net: pp.pandapowerNet) -> dict[str, int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridloop.grid_models.networks import load_network
+from gridloop.grid_models.networks import grid_network
 from gridloop.mosaik.common import scenario_of
 from gridloop.profiles.demand import build_demand
 from gridloop.scenario.model import Scenario
@@ -28,7 +28,7 @@ def csv_start(s: Scenario) -> str:
 def demand_series(scenario: str | Path | Scenario, steps: int) -> tuple[list[int], np.ndarray, np.ndarray]:
     """Every load's P (MW) and Q (Mvar) for ``steps`` steps, (steps, loads), with the loads' labels in the net."""
     s = scenario_of(scenario)
-    net = load_network(s.grid.network, seed=s.seed)
+    net = grid_network(s.grid, s.seed)
     step_ms = ms(s.clock.step)
     demand = build_demand(net, s.households, s.clock.start, step_ms, s.seed)
     p, q = np.empty((steps, len(net.load))), np.empty((steps, len(net.load)))

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from gridloop.grid_models.networks import load_network
+from gridloop.grid_models.networks import grid_network
 from gridloop.mosaik.common import API_VERSION, SimClock, entity, scenario_of
 from gridloop.profiles.demand import SimbenchDemand, SyntheticDemand, build_demand
 
@@ -47,7 +47,7 @@ class HouseholdFleet(mosaik_api_v3.Simulator):
             raise ValueError("HouseholdFleet needs scenario=<scenario file> (its grid, households, clock, seed)")
         s = scenario_of(scenario, seed)
         self.clock = SimClock(float(time_resolution), s.clock.step)
-        self.net = load_network(s.grid.network, seed=s.seed)
+        self.net = grid_network(s.grid, s.seed)
         self.demand = build_demand(self.net, s.households, s.clock.start, self.clock.period_ms, s.seed)
         self.curtailed = np.zeros(len(self.demand.load_index), dtype=bool)
         return self.meta

@@ -11,13 +11,12 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
-from gridloop.grid_models.network_names import network_name_problem
+from gridloop.scenario.grid_section import NAME_PATTERN, Battery, Grid, TapControl, _Strict  # noqa: F401
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 def parse_duration(value: object) -> float:
@@ -49,10 +48,6 @@ Offset = Annotated[float, BeforeValidator(parse_offset)]
 REDACTED = "<redacted>"  # what a secret shows as in files a run writes
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class Clock(_Strict):
     """Simulated time: where it starts, how long, how big a step, and whether it is paced."""
 
@@ -69,37 +64,6 @@ class Clock(_Strict):
         if self.start.tzinfo is None:
             raise ValueError("clock.start needs a time zone, e.g. 2026-01-15T00:00:00+01:00")
         return self
-
-
-class Battery(_Strict):
-    """A grid battery at a bus, commanded by ``storage.setpoint`` (p_kw: + charges, - discharges)."""
-
-    id: str = Field(pattern=NAME_PATTERN)
-    bus: int | str = Field(description="bus index or name in the network")
-    p_max_kw: float = Field(gt=0)
-    capacity_kwh: float = Field(gt=0)
-    soc: float = Field(0.5, ge=0, le=1, description="initial state of charge")
-    efficiency: float = Field(0.95, gt=0, le=1, description="one-way (charge and discharge each)")
-
-
-class Grid(_Strict):
-    """Which network, which solver backend, and what is added to it."""
-
-    network: str = "1-LV-urban6--0-sw"
-    backend: Literal["pandapower", "pgm"] = "pgm"
-    per_phase: bool = Field(False, description="unbalanced (per-phase) power flow: meters read L1/L2/L3 apart")
-    batteries: list[Battery] = Field(default_factory=list)
-    substations: int = Field(1, ge=1, le=9999, description=(
-        "independent copies of the network, each with its own seed, homes and device ids (s001-...); "
-        "partitions split a run by substation"))
-
-    @field_validator("network")
-    @classmethod
-    def _known_network(cls, name: str) -> str:
-        problem = network_name_problem(name)  # by name only: nothing is loaded
-        if problem:
-            raise ValueError(problem)
-        return name
 
 
 class Households(_Strict):
@@ -354,7 +318,7 @@ class Scenario(_Strict):
                 raise ValueError(f"{name} must be a whole number of clock.step")
         if self.services and not self.clock.realtime:
             raise ValueError("services react to the platform in real time: set clock.realtime: true (any speed)")
-        if self.grid.substations > 1:
+        if self.grid.copies > 1:
             for name, value in (("events", self.events), ("services", self.services)):
                 if value:
                     raise ValueError(f"{name} act on one grid's devices: leave {name} empty when "

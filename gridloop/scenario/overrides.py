@@ -46,6 +46,6 @@ def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
     if options.partition is not None and options.partition[1] > 1:
         if s.platform.broker is None or s.platform.api_url is None:
             raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
-        if s.platform.dia_id == "dia-1" and s.grid.substations == 1:  # several substations: a DIA each
+        if s.platform.dia_id == "dia-1" and s.grid.copies == 1:  # several substations: a DIA each
             s.platform.dia_id = f"dia-{options.partition[0] + 1}"
     return s
