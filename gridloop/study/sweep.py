@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -97,13 +98,18 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[str]]:
     return out
 
 
-@cache
-def household_capacity(network: str) -> int:
-    """How many household loads (hence electricity meters) a network has."""
-    from gridloop.grid_models.networks import load_network
-    from gridloop.profiles.demand import household_loads
+def household_capacity(grid: dict, seed: int) -> int:
+    """How many household loads (hence electricity meters) a scenario's grid section has (districts included)."""
+    return _household_capacity(json.dumps(grid, sort_keys=True, default=str), seed)
 
-    return len(household_loads(load_network(network)))
+
+@cache
+def _household_capacity(grid_json: str, seed: int) -> int:
+    from gridloop.grid_models.networks import grid_network
+    from gridloop.profiles.demand import household_loads
+    from gridloop.scenario.grid_section import Grid
+
+    return len(household_loads(grid_network(Grid.model_validate(json.loads(grid_json)), seed)))
 
 
 def _set(data: dict, path: str, value: object) -> None:
@@ -142,7 +148,8 @@ def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Po
             _set(data, "clock.step", parsed["interval"])
     if "meters" in parsed:
         total = int(parsed["meters"])  # type: ignore[arg-type]
-        homes = min(total, household_capacity(data.get("grid", {}).get("network", "1-LV-urban6--0-sw")))
+        homes = min(total, household_capacity({"network": "1-LV-urban6--0-sw", **data.get("grid", {})},
+                                              int(data.get("seed", 1))))
         _set(data, "households.count", homes)
         _set(data, "meters.utility.water_meters", total - homes)
         _set(data, "meters.utility.water_interval", data.get("meters", {}).get("interval", 900.0))

@@ -49,7 +49,8 @@ def test_expansion_is_the_cartesian_product_first_key_slowest() -> None:
 
 
 def test_meters_beyond_the_grids_households_become_water_meters() -> None:
-    homes = household_capacity(BASE["grid"]["network"])
+    homes = household_capacity(BASE["grid"], BASE["seed"])
+    assert homes == 102  # 1-LV-urban6's homes
     s = apply_point(BASE, {"meters": str(homes + 500), "interval": "10s"}).scenario
     assert s.households.count == homes
     assert (s.meters.utility.water_meters, s.meters.utility.water_interval) == (500, 10.0)
@@ -84,3 +85,10 @@ def test_a_point_the_scenario_model_refuses_names_the_point_and_field() -> None:
         apply_point(BASE, {"link": "carrier-pigeon"})
     with pytest.raises(StudyError, match=r"clock\.step"):
         apply_point(BASE, {"interval": "1min", "step": "7s"})
+
+
+def test_a_district_counts_the_homes_of_all_its_substations() -> None:
+    district = {**BASE, "grid": {"network": "district", "substations": 2, "lv_types": ["1-LV-urban6--0-sw"]}}
+    assert household_capacity(district["grid"], 1) == 2 * 102
+    s = apply_point(district, {"meters": "300"}).scenario
+    assert (s.households.count, s.meters.utility.water_meters) == (204, 96)
