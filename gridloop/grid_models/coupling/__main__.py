@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--feeders", type=int, default=2)
     ap.add_argument("--homes", type=int, default=5, help="homes per feeder")
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--sweeps", type=int, default=4)
+    ap.add_argument("--sweeps", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--partitions", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args(argv)

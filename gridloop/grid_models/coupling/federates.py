@@ -43,7 +43,7 @@ class CouplingCase:
     seed: int = 0
     n_steps: int = 5
     load_spread: float = 0.6  # each step, each home's demand is its base times U(1 - spread, 1 + spread)
-    sweeps: int = 4  # solve-and-exchange rounds per step (HELICS iterations); 1 is the one-step lag
+    sweeps: int = 2  # Gauss-Seidel sweeps per step (LV solve, MV solve); see docs/scale-out.md
 
     def net(self):
         return generate_district(self.n_substations, self.n_feeders, self.homes_per_feeder, seed=self.seed)
