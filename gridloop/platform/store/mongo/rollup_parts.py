@@ -23,31 +23,21 @@ from gridloop.platform.store.mongo.chunks import of_devices
 PART_MAX = 100_000  # rows per part document (about 7 MB)
 INTS = ("b", "n", "fts", "lts")
 FLOATS = ("sum", "min", "max", "fv", "lv")
+INT_FIELDS = {"b": "start", "n": "n", "fts": "first_ts", "lts": "last_ts"}  # column -> RollupBucket field
+FLOAT_FIELDS = {"sum": "sum", "min": "min", "max": "max", "fv": "first", "lv": "last"}
 
 
 def part_docs(tenant: str, fold_id: str, res: str, buckets: list[tuple[str, str, RollupBucket]]) -> list[dict]:
     """The part documents of one resolution: buckets as (dev, quantity, bucket), in a deterministic order."""
     buckets = sorted(buckets, key=lambda x: (x[0], x[1], x[2].start))
-    out = []
-    for k, off in enumerate(range(0, len(buckets), PART_MAX)):
-        rows = buckets[off:off + PART_MAX]
-        devs = sorted({d for d, _, _ in rows})
-        qs = sorted({q for _, q, _ in rows})
-        dev_i, q_i = {d: i for i, d in enumerate(devs)}, {q: i for i, q in enumerate(qs)}
-        cols = {
-            "b": [b.start for _, _, b in rows], "n": [b.n for _, _, b in rows],
-            "fts": [b.first_ts for _, _, b in rows], "lts": [b.last_ts for _, _, b in rows],
-            "sum": [b.sum for _, _, b in rows], "min": [b.min for _, _, b in rows], "max": [b.max for _, _, b in rows],
-            "fv": [b.first for _, _, b in rows], "lv": [b.last for _, _, b in rows],
-        }
-        doc = {"_id": f"{fold_id}|{res}|{k}", "tenant": tenant, "res": res, "b0": min(cols["b"]),
-               "b1": max(cols["b"]), "devs": devs, "q": qs,
-               "di": Binary(np.array([dev_i[d] for d, _, _ in rows], "<u4").tobytes()),
-               "qi": Binary(np.array([q_i[q] for _, q, _ in rows], "<u2").tobytes())}
-        doc.update({c: Binary(np.array(cols[c], "<i8").tobytes()) for c in INTS})
-        doc.update({c: Binary(np.array(cols[c], "<f8").tobytes()) for c in FLOATS})
-        out.append(doc)
-    return out
+    devs = sorted({d for d, _, _ in buckets})
+    qs = sorted({q for _, q, _ in buckets})
+    dev_i, q_i = {d: i for i, d in enumerate(devs)}, {q: i for i, q in enumerate(qs)}
+    cols = {"di": np.array([dev_i[d] for d, _, _ in buckets], np.int64),
+            "qi": np.array([q_i[q] for _, q, _ in buckets], np.int64)}
+    cols.update({c: np.array([getattr(b, f) for _, _, b in buckets], np.int64) for c, f in INT_FIELDS.items()})
+    cols.update({c: np.array([getattr(b, f) for _, _, b in buckets], np.float64) for c, f in FLOAT_FIELDS.items()})
+    return column_part_docs(tenant, fold_id, res, devs, qs, cols)
 
 
 def part_rows(tenant: str, doc: dict, devices: list[str] | None = None, quantity: str | None = None,
@@ -107,7 +97,8 @@ def _argmax_per_group(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def column_part_docs(tenant: str, merge_id: str, res: str, devs: list[str], qs: list[str],
                      cols: dict[str, np.ndarray]) -> list[dict]:
-    """Part documents (PART_MAX rows each) of merged columns, ids ``<merge id>|<res>|<k>``, marked as its outputs."""
+    """Part documents (PART_MAX rows each) of rows given as columns (``di``/``qi`` index ``devs``/``qs``), ids
+    ``<fold or merge id>|<res>|<k>``."""
     out = []
     for k, off in enumerate(range(0, len(cols["b"]), PART_MAX)):
         rows = slice(off, off + PART_MAX)
