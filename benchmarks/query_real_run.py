@@ -9,12 +9,14 @@ The run has no asset of 100 meters (its assets are buses) nor an hour of reading
 asset ``bench-100`` over 100 of the run's meters, and stores one hour of 1 Hz readings of one more meter
 (``bench-1h``, 9 quantities, through ``insert_readings``) after the run.
 Usage: python benchmarks/query_real_run.py [--duration 2min] [--substations 100] [--queries 50] [--out DIR]
+       [--store RUN_DIR/store.db]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing as mp
 import random
 import tempfile
 import time
@@ -53,25 +55,28 @@ def p95(call: Callable[[], object], n: int) -> float:
     return lat[max(0, int(0.95 * len(lat)) - 1)]
 
 
-def run(args: argparse.Namespace) -> tuple[Path, dict]:
+def run(args: argparse.Namespace) -> None:
+    """The run, in a process of its own: the measuring process holds only the API (as a served API would), not
+    the run's heap (a full garbage collection of it lands inside the timed queries)."""
     s = load_scenario(SCENARIO)
     s = s.model_copy(update={"grid": s.grid.model_copy(update={"substations": args.substations})})
-    out = Path(args.out or tempfile.mkdtemp(prefix="gridloop-real-run-"))
+    out = Path(args.out)
     t = time.perf_counter()
     summary = run_scenario(s, RunOptions(out=out, until=seconds(args.duration), progress=False))
     m = summary.messages
     print(f"run: {args.substations} substations, {args.duration} real time, {time.perf_counter() - t:.0f} s wall;"
           f" sampled {m.readings_sampled:,}, stored {m.readings_stored:,}; late steps {summary.realtime.late_steps},"
           f" max lag {summary.realtime.max_lag_s:.2f} s")
-    return out / "store.db", {"tenant": s.platform.tenant}
 
 
-def prepare(store: SqliteStore, tenant: str, t_end: int) -> tuple[str, list[str]]:
+def prepare(store: SqliteStore, tenant: str) -> tuple[str, list[str], int]:
     """An API key for the run's tenant, the asset of 100 meters, one hour of 1 Hz readings of one more meter."""
     key = new_api_key()
     store._db.execute("UPDATE tenants SET key_hash=? WHERE name=?", (hash_key(key), tenant))
-    with_readings = set(store.readings_per_device(tenant, None, None))  # the run's meters (not its DIAs)
+    with_readings = set(store.readings_per_device(tenant, None, None)) - {"bench-1h"}  # the run's meters
     meters = [d for d in store.list_devices(tenant) if d.id in with_readings]
+    t_end = store._db.execute("SELECT max(ts) FROM readings WHERE tenant=? AND dev=?", (tenant, meters[0].id)
+                              ).fetchone()[0]
     store.put_asset(AssetRecord(tenant, "bench-100", "feeder"))
     store.put_devices([dataclasses.replace(d, asset="bench-100") for d in meters[:100]])
     one = dataclasses.replace(meters[0], id="bench-1h", asset=None)
@@ -79,16 +84,15 @@ def prepare(store: SqliteStore, tenant: str, t_end: int) -> tuple[str, list[str]
     hour0 = t_end - t_end % HOUR + HOUR
     readings = [Reading("bench-1h", hour0 + k * 1000, k, {q.value: 230.0 + k % 7 for q in HOME}) for k in range(3600)]
     for i in range(0, 3600, 500):
-        store.insert_readings(tenant, readings[i:i + 500])
-    return key, [d.id for d in meters]
+        store.insert_readings(tenant, readings[i:i + 500])  # a store measured before: stored already, 0 added
+    return key, [d.id for d in meters], hour0
 
 
-def measure(store: SqliteStore, client: TestClient, tenant: str, meters: list[str], queries: int) -> None:
+def measure(store: SqliteStore, client: TestClient, tenant: str, meters: list[str], hour0: int, queries: int) -> None:
     db, rng = store._db, random.Random(15)
     t_lo, t_hi = db.execute("SELECT min(ts), max(ts) FROM readings WHERE tenant=? AND dev=?",
                             (tenant, meters[0])).fetchone()
     day = t_lo - t_lo % DAY
-    hour0 = t_hi - t_hi % HOUR + HOUR  # the hour of bench-1h
 
     def api(path: str, **params) -> bytes:
         r = client.get(path, params=params)
@@ -150,17 +154,25 @@ def main() -> None:
     ap.add_argument("--substations", type=int, default=100, help="substations of 1-LV-urban6 (scenario: 100)")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--out", help="run directory (default: a new temporary one)")
+    ap.add_argument("--store", help="measure the store.db of an earlier run instead of running the scenario")
     args = ap.parse_args()
-    path, info = run(args)
-    tenant = info["tenant"]
+    if args.store:
+        path = Path(args.store)
+    else:
+        args.out = args.out or tempfile.mkdtemp(prefix="gridloop-real-run-")
+        child = mp.get_context("spawn").Process(target=run, args=(args,))
+        child.start()
+        child.join()
+        assert child.exitcode == 0, f"the run failed: exit code {child.exitcode}"
+        path = Path(args.out) / "store.db"
+    tenant = load_scenario(SCENARIO).platform.tenant
     store = SqliteStore(str(path))
-    t_end = store._db.execute("SELECT max(ts) FROM readings WHERE tenant=?", (tenant,)).fetchone()[0]
-    key, meters = prepare(store, tenant, t_end)
+    key, meters, hour0 = prepare(store, tenant)
     print(f"store {path.stat().st_size / 1e6:.0f} MB: {store.count_readings(tenant):,} readings of"
           f" {len(meters):,} meters (and bench-1h)")
     client = TestClient(create_app(store, None))
     client.headers["Authorization"] = f"Bearer {key}"
-    measure(store, client, tenant, meters, args.queries)
+    measure(store, client, tenant, meters, hour0, args.queries)
     store.close()
 
 
