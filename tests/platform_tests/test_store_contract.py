@@ -72,6 +72,9 @@ def test_registry_lists_and_events_page_by_cursor(store):
     for i in (2, 0, 1):
         store.put_asset(AssetRecord("alpha", f"h{i}", "house"))
     assert [a.id for a in store.list_assets("alpha", after="h0", limit=1)] == ["h1"]
+    store.put_devices([_meter("alpha", "m4", "h1"), _meter("alpha", "m2", "h1"), _meter("beta", "m0", "h1")])
+    assert store.devices_of_asset("alpha", "h1") == ["m2", "m4"] and store.devices_of_asset("beta", "h1") == ["m0"]
+    assert store.devices_of_asset("alpha", "h2") == []
     store.insert_events("alpha", [Event("m1", T0 + k // 2, "power_outage" if k % 2 else "tamper", "alarm", {})
                                   for k in range(6)])
     assert [(e.ts, e.type) for e in store.query_events("alpha", "m1", None, None, None, 3)] == [

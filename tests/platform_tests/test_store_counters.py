@@ -21,11 +21,21 @@ def _raw_per_device(path: str, tenant: str, lo: int, hi: int) -> dict[str, int]:
                                (tenant, lo, hi)))
 
 
+def _assert_counters_are_the_rows(path: str) -> None:
+    """Every hour and day counter row equals a count of the rows (none left at zero after a delete)."""
+    with sqlite3.connect(path) as db:
+        for table, unit in (("reading_counts", HOUR), ("reading_day_counts", 24 * HOUR)):
+            kept = db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+            rows = db.execute(f"SELECT tenant, ts / {unit}, dev, count(*) FROM readings GROUP BY 1, 2, 3"
+                              " ORDER BY 1, 2, 3").fetchall()
+            assert kept == rows, table
+
+
 def test_counters_equal_the_raw_rows_on_any_span(tmp_path):
     path = str(tmp_path / "s.db")
     store = SqliteStore(path)
     rng = random.Random(15)
-    stamps = {dev: sorted(rng.sample(range(0, 30 * HOUR, 60_000), 200)) for dev in ("m1", "m2", "m3")}
+    stamps = {dev: sorted(rng.sample(range(0, 80 * HOUR, 60_000), 200)) for dev in ("m1", "m2", "m3")}
     batch = [Reading(dev, T0 + ts, k, {Q: float(k)}) for dev, tss in stamps.items() for k, ts in enumerate(tss)]
     rng.shuffle(batch)
     for i in range(0, len(batch), 150):  # each part twice: a redelivery counts nothing
@@ -33,13 +43,17 @@ def test_counters_equal_the_raw_rows_on_any_span(tmp_path):
         assert store.insert_readings("alpha", batch[i:i + 150] + batch[:3]) == 0
     store.insert_readings("beta", batch[:10])
     assert store.count_readings("alpha") == 600 and store.count_readings("beta") == 10
-    for _ in range(200):
-        lo = T0 + rng.randrange(-HOUR, 31 * HOUR, rng.choice((1, 60_000, HOUR)))
-        hi = lo + rng.randrange(0, 12 * HOUR, rng.choice((1, 60_000, HOUR)))
+    _assert_counters_are_the_rows(path)
+    for _ in range(200):  # spans within an hour, of hours, and over whole days (day counters), on and off units
+        lo = T0 + rng.randrange(-HOUR, 81 * HOUR, rng.choice((1, 60_000, HOUR)))
+        hi = lo + rng.randrange(0, rng.choice((HOUR, 12 * HOUR, 70 * HOUR)), rng.choice((1, 60_000, HOUR)))
         assert store.readings_per_device("alpha", lo, hi) == _raw_per_device(path, "alpha", lo, hi), (lo, hi)
-    store.materialize_rollups("alpha", T0 + 20 * HOUR)
-    store.apply_retention("alpha", raw_days=0.5, now=T0 + 20 * HOUR + 7, batch=33)
+    store.materialize_rollups("alpha", T0 + 50 * HOUR)
+    store.apply_retention("alpha", raw_days=1.5, now=T0 + 50 * HOUR + 7, batch=33)  # cut-off in the second day
     assert store.count_readings("alpha") == sum(_raw_per_device(path, "alpha", 0, 2**62).values()) < 600
+    _assert_counters_are_the_rows(path)
+    for lo, hi in ((T0, T0 + 80 * HOUR), (T0 + 13 * HOUR + 5, T0 + 72 * HOUR - 5), (T0 + 24 * HOUR, T0 + 48 * HOUR)):
+        assert store.readings_per_device("alpha", lo, hi) == _raw_per_device(path, "alpha", lo, hi), (lo, hi)
     assert store.readings_per_device("alpha", None, None) == _raw_per_device(path, "alpha", 0, 2**62)
     store.add_rejected("alpha", "t", "bad", b"x")
     store.add_rejected_many([(None, "t", "bad", b"x"), ("alpha", "t", "bad", b"y"), ("beta", "t", "bad", b"z")])
@@ -63,4 +77,22 @@ def test_a_store_without_counters_gets_them_built_once(tmp_path):
     store.close()
     store = SqliteStore(path)  # built once: reopening keeps counting from where it was
     assert store.count_readings("alpha") == 21
+    store.close()
+
+
+def test_a_store_with_hour_counters_only_gets_day_counters_built_once(tmp_path):
+    path = str(tmp_path / "hours.db")
+    store = SqliteStore(path)
+    store.insert_readings("alpha", [Reading(f"m{k % 3}", T0 + k * 3_000_000, k, {Q: 1.0}) for k in range(90)])
+    store.close()
+    with sqlite3.connect(path) as db:  # as the store was before day counters were kept
+        db.executescript("DROP TABLE reading_day_counts; DELETE FROM store_info WHERE key='day_counters';")
+    store = SqliteStore(path)
+    _assert_counters_are_the_rows(path)
+    assert store.readings_per_device("alpha", T0, T0 + 48 * HOUR) == _raw_per_device(path, "alpha", T0, T0 + 48 * HOUR)
+    store.insert_readings("alpha", [Reading("m0", T0 + 1, 0, {Q: 1.0})])
+    store.close()
+    store = SqliteStore(path)  # built once: the new reading is counted once
+    _assert_counters_are_the_rows(path)
+    assert store.count_readings("alpha") == 91
     store.close()

@@ -113,7 +113,7 @@ def asset_aggregates(
     """The same over all devices assigned to the asset: mean = total sum / total count, last = latest value."""
     if ctx.store.get_asset(t, asset) is None:
         raise HTTPException(404, f"no asset {asset!r}")
-    devices = [d.id for d in ctx.store.list_devices(t) if d.asset == asset]
+    devices = ctx.store.devices_of_asset(t, asset)
     lo, hi, as_of, buckets = aggregates(ctx, t, devices, quantity, start, end, interval, agg, tz)
     return schemas.Aggregates(asset=asset, devices=devices, quantity=quantity, interval=interval, tz=tz, agg=agg,
                               start=lo, end=hi, as_of=as_of, buckets=buckets)

@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 
 from gridloop.contract import rest as schemas
 from gridloop.platform.api.deps import Ctx, Tenant, own_device, span
@@ -23,14 +24,23 @@ def readings(
     start: str | None = None,
     end: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_READINGS)] = 10_000,
-) -> schemas.Readings:
+) -> Response:
     """Raw readings, time-ordered; with ``quantity`` only readings that carry it, with only it.
 
     Never cut short silently: when more readings may follow (``limit`` reached, or the rows read while looking
     for ``quantity`` reached the scan budget), ``next_start`` says where to ask again."""
+    # the contract's JSON built from plain data, serialised once: no model per reading (3,600 readings: most of
+    # the time of the request)
+    return Response(orjson.dumps(readings_json(ctx, t, device, quantity, start, end, limit)),
+                    media_type="application/json")
+
+
+def readings_json(ctx: Ctx, t: Tenant, device: str, quantity: str | None, start: str | None, end: str | None,
+                  limit: int) -> dict:
+    """The fields of ``schemas.Readings`` (``readings``: those of ``schemas.ReadingOut``), as plain data."""
     own_device(ctx, t, device)
     lo, hi = span(start, end)
-    out: list[schemas.ReadingOut] = []
+    out: list[dict] = []
     scanned, cursor = 0, lo
     while True:
         want = PAGE if quantity is not None else min(PAGE, limit - len(out))
@@ -38,12 +48,11 @@ def readings(
         scanned += len(page)
         for r in page:
             if quantity is None or quantity in r.q:
-                out.append(schemas.ReadingOut(ts=r.ts, seq=r.seq, q=r.q if quantity is None
-                                              else {quantity: r.q[quantity]}))
+                out.append({"ts": r.ts, "seq": r.seq, "q": r.q if quantity is None else {quantity: r.q[quantity]}})
                 if len(out) >= limit:
-                    return schemas.Readings(device=device, readings=out, next_start=r.ts + 1)
+                    return {"device": device, "readings": out, "next_start": r.ts + 1}
         if len(page) < want:
-            return schemas.Readings(device=device, readings=out)  # the span holds no more
+            return {"device": device, "readings": out, "next_start": None}  # the span holds no more
         cursor = page[-1].ts + 1
         if scanned >= SCAN_BUDGET:
-            return schemas.Readings(device=device, readings=out, next_start=cursor)
+            return {"device": device, "readings": out, "next_start": cursor}

@@ -52,6 +52,10 @@ class MongoRegistry(MongoBase):
         docs = self.db.devices.find({"tenant": tenant}, {"_id": 0, "id": 1, "type": 1, "meta": 1}).sort("id", 1)
         return [(d["id"], d["type"], d.get("meta", "{}")) for d in docs]
 
+    def devices_of_asset(self, tenant: str, asset: str) -> list[str]:
+        docs = self.db.devices.find({"tenant": tenant, "asset": asset}, {"_id": 0, "id": 1}).sort("id", 1)
+        return [d["id"] for d in docs]
+
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self.db.devices.delete_one({"_id": device_key(tenant, device)}).deleted_count

@@ -57,6 +57,11 @@ class SqliteRegistry(SqliteBase):
             return self._db.execute("SELECT id, type, meta FROM devices WHERE tenant=? ORDER BY id", (tenant,)
                                     ).fetchall()
 
+    def devices_of_asset(self, tenant: str, asset: str) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM devices WHERE tenant=? AND asset=? ORDER BY id",
+                                                   (tenant, asset))]
+
     def delete_device(self, tenant: str, device: str) -> bool:
         with self._lock:
             n = self._db.execute("DELETE FROM devices WHERE id=? AND tenant=?", (device, tenant)).rowcount
