@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
 from power_grid_model import ComponentType, initialize_array
 
 from gridloop.grid_models.topology import SwitchMap, branch_end_status, build_switch_map
@@ -17,6 +17,9 @@ from gridloop.grid_models.trafo_equivalents import (
     pgm_trafo_params,
     valid_clock,
 )
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 BusPos = Callable[[object], np.ndarray]  # bus labels -> positions
 SOURCE_SK_VA = 1e15  # near-ideal slack, like pandapower's ext_grid in runpp
