@@ -193,10 +193,8 @@ def write_tables(path: Path, key: dict, net) -> bool:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as fh:
-            fh.write(MAGIC + header + b"\n" + body)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # no fsync: a file a power cut leaves torn fails its checksum when read and is rebuilt
+        tmp.write_bytes(MAGIC + header + b"\n" + body)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
