@@ -200,7 +200,25 @@ def write_tables(path: Path, key: dict, net) -> bool:
         tmp.unlink(missing_ok=True)
         log.warning("network cache %s not written: %s", path, exc)
         return False
+    _prune(path, key)
     return True
+
+
+def _prune(path: Path, key: dict) -> None:
+    """Remove the files of this network that an older gridloop, builder or package version wrote (they would
+    never be read again); files of other seeds or options stay."""
+    current = {k: v for k, v in key.items() if k not in ("options", "seed")}
+    for other in path.parent.glob(path.name.rsplit("__", 1)[0] + "__*.net"):
+        if other == path:
+            continue
+        try:
+            with other.open("rb") as fh:
+                head = fh.read(len(MAGIC)) == MAGIC and json.loads(fh.readline())["key"]
+            stale = not head or any(head.get(k) != v for k, v in current.items())
+        except (OSError, ValueError, KeyError, TypeError):
+            stale = True
+        if stale:
+            other.unlink(missing_ok=True)
 
 
 def read_tables(path: Path, key: dict) -> NetTables | None:

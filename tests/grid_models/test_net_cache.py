@@ -118,6 +118,10 @@ def test_a_corrupt_or_foreign_cache_file_is_rebuilt_not_trusted(cache):
         "foreign class": lambda: _rewrite(path, {**header, "sha256": hashlib.sha256(foreign).hexdigest(),
                                                  "bytes": len(foreign)}, foreign),
     }
+    older = path.with_name(path.name.rsplit("__", 1)[0] + "__older.net")  # an older gridloop's file of this net
+    _rewrite(older, {**header, "key": {**key, "sources": "0" * 16}}, body)
+    other_seed = path.with_name(path.name.rsplit("__", 1)[0] + "__seed7.net")
+    _rewrite(other_seed, {**header, "key": {**key, "seed": 7}}, body)
     s = load_scenario(QUICKSTART)
     for what, spoil in bad.items():
         spoil()
@@ -126,6 +130,7 @@ def test_a_corrupt_or_foreign_cache_file_is_rebuilt_not_trusted(cache):
         assert not isinstance(net, NetTables), what  # built anew with pandapower ...
         assert isinstance(read_tables(path, key), NetTables), what  # ... and the file written again, whole
     assert path.read_bytes() == data
+    assert not older.exists() and other_seed.exists()  # a rewrite prunes what no run reads again, only that
 
 
 def test_a_warm_quick_start_build_imports_no_pandapower(cache):
