@@ -93,15 +93,19 @@ def one_round(k: int, tmp: Path, cache: Path, reference: Path | None) -> dict[st
 
 def report(rounds: list[dict[str, dict]]) -> None:
     modes = list(rounds[0])
-    print("| mode | process wall s | loop s | fixed s (wall - loop) | summary wall_s | fixed / no cache |")
-    print("|---|---|---|---|---|---|")
-    base = statistics.median(r["no cache"]["fixed_s"] for r in rounds)
+    refs = [m for m in ("no cache", "ref") if m in modes]
+    print("| mode | process wall s | loop s | fixed s (wall - loop) | summary wall_s |"
+          + "".join(f" fixed / {m} (per round) |" for m in refs))
+    print("|---|---|---|---|---|" + "---|" * len(refs))
     for mode in modes:
         med = {f: statistics.median(r[mode][f] for r in rounds) for f in ("process_s", "loop_s", "fixed_s", "wall_s")}
         fixed = ", ".join(f"{r[mode]['fixed_s']:.2f}" for r in rounds)
-        ratio = ", ".join(f"{r[mode]['fixed_s'] / r['no cache']['fixed_s']:.2f}" for r in rounds)
+        ratios = ""
+        for m in refs:
+            per = [r[mode]["fixed_s"] / r[m]["fixed_s"] for r in rounds]
+            ratios += f" {statistics.median(per):.2f} ({', '.join(f'{x:.2f}' for x in per)}) |"
         print(f"| {mode} | {med['process_s']:.2f} | {med['loop_s']:.2f} | **{med['fixed_s']:.2f}** ({fixed}) | "
-              f"{med['wall_s']:.2f} | {med['fixed_s'] / base:.2f} ({ratio}) |")
+              f"{med['wall_s']:.2f} |{ratios}")
     digests = {r[m]["digest"] for r in rounds for m in modes if m != "import"}
     print(f"\nrun digests (series, stored readings, summary without timings): {sorted(digests)} -> "
           f"{'identical' if len(digests) == 1 else 'DIFFERENT'}")
