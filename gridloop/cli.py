@@ -155,8 +155,8 @@ def _cmd_validate(path: Path) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gridloop.engine.run import RunOptions, run_scenario
     from gridloop.scenario.loader import ScenarioError, load_scenario
+    from gridloop.scenario.overrides import RunOptions
 
     try:
         scenario = load_scenario(args.scenario)
@@ -176,8 +176,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_workers(args.scenario, scenario, options, args.workers)
     else:
+        from gridloop.engine.run_services import start_run
+
+        started = start_run(scenario, options)  # the broker and platform boot while the engine is imported
         try:
-            summary = run_scenario(scenario, options)
+            from gridloop.engine.run import run_scenario
+        except BaseException:
+            started.services.close()
+            raise
+        try:
+            summary = run_scenario(scenario, options, started)
         except ScenarioError as exc:  # found while building the grid (e.g. a network without homes)
             for problem in exc.problems:
                 print(f"{args.scenario}: {problem.field}: {problem.reason}", file=sys.stderr)

@@ -64,7 +64,9 @@ class PlatformClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # no Nagle: httpx writes a request's head and body apart, and the body would wait for the server's
         # delayed ACK of the head (40 ms a POST on Linux)
-        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        # plain http has no certificates to check: not loading the CA bundle saves ~40 ms a client
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                                        verify=not self.base_url.startswith("http://"))
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport)
 
     def _call(self, method: str, path: str, *, params: dict | None = None, json: object = None,

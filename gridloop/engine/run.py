@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,16 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gridloop.broker import EmbeddedBroker
 from gridloop.contract import BrokerAddress, RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
-from gridloop.embedded_platform import EmbeddedPlatform
 from gridloop.engine.provisioning import provision
+from gridloop.engine.run_services import (  # noqa: F401  (RunServices, resolve, run_dir_of: engine.workers)
+    RunServices,
+    StartedRun,
+    resolve,
+    run_dir_of,
+    start_run,
+)
 from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
 from gridloop.engine.summary import RunFacts, SeriesWriter, write_outputs
@@ -30,8 +34,7 @@ from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.queryable_latency import QueryableProbe, probe_meters
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
-from gridloop.scenario.overrides import RunOptions, resolve
-from gridloop.sdk import PlatformClient, PlatformError
+from gridloop.scenario.overrides import RunOptions
 from gridloop.services.process import ServiceProcess
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -40,86 +43,6 @@ from gridloop.virtual_meters.outbox import Outbox
 
 log = logging.getLogger(__name__)
 FAST_RUN_LINGER_S = 0.05  # unpaced, readings of a few steps share an envelope (at most 50 ms of wall time late)
-
-
-def run_dir_of(s: Scenario, options: RunOptions) -> Path:
-    run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-class RunServices(contextlib.ExitStack):
-    """Broker and platform for one run: embedded ones are started here and stopped on exit.
-
-    ``ready=False`` only starts them: the caller does other work while the platform boots, then calls
-    :meth:`ready` before it uses :attr:`api`.
-    """
-
-    def __init__(self, scenario: Scenario, run_dir: Path, ready: bool = True) -> None:
-        super().__init__()
-        self._platform: EmbeddedPlatform | None = None
-        try:
-            self._start(scenario, run_dir)
-            if ready:
-                self.ready()
-        except BaseException:
-            self.close()  # what did start must not outlive a failed start
-            raise
-
-    def _start(self, scenario: Scenario, run_dir: Path) -> None:
-        p = scenario.platform
-        self._scenario = scenario
-        self.broker: EmbeddedBroker | None = None
-        self.credentials = _given_credentials(scenario)  # the tenant's broker account
-        if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
-            self.broker = EmbeddedBroker(workdir=str(run_dir / "broker"), tenants=[p.tenant]).start()
-            self.callback(self.broker.stop)
-            self.credentials = self.broker.tenant_credentials.get(p.tenant, self.credentials)
-        self.broker_uri = p.broker or self.broker.uri
-        if p.api_url is None:
-            if p.store is None:  # the embedded store belongs to this run: a rerun starts from an empty one
-                for old in run_dir.glob("store.db*"):
-                    old.unlink()
-            store = p.store or f"sqlite:///{(run_dir / 'store.db').resolve()}"
-            self._platform = EmbeddedPlatform(self.broker_uri, store, run_dir,
-                                              credentials=self.broker.platform_credentials if self.broker else None)
-            self._platform.start()
-            self.callback(self._platform.stop)
-
-    def ready(self) -> None:
-        """Wait until the platform answers (the embedded one: and has the scenario's tenant); sets :attr:`api`."""
-        p = self._scenario.platform
-        if self._platform is None:
-            self.api = PlatformClient(p.api_url, p.api_key)
-            self.callback(self.api.close)
-            self.api.wait_healthy()
-            return
-        admin = PlatformClient(self._platform.wait_url())
-        try:
-            try:
-                admin.wait_healthy(60)
-            except PlatformError:
-                raise PlatformError("embedded platform did not start:\n" + self._platform.log_tail()) from None
-            key = admin.create_tenant(p.tenant, self._platform.admin_key)
-        finally:
-            admin.close()
-        self.api = PlatformClient(self._platform.url, key)
-        self.callback(self.api.close)
-
-    def stop_platform(self) -> None:
-        """Ask the embedded platform to stop now (it folds its rollups and closes its store while the caller
-        goes on); leaving the context waits for it."""
-        if self._platform is not None:
-            self._platform.terminate()
-
-
-def _given_credentials(s: Scenario) -> tuple[str, str] | None:
-    """The tenant's broker account: the scenario's, else the one a parent run hands its partitions."""
-    p = s.platform
-    if p.mqtt_username:
-        return p.mqtt_username, p.mqtt_password or ""
-    user = os.environ.get("GRIDLOOP_MQTT_USERNAME")
-    return (user, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if user else None
 
 
 @dataclass
@@ -197,14 +120,19 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
     return wired
 
 
-def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSummary:
-    """Run a scenario to its end and return the run summary (also written to summary.json)."""
+def run_scenario(scenario: Scenario, options: RunOptions | None = None,
+                 started: StartedRun | None = None) -> RunSummary:
+    """Run a scenario to its end and return the run summary (also written to summary.json).
+
+    ``started``: the run's services already starting (``start_run(scenario, options)``, as ``gridloop run``
+    does before it imports the engine); else they are started here."""
     options = options or RunOptions()
-    s = resolve(scenario, options)
-    run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.redacted_json())
-    facts = RunFacts(s, wall0=time.monotonic())
-    with RunServices(s, run_dir, ready=False) as ctx:
+    started = started or start_run(scenario, options)
+    s, run_dir = started.s, started.run_dir
+    facts = RunFacts(s, wall0=started.wall0)
+    with started.services as ctx:
+        series = SeriesWriter(s)  # loads its plotting library while the platform starts
+        ctx.callback(series.close)
         run = _Partition.of(s, options.partition)  # the grids are built while the platform starts
         ctx.ready()
         wired = _wire(s, run, ctx, run_dir)
@@ -216,12 +144,13 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
         if s.clock.realtime and options.wall_start:  # partitions share one wall-clock epoch
             time.sleep(max(0.0, options.wall_start - time.time()))
         probe = _probe(run, wired.dias, ctx) if options.partition is None else None
+        series.loaded()
         loop_wall0 = time.monotonic()
         with _progress(s.outputs.progress, facts.n_steps, s.name) as tick:
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
         if view is not None:
             view.finish()
-        series = SeriesWriter(run.units, run_dir, s)  # written while the platform catches up and stops
+        series.write(run.units, run_dir, s)  # written while the platform catches up and stops
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
             for sample in u.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
                 dia.publish(u.publisher.mine(sample))

@@ -21,7 +21,7 @@ from gridloop.profiles.demand import PRESETS, build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
-from gridloop.scenario.model import CommLink, EquipmentOutageEvent, Scenario
+from gridloop.scenario.model import CommLink, EquipmentOutageEvent, FaultEvent, Scenario
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample
@@ -157,8 +157,9 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
         s.seed = substation_seed(s.seed, index, count)
     period, seed = ms(s.clock.step), s.seed
     outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
+    faults = any(isinstance(e, FaultEvent) for e in s.events)  # protection works on a pandapower net
     grid = GridStage.build(s.grid, lambda net: build_demand(net, s.households, s.clock.start, period, seed),
-                           outages, period, seed)
+                           outages, period, seed, net_cache=not faults)
     meters = build_home_meters(s.meters, grid, seed)
     return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
                           build_reading_path(s.meters.link, len(meters.sampled), seed),

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gridloop.grid_models.protection import simulate_line_fault
 from gridloop.scenario.model import LineFault
 
 if TYPE_CHECKING:
@@ -56,8 +55,10 @@ class FaultInjector:
 
     def strike(self, t_s: float, spec: LineFault) -> tuple[ActiveFault, np.ndarray]:
         """The fault happens now: returns it and the bus voltages (pu, net.bus order) while it lasted."""
+        from gridloop.grid_models.protection import simulate_line_fault  # pandapower's short circuit
+
         p, q = self.grid.last_loads()
-        outcome = simulate_line_fault(self.grid.net, spec.line, spec.position, r_fault_ohm=spec.r_ohm,
+        outcome = simulate_line_fault(self.grid.pandapower_net(), spec.line, spec.position, r_fault_ohm=spec.r_ohm,
                                       fault=spec.kind, load_p_mw=p, load_q_mvar=q)
         if outcome.clearing_switch >= 0:
             self.grid.set_switch(outcome.clearing_switch, False)

@@ -12,12 +12,11 @@ from functools import cached_property
 from typing import Protocol
 
 import numpy as np
-import pandapower as pp
 
 from gridloop.grid_models.base import GridSolver, GridState
 from gridloop.grid_models.faults import FaultInjector
 from gridloop.grid_models.loop_impedance import BusImpedance, bus_impedance
-from gridloop.grid_models.networks import grid_network
+from gridloop.grid_models.net_cache import as_pandapower, load_grid_network
 from gridloop.grid_models.solvers import make_solver
 from gridloop.grid_models.storage import BatteryFleet
 from gridloop.grid_models.taps import TapController
@@ -156,9 +155,18 @@ class GridStage:
 
     @classmethod
     def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
-              period_ms: int, seed: int = 0) -> GridStage:
-        """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches."""
-        net = grid_network(cfg, seed)
+              period_ms: int, seed: int = 0, *, net_cache: bool = False) -> GridStage:
+        """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches.
+
+        ``net_cache``: the caller needs nothing of pandapower beyond the build (no line faults): a balanced
+        power-grid-model grid without batteries, outages or tap control then reads its network's tables from
+        the network cache (``net_cache``) and imports no pandapower."""
+        if net_cache and runs_on_tables(cfg, outages):
+            net = load_grid_network(cfg, seed)
+        else:
+            from gridloop.grid_models.networks import grid_network  # imports pandapower (~2 s)
+
+            net = grid_network(cfg, seed)
         demand = make_demand(net)
         fleet = _add_batteries(net, cfg.batteries)
         outage_switches = _add_outage_switches(net, outages, cfg.network)
@@ -245,6 +253,11 @@ class GridStage:
             return self.net.load.p_mw.to_numpy(dtype=float), self.net.load.q_mvar.to_numpy(dtype=float)
         return last
 
+    def pandapower_net(self) -> object:
+        """The net as a pandapower net (one read from the network cache becomes one now: imports pandapower)."""
+        self.net = as_pandapower(self.net)
+        return self.net
+
     def set_switch(self, index: int, closed: bool) -> None:
         """Operate a switch in the solver and in the net (faults and topology read the net)."""
         self.solver.set_switch(index, closed)
@@ -291,9 +304,20 @@ class GridStage:
         return state.bus_vm_pu * self.solver.bus_vn_kv * 1000.0
 
 
+def runs_on_tables(cfg: Grid, outages: Sequence[tuple[str, int]]) -> bool:
+    """Whether the grid is built and solved from its network's tables alone (no pandapower call): balanced
+    power-grid-model, no batteries or outage switches added, no tap changers declared."""
+    return (cfg.backend == "pgm" and not cfg.per_phase and not cfg.batteries and not outages
+            and cfg.tap_control is None)
+
+
 def _add_outage_switches(net, outages: Sequence[tuple[str, int]], network: str) -> dict[tuple[str, int], int]:
     """Equipment outages open a switch of their own, added before the solver is built (not commandable)."""
     added: dict[tuple[str, int], int] = {}
+    if not outages:
+        return added
+    import pandapower as pp
+
     for element, index in outages:
         key = (element, index)
         table = net.line if element == "line" else net.trafo
@@ -310,6 +334,8 @@ def _add_batteries(net, batteries: list[Battery]) -> BatteryFleet | None:
     """Each scenario battery becomes a load element at its bus, carrying the battery's power."""
     if not batteries:
         return None
+    import pandapower as pp
+
     positions = []
     for b in batteries:
         if isinstance(b.bus, int):

@@ -20,7 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-import pandapower.topology as top
+
+from gridloop.grid_models.net_cache import BUS_IMPEDANCE, NetTables
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,17 @@ class BusImpedance:
 
 
 def bus_impedance(net) -> BusImpedance:
-    """Walk each in-service transformer's LV side breadth-first (no transformers crossed) summing line R, X."""
+    """Walk each in-service transformer's LV side breadth-first (no transformers crossed) summing line R, X.
+
+    A net read from the network cache gives the values computed when it was built (if its switches are unchanged).
+    """
+    if isinstance(net, NetTables):
+        stored = net.derived(BUS_IMPEDANCE)
+        if stored is not None:
+            return BusImpedance(**{k: np.array(v) for k, v in stored.items()})
+        net = net.to_pandapower()
+    import pandapower.topology as top
+
     n = len(net.bus)
     pos = {b: i for i, b in enumerate(net.bus.index)}
     trafo = np.full(n, -1, dtype=np.int64)

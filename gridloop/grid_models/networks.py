@@ -13,6 +13,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 
+from gridloop.grid_models.net_cache import cache_root
 from gridloop.grid_models.network_names import GENERATED_NAMES, network_name_problem
 from gridloop.grid_models.pilots import build_hyllie, build_turin
 
@@ -53,9 +54,8 @@ BUILTIN_NETWORKS: dict[str, Callable[[int], pp.pandapowerNet]] = {
 
 
 def cache_dir() -> Path:
-    """Where converted SimBench nets are pickled (``$GRIDLOOP_CACHE`` or ~/.cache/gridloop)."""
-    root = os.environ.get("GRIDLOOP_CACHE") or Path.home() / ".cache" / "gridloop"
-    return Path(root) / "simbench"
+    """Where converted SimBench nets are pickled: ``simbench`` in gridloop's cache (``net_cache.cache_root``)."""
+    return cache_root() / "simbench"
 
 
 def is_simbench_code(name: str) -> bool:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandapower as pp
 from power_grid_model import CalculationMethod, ComponentType, PowerGridModel
 
 from gridloop.grid_models.base import GridState
 from gridloop.grid_models.pgm_fastpath import make_fast_call
 from gridloop.grid_models.pgm_input import build_pgm_input
 from gridloop.grid_models.topology import branch_end_status
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 _A = np.exp(2j * np.pi / 3)
 SQRT3 = np.sqrt(3.0)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import pandapower as pp
+from typing import TYPE_CHECKING, Literal
 
 from gridloop.grid_models.base import GridSolver
-from gridloop.grid_models.pandapower_solver import PandapowerSolver
 from gridloop.grid_models.pgm_solver import PgmSolver
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 Backend = Literal["pgm", "pandapower"]
 
@@ -22,5 +22,7 @@ def make_solver(net: pp.pandapowerNet, backend: Backend = "pgm", per_phase: bool
     if backend == "pgm":
         return PgmSolver(net, symmetric=not per_phase)
     if backend == "pandapower":
+        from gridloop.grid_models.pandapower_solver import PandapowerSolver  # imports pandapower (~2 s)
+
         return PandapowerSolver(net, per_phase=per_phase)
     raise ValueError(f"unknown backend {backend!r}; choose 'pgm' or 'pandapower'")

@@ -7,12 +7,14 @@ The dead band should exceed half a tap step (2.5 % steps: > 0.0125 pu) or the co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandapower as pp
 
 from gridloop.grid_models.base import GridState
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 
 class TapSolver(Protocol):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
-import pandapower.topology as top
+
+from gridloop.grid_models.net_cache import RADIAL_TREE, NetTables
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,15 @@ def radial_tree(net) -> dict[int, tuple[int, int]]:
     """bus -> (parent bus, line feeding it), breadth-first from the supply (-1 at roots).
 
     Follows the normal switching state; buses reached through a transformer or a bus-bus switch get line -1.
+    A net read from the network cache gives the tree computed when it was built (if its switches are unchanged).
     """
+    if isinstance(net, NetTables):
+        stored = net.derived(RADIAL_TREE)
+        if stored is not None:
+            return dict(stored)
+        net = net.to_pandapower()
+    import pandapower.topology as top
+
     graph = top.create_nxgraph(net, respect_switches=True, include_trafos=True, multi=True)
     tree: dict[int, tuple[int, int]] = {}
     queue: deque[int] = deque()

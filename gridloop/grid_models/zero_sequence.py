@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandapower as pp
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 # Rough low-voltage cable ratios (4-core cable, neutral return) used only where data is missing.
 LINE_R0_R1 = 4.0

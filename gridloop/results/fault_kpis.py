@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import networkx as nx
-import pandapower.topology as top
+from gridloop.grid_models.net_cache import as_pandapower
 
 
 def section_distance(net, line_a: int, line_b: int) -> int:
@@ -15,7 +14,10 @@ def section_distance(net, line_a: int, line_b: int) -> int:
         return 0
     if line_a not in net.line.index or line_b not in net.line.index:
         return -1
-    graph = top.create_nxgraph(net, respect_switches=False, include_trafos=True)
+    import networkx as nx
+    import pandapower.topology as top
+
+    graph = top.create_nxgraph(as_pandapower(net), respect_switches=False, include_trafos=True)
     a = (int(net.line.from_bus.at[line_a]), int(net.line.to_bus.at[line_a]))
     b = (int(net.line.from_bus.at[line_b]), int(net.line.to_bus.at[line_b]))
     try:

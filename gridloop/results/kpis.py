@@ -9,10 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -71,6 +67,9 @@ class KpiRecorder:
 
 def write_report(df: pd.DataFrame, kpis: dict, run_dir: Path, title: str) -> list[str]:
     """A short Markdown report with the transformer power with and without the services."""
+    from gridloop.results.plots import pyplot
+
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 4))
     ax.plot(df.index, df.baseline_kw, color="grey", linewidth=1, label="without services (baseline)")
     ax.plot(df.index, df.trafo_kw, color="tab:blue", linewidth=1.2, label="with services")

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, imported when a run draws its first plot (it takes ~0.4 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, title: str) -> None:
     """Every bus's voltage (thin lines) with the min/max band, and the line loading below."""
+    plt = pyplot()
     fig, (ax_v, ax_l) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
     ax_v.xaxis.axis_date(vm.index.tz)  # dates in the run's time zone, as matplotlib shows aware timestamps
     t = _date_numbers(vm.index)  # converted once: per line, matplotlib would convert every timestamp again
@@ -49,6 +55,8 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
 
 def _date_numbers(index: pd.Index) -> np.ndarray:
     """matplotlib's date numbers of a time index (UTC instants; the axis shows them in its time zone)."""
+    import matplotlib.dates as mdates
+
     times = pd.DatetimeIndex(index)
     if times.tz is not None:
         times = times.tz_convert("UTC").tz_localize(None)
