@@ -8,6 +8,7 @@ scenario commands, the final count of stored readings).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -42,10 +43,30 @@ log = logging.getLogger(__name__)
 FAST_RUN_LINGER_S = 0.05  # unpaced, readings of a few steps share an envelope (at most 50 ms of wall time late)
 
 
+RUN_LOCK = "run.lock"
+
+
+class RunRefused(RuntimeError):
+    """The run cannot start as asked: its directory is another run's, or its key is another tenant's."""
+
+
 def run_dir_of(s: Scenario, options: RunOptions) -> Path:
     run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+@contextlib.contextmanager
+def _own_run_dir(run_dir: Path):
+    """Hold the run directory for this run alone: two runs in one directory would share its DIA outbox (one
+    run resending the other's envelopes), its embedded store and its outputs."""
+    with (run_dir / RUN_LOCK).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunRefused(f"{run_dir} is the directory of a run still going on: give each run its own --out"
+                             ) from None
+        yield  # the lock goes with the file, also when the process dies
 
 
 class RunServices(contextlib.ExitStack):
@@ -70,6 +91,7 @@ class RunServices(contextlib.ExitStack):
         p = scenario.platform
         self._scenario = scenario
         self.broker: EmbeddedBroker | None = None
+        self.enter_context(_own_run_dir(run_dir))
         self.credentials = _given_credentials(scenario)  # the tenant's broker account
         if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
             self.broker = EmbeddedBroker(workdir=str(run_dir / "broker"), tenants=[p.tenant]).start()
@@ -93,6 +115,9 @@ class RunServices(contextlib.ExitStack):
             self.api = PlatformClient(p.api_url, p.api_key)
             self.callback(self.api.close)
             self.api.wait_healthy()
+            if (owner := self.api.metrics().tenant) != p.tenant:  # else every reading is refused as unknown
+                raise RunRefused(f"the API key belongs to tenant {owner} but the run would publish as tenant "
+                                 f"{p.tenant}: pass --tenant {owner} (or {p.tenant}'s key)")
             return
         admin = PlatformClient(self._platform.wait_url())
         try:
@@ -202,9 +227,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunSu
     options = options or RunOptions()
     s = resolve(scenario, options)
     run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.redacted_json())
     facts = RunFacts(s, wall0=time.monotonic())
     with RunServices(s, run_dir, ready=False) as ctx:
+        (run_dir / "scenario.json").write_text(s.redacted_json())  # once the directory is this run's
         run = _Partition.of(s, options.partition)  # the grids are built while the platform starts
         ctx.ready()
         wired = _wire(s, run, ctx, run_dir)
