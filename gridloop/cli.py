@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 from gridloop.contract import PREFIX, BrokerAddress
-from gridloop.scenario.model import parse_duration
+from gridloop.contract.rest import MqttAccount, TenantCredentials
+from gridloop.contract.summary import RunSummary
+from gridloop.scenario.model import Scenario, parse_duration
+from gridloop.scenario.overrides import RunOptions
+from gridloop.tenant_access import ENV_TENANT, add_run_arguments, mqtt_password, run_access, write_credentials
 
 
 def _duration(text: str) -> float:
@@ -45,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--broker", help="external broker, mqtt://host:port (default: embedded)")
     run.add_argument("--store", help="sqlite:///file.db or mongodb://host:port/db (default: SQLite in the run dir)")
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    run.add_argument("--api-url", help="an already running platform's REST API (with --api-key)")
-    run.add_argument("--api-key", default=os.environ.get("GRIDLOOP_API_KEY"), help="tenant key ($GRIDLOOP_API_KEY)")
+    run.add_argument("--api-url", help="an already running platform's REST API (with a tenant's API key)")
+    add_run_arguments(run)
     run.add_argument("--partition", type=_partition,
                      help="K/N (K from 0): run substations with index %% N == K (grid.substations > 1), or, "
                      "for one substation, simulate it whole and publish meters with index %% N == K; "
@@ -110,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     create = tsub.add_parser("create", help="create a tenant and print its API key")
     create.add_argument("name")
     create.add_argument("--store", default="sqlite:///gridloop-platform.db")
+    create.add_argument("--out", type=Path, help="write the API key and broker account to this file (mode 0600, "
+                                                 "for `gridloop run --credentials`) instead of printing them")
     create.add_argument("--mosquitto-dir", default="gridloop-mqtt-auth",
                         help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
     create.add_argument("--broker", help="add the account to this running broker instead (its admin account in "
@@ -155,8 +161,8 @@ def _cmd_validate(path: Path) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gridloop.engine.run_services import RunRefused
     from gridloop.scenario.loader import ScenarioError, load_scenario
-    from gridloop.scenario.overrides import RunOptions
 
     try:
         scenario = load_scenario(args.scenario)
@@ -164,18 +170,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    try:
+        access = run_access(args)
+    except (OSError, ValueError) as exc:
+        print(f"gridloop run: {exc}", file=sys.stderr)
+        return 2
     options = RunOptions(out=args.out, seed=args.seed, until=args.until, realtime=args.realtime, speed=args.speed,
                          broker=args.broker, store=args.store, progress=args.progress, api_url=args.api_url,
-                         api_key=args.api_key, partition=args.partition, wall_start=args.wall_start,
-                         view=args.view, view_port=args.view_port, view_key=args.view_key)
-    if args.workers is not None:
-        if args.view:
-            print("--view shows one process's run: use it without --workers", file=sys.stderr)
-            return 2
-        from gridloop.engine.workers import run_workers
+                         api_key=access.api_key, partition=args.partition, wall_start=args.wall_start,
+                         view=args.view, view_port=args.view_port, view_key=args.view_key, tenant=access.tenant,
+                         mqtt_username=access.mqtt_username, mqtt_password=access.mqtt_password)
+    try:
+        summary = _run(args, scenario, options)
+    except ScenarioError as exc:  # found while building the grid (e.g. a network without homes)
+        for problem in exc.problems:
+            print(f"{args.scenario}: {problem.field}: {problem.reason}", file=sys.stderr)
+        return 1
+    except (RunRefused, ValueError) as exc:  # run dir in use, a key of another tenant, a partition without a platform
+        print(f"gridloop run: {exc}", file=sys.stderr)
+        return 2
+    if summary is None:
+        return 2
+    m = summary.messages
+    print(summary.model_dump_json(include={"scenario", "seed", "steps", "wall_s", "meters"}))
+    print(f"readings: sampled {m.readings_sampled}, published {m.readings_published}, "
+          f"stored {m.readings_stored}, lost {m.readings_lost}, rejected {m.rejected}")
+    return 0
 
-        summary = run_workers(args.scenario, scenario, options, args.workers)
-    else:
+
+def _run(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> RunSummary | None:
+    if args.workers is None:
         from gridloop.engine.run_services import start_run
 
         started = start_run(scenario, options)  # the broker and platform boot while the engine is imported
@@ -184,17 +208,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except BaseException:
             started.services.close()
             raise
-        try:
-            summary = run_scenario(scenario, options, started)
-        except ScenarioError as exc:  # found while building the grid (e.g. a network without homes)
-            for problem in exc.problems:
-                print(f"{args.scenario}: {problem.field}: {problem.reason}", file=sys.stderr)
-            return 1
-    m = summary.messages
-    print(summary.model_dump_json(include={"scenario", "seed", "steps", "wall_s", "meters"}))
-    print(f"readings: sampled {m.readings_sampled}, published {m.readings_published}, "
-          f"stored {m.readings_stored}, lost {m.readings_lost}, rejected {m.rejected}")
-    return 0
+        return run_scenario(scenario, options, started)
+    if args.view:
+        print("--view shows one process's run: use it without --workers", file=sys.stderr)
+        return None
+    from gridloop.engine.workers import run_workers
+
+    if options.tenant:  # the partitions are started with the scenario file: they take the tenant from here
+        os.environ[ENV_TENANT] = options.tenant
+    return run_workers(args.scenario, scenario, options, args.workers)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -203,7 +225,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from gridloop.platform.store.layout import StoreLayoutError
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    credentials = (args.mqtt_username, _mqtt_password()) if args.mqtt_username else None
+    credentials = (args.mqtt_username, mqtt_password()) if args.mqtt_username else None
     tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca or args.tls_cert else None
     try:
         service = PlatformService(args.broker, args.store, args.host, args.port, args.ingest_workers,
@@ -233,11 +255,6 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     store.close()
     print(f"gridloop platform migrate: {args.store} is at layout {layout}")
     return 0
-
-
-def _mqtt_password() -> str:
-    path = os.environ.get("GRIDLOOP_MQTT_PASSWORD_FILE")
-    return Path(path).read_text().strip() if path else os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")
 
 
 def _broker_admin() -> tuple[str, str]:
@@ -290,10 +307,13 @@ def _cmd_tenant_create(args: argparse.Namespace) -> int:
         auth = MosquittoAuth(args.mosquitto_dir)
         user, password = auth.add_tenant(args.name)
         where = {"accounts_file": str(auth.config_file)}
-    print(json.dumps({
-        "tenant": args.name, "api_key": key,
-        "mqtt": {"username": user, "password": password, "topic_prefix": f"{PREFIX}/{args.name}/", **where},
-    }, indent=2))
+    creds = TenantCredentials(tenant=args.name, api_key=key, mqtt=MqttAccount(
+        username=user, password=password, topic_prefix=f"{PREFIX}/{args.name}/", **where))
+    if args.out:
+        write_credentials(args.out, creds)
+        print(f"tenant {args.name}: API key and broker account (user {user}) in {args.out}")
+    else:
+        print(creds.model_dump_json(indent=2, exclude_none=True))
     return 0
 
 

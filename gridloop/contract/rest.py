@@ -52,6 +52,23 @@ class TenantCreated(BaseModel):
     api_key: str
 
 
+class MqttAccount(BaseModel):
+    """A tenant's broker account, as `gridloop tenant create` made it."""
+
+    username: str
+    password: str
+    topic_prefix: str
+    broker: str | None = Field(None, description="the running broker the account was added to")
+    accounts_file: str | None = Field(None, description="or the accounts file the broker reads when it starts")
+
+
+class TenantCredentials(TenantCreated):
+    """What `gridloop tenant create` prints (or writes with ``--out``, mode 0600) and `gridloop run --credentials`
+    reads: the tenant's API key and its broker account."""
+
+    mqtt: MqttAccount
+
+
 class DeviceIn(BaseModel):
     """A device to register; ``meta`` is checked against the device kind's typed meta (devices.META_MODELS)."""
 

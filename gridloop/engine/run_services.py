@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,10 +23,30 @@ if TYPE_CHECKING:
     from gridloop.sdk import PlatformClient
 
 
+RUN_LOCK = "run.lock"
+
+
+class RunRefused(RuntimeError):
+    """The run cannot start as asked: its directory is another run's, or its key is another tenant's."""
+
+
 def run_dir_of(s: Scenario, options: RunOptions) -> Path:
     run_dir = Path(options.out) if options.out else Path(s.outputs.dir.format(scenario=s.name))
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+@contextlib.contextmanager
+def _own_run_dir(run_dir: Path):
+    """Hold the run directory for this run alone: two runs in one directory would share its DIA outbox (one
+    run resending the other's envelopes), its embedded store and its outputs."""
+    with (run_dir / RUN_LOCK).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunRefused(f"{run_dir} is the directory of a run still going on: give each run its own --out"
+                             ) from None
+        yield  # the lock goes with the file, also when the process dies
 
 
 class RunServices(contextlib.ExitStack):
@@ -52,6 +73,7 @@ class RunServices(contextlib.ExitStack):
         p = scenario.platform
         self._scenario = scenario
         self.broker: EmbeddedBroker | None = None
+        self.enter_context(_own_run_dir(run_dir))
         self.credentials = _given_credentials(scenario)  # the tenant's broker account
         if p.broker is None:  # the run's own broker, closed to anonymous clients, with accounts for this run
             self.broker = EmbeddedBroker(workdir=str(run_dir / "broker"), tenants=[p.tenant]).start()
@@ -77,6 +99,9 @@ class RunServices(contextlib.ExitStack):
             self.api = PlatformClient(p.api_url, p.api_key)
             self.callback(self.api.close)
             self.api.wait_healthy()
+            if (owner := self.api.metrics().tenant) != p.tenant:  # else every reading is refused as unknown
+                raise RunRefused(f"the API key belongs to tenant {owner} but the run would publish as tenant "
+                                 f"{p.tenant}: pass --tenant {owner} (or {p.tenant}'s key)")
             return
         admin = PlatformClient(self._platform.wait_url())
         try:
@@ -120,6 +145,11 @@ def start_run(scenario: Scenario, options: RunOptions) -> StartedRun:
     """Resolve the scenario with the run's options, write it to the run directory and start its services."""
     s = resolve(scenario, options)
     run_dir = run_dir_of(s, options)
-    (run_dir / "scenario.json").write_text(s.redacted_json())
     wall0 = time.monotonic()
-    return StartedRun(s, run_dir, RunServices(s, run_dir, ready=False), wall0)
+    services = RunServices(s, run_dir, ready=False)
+    try:
+        (run_dir / "scenario.json").write_text(s.redacted_json())  # once the directory is this run's
+    except BaseException:
+        services.close()
+        raise
+    return StartedRun(s, run_dir, services, wall0)

@@ -1,4 +1,4 @@
-"""A run's command-line overrides of its scenario: seed, duration, real time, services, partition."""
+"""A run's command-line overrides of its scenario: seed, duration, real time, services, partition, tenant."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ class RunOptions:
     view: bool = False  # serve the live view on loopback while the run steps
     view_port: int = 0  # 0: a free port
     view_key: str | None = None  # the page may send commands when it presents this key
+    tenant: str | None = None  # run as this tenant of the platform (its topics, devices and key)
+    mqtt_username: str | None = None  # the tenant's broker account
+    mqtt_password: str | None = None
 
 
 def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
@@ -43,6 +46,10 @@ def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
             setattr(section, attr, getattr(options, name))
     if options.api_url is not None:
         s.platform.api_url, s.platform.api_key = options.api_url, options.api_key
+    if options.tenant is not None:
+        s.platform.tenant = options.tenant
+    if options.mqtt_username is not None:
+        s.platform.mqtt_username, s.platform.mqtt_password = options.mqtt_username, options.mqtt_password
     if options.partition is not None and options.partition[1] > 1:
         if s.platform.broker is None or s.platform.api_url is None:
             raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
