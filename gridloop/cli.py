@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                      "for one substation, simulate it whole and publish meters with index %% N == K; "
                      "either way readings do not depend on N")
     run.add_argument("--workers", type=int, help="start N local partitions sharing one broker and platform")
+    run.add_argument("--helics-broker", help="grid.coupling: the run's HELICS broker (set by --workers)")
     run.add_argument("--wall-start", type=float, help="real time: Unix time at which simulated time 0 starts")
     run.add_argument("--view", action="store_true",
                      help="serve a live web view of the run on loopback (prints its URL)")
@@ -167,7 +168,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(out=args.out, seed=args.seed, until=args.until, realtime=args.realtime, speed=args.speed,
                          broker=args.broker, store=args.store, progress=args.progress, api_url=args.api_url,
                          api_key=args.api_key, partition=args.partition, wall_start=args.wall_start,
-                         view=args.view, view_port=args.view_port, view_key=args.view_key)
+                         view=args.view, view_port=args.view_port, view_key=args.view_key,
+                         helics_broker=args.helics_broker)
+    if args.workers is None and scenario.grid.coupling is not None and args.partition is None:
+        args.workers = 1  # a coupled run always has its MV federate and broker beside the partitions
     if args.workers is not None:
         if args.view:
             print("--view shows one process's run: use it without --workers", file=sys.stderr)

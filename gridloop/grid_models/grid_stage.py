@@ -156,8 +156,10 @@ class GridStage:
 
     @classmethod
     def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
-              period_ms: int, seed: int = 0) -> GridStage:
-        """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches."""
+              period_ms: int, seed: int = 0, solver_of: Callable[[object], GridSolver] | None = None
+              ) -> GridStage:
+        """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches;
+        ``solver_of(net)`` replaces the backend's solver (a coupled run's LV federate)."""
         net = grid_network(cfg, seed)
         demand = make_demand(net)
         fleet = _add_batteries(net, cfg.batteries)
@@ -166,7 +168,7 @@ class GridStage:
             add_zero_sequence_defaults(net)
         if cfg.tap_control is not None:
             _declare_ratio_tap_changers(net)
-        solver = make_solver(net, cfg.backend, per_phase=cfg.per_phase)
+        solver = solver_of(net) if solver_of is not None else make_solver(net, cfg.backend, per_phase=cfg.per_phase)
         return cls(net, solver, demand, cfg.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in cfg.batteries),
                    np.zeros(len(cfg.batteries)), np.full(len(demand.load_index), np.nan), period_ms,

@@ -27,6 +27,7 @@ class RunOptions:
     view: bool = False  # serve the live view on loopback while the run steps
     view_port: int = 0  # 0: a free port
     view_key: str | None = None  # the page may send commands when it presents this key
+    helics_broker: str | None = None  # grid.coupling: the run's HELICS broker, tcp://127.0.0.1:PORT
 
 
 def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
