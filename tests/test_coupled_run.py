@@ -64,7 +64,8 @@ def _coupled_vm(run_dir: Path, bus_names: list[str]) -> pd.DataFrame:
     return vm
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_coupled_district_stores_the_same_readings_for_1_and_2_partitions(tmp_path):
     path = tmp_path / "district.yaml"
     path.write_text(DISTRICT)

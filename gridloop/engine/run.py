@@ -154,7 +154,9 @@ class _Partition:
     @classmethod
     def _coupled(cls, s: Scenario, part: int, parts: int, helics_broker: str | None) -> _Partition:
         """An LV federate of a coupled run: the whole district's homes and meters are built (same draws for any
-        N), its own LV substations solved, and it publishes their meters (the lead: the utility meters too)."""
+        N), its own LV substations solved, and it publishes their meters (the lead: the utility meters too).
+        Even alone it owns only LV substations' meters: those of the MV grid's own transformers (SimBench
+        MV+LV) are the MV federate's, which publishes none."""
         from gridloop.grid_models.coupling.lv_solver import CouplingSlot
 
         if helics_broker is None:
@@ -162,18 +164,17 @@ class _Partition:
                              "which starts the HELICS broker and the MV federate; this run has no broker")
         u = build_unit(s, 0, CouplingSlot(part, parts, helics_broker))
         self = cls([u], lead=part == 0, split=parts > 1, parts=parts)
-        if self.split:
-            own_bus = np.zeros(len(u.grid.net.bus), dtype=bool)
-            for o in u.grid.solver.own:
-                own_bus[o.bus] = True
-            homes = own_bus[u.meters.bus_index]
-            self.owned = {m for m, mine in zip(u.meters.ids, homes, strict=True) if mine}
-            self.owned |= {d for d, i in zip(u.meters.blink.ids, u.meters.blink_homes, strict=True) if homes[i]}
-            self.owned |= {f"ss{i}" for o in u.grid.solver.own for i in o.trafo}
-            if self.lead:
-                self.owned |= {d for d, _, _ in u.utilities.devices()}
-            else:
-                u.utilities = UtilityMeterStage(UtilityMeters(), u.s.seed, s.clock.start, ms(s.clock.step))
+        own_bus = np.zeros(len(u.grid.net.bus), dtype=bool)
+        for o in u.grid.solver.own:
+            own_bus[o.bus] = True
+        homes = own_bus[u.meters.bus_index]
+        self.owned = {m for m, mine in zip(u.meters.ids, homes, strict=True) if mine}
+        self.owned |= {d for d, i in zip(u.meters.blink.ids, u.meters.blink_homes, strict=True) if homes[i]}
+        self.owned |= {f"ss{i}" for o in u.grid.solver.own for i in o.trafo}
+        if self.lead:
+            self.owned |= {d for d, _, _ in u.utilities.devices()}
+        else:
+            u.utilities = UtilityMeterStage(UtilityMeters(), u.s.seed, s.clock.start, ms(s.clock.step))
         return self
 
 

@@ -30,7 +30,7 @@ from gridloop.grid_models.coupling.federates import (
     slot_time,
 )
 from gridloop.grid_models.coupling.federation import partition_substations
-from gridloop.grid_models.coupling.split import LvSubstation, split_at_substations
+from gridloop.grid_models.coupling.split import LvSubstation, split_at_substations, substation_trafos
 from gridloop.grid_models.pgm_solver import PgmSolver
 
 
@@ -61,12 +61,6 @@ class _Own:
         self.power_out: _Publisher | None = None
 
 
-def own_trafos(net: pp.pandapowerNet, part: int, parts: int) -> list[int]:
-    """The MV/LV transformers (labels) of partition ``part`` of ``parts``: a contiguous block of substations."""
-    trafos = [s.trafo for s in split_at_substations(net).substations]
-    return _block(trafos, part, parts)
-
-
 def _block(trafos: list[int], part: int, parts: int) -> list[int]:
     if parts > len(trafos):
         raise ValueError(f"{parts} partitions for {len(trafos)} LV substations: grid.coupling gives each "
@@ -78,8 +72,8 @@ class CoupledLvSolver:
     """GridSolver of the whole net that solves only the partition's LV substations, coupled over HELICS."""
 
     def __init__(self, net: pp.pandapowerNet, slot: CouplingSlot) -> None:
-        split = split_at_substations(net)
-        mine = set(_block([s.trafo for s in split.substations], slot.part, slot.parts))
+        mine = set(_block(substation_trafos(net), slot.part, slot.parts))
+        split = split_at_substations(net, lv_nets=mine)
         self.own = [_Own(s, net) for s in split.substations if s.trafo in mine]
         self.slot = slot
         self._vn_kv = net.bus.vn_kv.to_numpy(dtype=float).copy()

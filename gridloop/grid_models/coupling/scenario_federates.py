@@ -69,7 +69,7 @@ class _MvDrive:
 def run_mv_scenario(s: Scenario, broker_address: str, n_steps: int, sweeps: int = 2) -> FederateReport:
     """The MV federate of a coupled run: substation P + jQ in, MV bus voltages out, ``n_steps`` HELICS steps."""
     net = scenario_net(s)
-    split = split_at_substations(net)
+    split = split_at_substations(net, lv_nets=())
     mv = split.mv_net
     if s.grid.tap_control is not None and len(mv.trafo) and (mv.trafo.tap_max != mv.trafo.tap_min).any():
         raise ValueError("grid.coupling: helics with grid.tap_control: the MV federate does not control the "
@@ -86,7 +86,8 @@ def run_mv_scenario(s: Scenario, broker_address: str, n_steps: int, sweeps: int 
     for sub_in in power_in:
         h.helicsInputSetDefaultComplex(sub_in, 0.0, 0.0)
     slack_out = [_publisher(fed, SLACK_KEY.format(sub.trafo), "pu") for sub in split.substations]
-    report = FederateReport("mv", vm_pu={int(b): [] for b in mv.bus.index})
+    # keyed by the bus's position in the whole net (the recorded series' column), not its label
+    report = FederateReport("mv", vm_pu={int(b): [] for b in net.bus.index.get_indexer(mv.bus.index)})
     h.helicsFederateEnterExecutingMode(fed)
     try:
         for k in range(n_steps):
