@@ -75,6 +75,10 @@ def _mv_federation(s: Scenario, workers: int, services: RunServices, run_dir: Pa
         return None
     from gridloop.grid_models.coupling.scenario_federates import MvFederation
 
+    if s.grid.is_district and workers > s.grid.substations:
+        raise ValueError(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
+                         "partition whole LV substations, so use at most grid.substations partitions")
+
     mv = MvFederation(s, workers, int(round(s.clock.duration / s.clock.step)), run_dir)
     services.callback(mv.close)
     return mv
