@@ -105,3 +105,19 @@ def test_coupling_is_refused_where_it_cannot_run(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(ScenarioError, match=match):
         load_scenario(path)
+
+
+def test_more_coupled_partitions_than_lv_substations_is_refused(tmp_path):
+    path = tmp_path / "district.yaml"
+    path.write_text(DISTRICT)
+    with pytest.raises(ValueError, match="5 partitions for 4 LV substations"):
+        run_workers(path, load_scenario(path), RunOptions(out=tmp_path / "x", progress=False), 5)
+
+
+def test_a_coupled_scenario_without_its_broker_is_refused(tmp_path):
+    from gridloop.engine.run import run_scenario
+
+    path = tmp_path / "district.yaml"
+    path.write_text(DISTRICT)
+    with pytest.raises(ValueError, match=r"grid\.coupling: helics runs through gridloop run"):
+        run_scenario(load_scenario(path), RunOptions(out=tmp_path / "x", progress=False))

@@ -28,6 +28,9 @@ START_MARGIN_S = 15.0  # time for the children to load the grid before a shared 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> RunSummary:
     s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.copies, 0, workers)  # more partitions than substations: say so now
+    if s.grid.coupling is not None and s.grid.is_district and workers > s.grid.substations:
+        raise ValueError(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
+                         "partition whole LV substations, so use at most grid.substations partitions")
     run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
     with RunServices(s, run_dir) as services:
@@ -75,9 +78,6 @@ def _mv_federation(s: Scenario, workers: int, services: RunServices, run_dir: Pa
         return None
     from gridloop.grid_models.coupling.scenario_federates import MvFederation
 
-    if s.grid.is_district and workers > s.grid.substations:
-        raise ValueError(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
-                         "partition whole LV substations, so use at most grid.substations partitions")
 
     mv = MvFederation(s, workers, int(round(s.clock.duration / s.clock.step)), run_dir)
     services.callback(mv.close)
