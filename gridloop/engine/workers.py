@@ -85,15 +85,20 @@ def _mv_federation(s: Scenario, workers: int, services: RunServices, run_dir: Pa
 
 
 def _wait(children: list[subprocess.Popen], mv) -> list[int]:
-    """The partitions' exit codes; if the MV federate fails first, the partitions (stuck waiting for it) end."""
+    """The partitions' exit codes. Coupled, they wait on each other's time grants: if the MV federate or one
+    partition fails, the others (stuck waiting for it) are ended."""
+    if mv is None:
+        return [c.wait() for c in children]
     while any(c.poll() is None for c in children):
-        failed = mv.failed() if mv is not None else None
-        if failed is not None:
+        failed = mv.failed()
+        if failed is not None or any(c.returncode for c in children):
             for c in children:
-                c.kill()
-            raise RuntimeError(failed)
+                if c.poll() is None:
+                    c.kill()
+            if failed is not None:
+                raise RuntimeError(failed)
         time.sleep(0.2)
-    return [c.returncode for c in children]
+    return [c.wait() for c in children]
 
 
 def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, messages: Messages) -> RunSummary:
