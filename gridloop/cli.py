@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                      "for one substation, simulate it whole and publish meters with index %% N == K; "
                      "either way readings do not depend on N")
     run.add_argument("--workers", type=int, help="start N local partitions sharing one broker and platform")
+    run.add_argument("--helics-broker", help="grid.coupling: the run's HELICS broker (set by --workers)")
     run.add_argument("--wall-start", type=float, help="real time: Unix time at which simulated time 0 starts")
     run.add_argument("--view", action="store_true",
                      help="serve a live web view of the run on loopback (prints its URL)")
@@ -179,7 +180,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          broker=args.broker, store=args.store, progress=args.progress, api_url=args.api_url,
                          api_key=access.api_key, partition=args.partition, wall_start=args.wall_start,
                          view=args.view, view_port=args.view_port, view_key=args.view_key, tenant=access.tenant,
-                         mqtt_username=access.mqtt_username, mqtt_password=access.mqtt_password)
+                         mqtt_username=access.mqtt_username, mqtt_password=access.mqtt_password,
+                         helics_broker=args.helics_broker)
+    if args.workers is None and scenario.grid.coupling is not None and args.partition is None:
+        args.workers = 1  # a coupled run always has its MV federate and broker beside the partitions
     try:
         summary = _run(args, scenario, options)
     except ScenarioError as exc:  # found while building the grid (e.g. a network without homes)

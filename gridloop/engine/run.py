@@ -56,8 +56,10 @@ class _Partition:
     owned: set[str] | None = None
 
     @classmethod
-    def of(cls, s: Scenario, partition: tuple[int, int] | None) -> _Partition:
+    def of(cls, s: Scenario, partition: tuple[int, int] | None, helics_broker: str | None = None) -> _Partition:
         part, parts = partition or (0, 1)
+        if s.grid.coupling is not None:
+            return cls._coupled(s, part, parts, helics_broker)
         count = s.grid.copies
         units = [build_unit(s, i) for i in substations_of_partition(count, part, parts)]
         self = cls(units, lead=part == 0 or count > 1, split=count == 1 and parts > 1, parts=parts)
@@ -69,6 +71,33 @@ class _Partition:
             else:
                 u.utilities = UtilityMeterStage(UtilityMeters(), u.s.seed, s.clock.start, ms(s.clock.step))
                 u.substation = SubstationMeterBank([], s.meters.interval, np.random.default_rng([s.seed, 1]))
+        return self
+
+
+    @classmethod
+    def _coupled(cls, s: Scenario, part: int, parts: int, helics_broker: str | None) -> _Partition:
+        """An LV federate of a coupled run: the whole district's homes and meters are built (same draws for any
+        N), its own LV substations solved, and it publishes their meters (the lead: the utility meters too).
+        Even alone it owns only LV substations' meters: those of the MV grid's own transformers (SimBench
+        MV+LV) are the MV federate's, which publishes none."""
+        from gridloop.grid_models.coupling.lv_solver import CouplingSlot
+
+        if helics_broker is None:
+            raise ValueError("grid.coupling: helics runs through gridloop run (with or without --workers N), "
+                             "which starts the HELICS broker and the MV federate; this run has no broker")
+        u = build_unit(s, 0, CouplingSlot(part, parts, helics_broker))
+        self = cls([u], lead=part == 0, split=parts > 1, parts=parts)
+        own_bus = np.zeros(len(u.grid.net.bus), dtype=bool)
+        for o in u.grid.solver.own:
+            own_bus[o.bus] = True
+        homes = own_bus[u.meters.bus_index]
+        self.owned = {m for m, mine in zip(u.meters.ids, homes, strict=True) if mine}
+        self.owned |= {d for d, i in zip(u.meters.blink.ids, u.meters.blink_homes, strict=True) if homes[i]}
+        self.owned |= {f"ss{i}" for o in u.grid.solver.own for i in o.trafo}
+        if self.lead:
+            self.owned |= {d for d, _, _ in u.utilities.devices()}
+        else:
+            u.utilities = UtilityMeterStage(UtilityMeters(), u.s.seed, s.clock.start, ms(s.clock.step))
         return self
 
 
@@ -133,7 +162,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None,
     with started.services as ctx:
         series = SeriesWriter(s)  # loads its plotting library while the platform starts
         ctx.callback(series.close)
-        run = _Partition.of(s, options.partition)  # the grids are built while the platform starts
+        run = _Partition.of(s, options.partition, options.helics_broker)  # built while the platform starts
+        for u in run.units:  # a coupled run's LV federate leaves the federation however the run ends
+            if hasattr(u.grid.solver, "close"):
+                ctx.callback(u.grid.solver.close)
         ctx.ready()
         wired = _wire(s, run, ctx, run_dir)
         pipelines = [u.pipeline(dia, c, ctx.api, run.owned, run.lead, ctx.broker)
@@ -150,6 +182,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None,
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
         if view is not None:
             view.finish()
+        for u in run.units:  # a coupled run: the MV federate ends with the last LV federate's step
+            if hasattr(u.grid.solver, "close"):
+                u.grid.solver.close()
         series.write(run.units, run_dir, s)  # written while the platform catches up and stops
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
             for sample in u.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):

@@ -8,6 +8,7 @@ platform, so partition K/N (the substations i with i % N == K) publishes the sam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from gridloop.virtual_meters.meter_stages import (
 )
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
 from gridloop.virtual_meters.reading_path import ReadingPath
+
+if TYPE_CHECKING:
+    from gridloop.grid_models.coupling.lv_solver import CouplingSlot
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,14 @@ def substations_of_partition(count: int, part: int, parts: int) -> list[int]:
     return [i for i in range(count) if i % parts == part]
 
 
-def build_unit(s: Scenario, index: int) -> SubstationUnit:
+def _coupled_solver(slot: CouplingSlot):
+    from gridloop.grid_models.coupling.lv_solver import CoupledLvSolver  # helics only where coupling is asked
+
+    return lambda net: CoupledLvSolver(net, slot)
+
+
+def build_unit(s: Scenario, index: int, coupling: CouplingSlot | None = None) -> SubstationUnit:
+    """Substation ``index`` of the scenario; ``coupling``: its grid stage is this partition's LV federate."""
     count = s.grid.copies
     if count > 1:
         s = s.model_copy(deep=True)
@@ -159,7 +170,8 @@ def build_unit(s: Scenario, index: int) -> SubstationUnit:
     outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
     faults = any(isinstance(e, FaultEvent) for e in s.events)  # protection works on a pandapower net
     grid = GridStage.build(s.grid, lambda net: build_demand(net, s.households, s.clock.start, period, seed),
-                           outages, period, seed, net_cache=not faults)
+                           outages, period, seed, net_cache=not faults and coupling is None,
+                           solver_of=None if coupling is None else _coupled_solver(coupling))
     meters = build_home_meters(s.meters, grid, seed)
     return SubstationUnit(index, substation_prefix(index, count), s, grid, meters, grid_actuators(grid, meters.ids),
                           build_reading_path(s.meters.link, len(meters.sampled), seed),

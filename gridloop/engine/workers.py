@@ -28,11 +28,15 @@ START_MARGIN_S = 15.0  # time for the children to load the grid before a shared 
 def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, workers: int) -> RunSummary:
     s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.copies, 0, workers)  # more partitions than substations: say so now
+    if s.grid.coupling is not None and s.grid.is_district and workers > s.grid.substations:
+        raise ValueError(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
+                         "partition whole LV substations, so use at most grid.substations partitions")
     run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()
     with RunServices(s, run_dir) as services:
         api = services.api
         wall_start = time.time() + START_MARGIN_S if s.clock.realtime else None
+        mv = _mv_federation(s, workers, services, run_dir)
         children = []
         for k in range(workers):
             cmd = [sys.executable, "-m", "gridloop", "run", str(scenario_path), "--partition", f"{k}/{workers}",
@@ -44,12 +48,16 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
                     cmd += [flag, str(value)]
             if s.clock.realtime:
                 cmd.append("--realtime")
+            if mv is not None:
+                cmd += ["--helics-broker", mv.address]
             log = (run_dir / f"part-{k}.log").open("wb")
             children.append(subprocess.Popen(cmd, stdout=log, stderr=log, env={
                 **os.environ, "GRIDLOOP_API_KEY": api.api_key, **mqtt_environment(services.credentials)}))
-        codes = [c.wait() for c in children]
+        codes = _wait(children, mv)
         if any(codes):
             raise RuntimeError(f"partitions failed with exit codes {codes}; see {run_dir}/part-*.log")
+        if mv is not None:
+            mv.result()  # its report (residual per step, MV bus voltages) is mv-federate.json
         parts = [RunSummary.read(run_dir / f"part-{k}") for k in range(workers)]
         start_ms = int(pd.Timestamp(parts[0].sim_start).value // 1_000_000)
         end_ms = int(pd.Timestamp(parts[0].sim_end).value // 1_000_000)
@@ -64,14 +72,45 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
     return summary
 
 
+def _mv_federation(s: Scenario, workers: int, services: RunServices, run_dir: Path):
+    """grid.coupling: the HELICS broker and the MV federate, started before the partitions (closed with the run)."""
+    if s.grid.coupling is None:
+        return None
+    from gridloop.grid_models.coupling.scenario_federates import MvFederation
+
+
+    mv = MvFederation(s, workers, int(round(s.clock.duration / s.clock.step)), run_dir)
+    services.callback(mv.close)
+    return mv
+
+
+def _wait(children: list[subprocess.Popen], mv) -> list[int]:
+    """The partitions' exit codes. Coupled, they wait on each other's time grants: if the MV federate or one
+    partition fails, the others (stuck waiting for it) are ended."""
+    if mv is None:
+        return [c.wait() for c in children]
+    while any(c.poll() is None for c in children):
+        failed = mv.failed()
+        if failed is not None or any(c.returncode for c in children):
+            for c in children:
+                if c.poll() is None:
+                    c.kill()
+            if failed is not None:
+                raise RuntimeError(failed)
+        time.sleep(0.2)
+    return [c.wait() for c in children]
+
+
 def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, messages: Messages) -> RunSummary:
-    """One summary of the partitions' own: disjoint substations add up, copies of one substation do not."""
+    """One summary of the partitions' own: disjoint substations add up, copies of one substation do not; the
+    partitions of a coupled run solve disjoint LV substations of one net (its meters counted once)."""
     by_substation = s.grid.copies > 1
     grids = [p.grid for p in parts]
     grid = grids[0].model_copy(update={
         "v_min_pu": min(g.v_min_pu for g in grids), "v_max_pu": max(g.v_max_pu for g in grids),
         "max_line_loading_percent": max(g.max_line_loading_percent for g in grids),
-        "deenergized_bus_steps": sum(g.deenergized_bus_steps for g in grids)}) if by_substation else grids[0]
+        "deenergized_bus_steps": sum(g.deenergized_bus_steps for g in grids)}) if by_substation or s.grid.coupling \
+        else grids[0]
     commands = CommandCounts(**{k: sum(getattr(p.commands, k) for p in parts) for k in CommandCounts.model_fields}
                              ) if by_substation else parts[0].commands
     return RunSummary(

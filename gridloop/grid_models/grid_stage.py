@@ -155,12 +155,14 @@ class GridStage:
 
     @classmethod
     def build(cls, cfg: Grid, make_demand: Callable[[object], Demand], outages: Sequence[tuple[str, int]],
-              period_ms: int, seed: int = 0, *, net_cache: bool = False) -> GridStage:
+              period_ms: int, seed: int = 0, *, net_cache: bool = False,
+              solver_of: Callable[[object], GridSolver] | None = None) -> GridStage:
         """The grid section's network (drawn from ``seed``) with its demand, batteries and outage switches.
 
         ``net_cache``: the caller needs nothing of pandapower beyond the build (no line faults): a balanced
         power-grid-model grid without batteries, outages or tap control then reads its network's tables from
-        the network cache (``net_cache``) and imports no pandapower."""
+        the network cache (``net_cache``) and imports no pandapower. ``solver_of(net)`` replaces the backend's
+        solver (a coupled run's LV federate)."""
         if net_cache and runs_on_tables(cfg, outages):
             net = load_grid_network(cfg, seed)
         else:
@@ -174,7 +176,7 @@ class GridStage:
             add_zero_sequence_defaults(net)
         if cfg.tap_control is not None:
             _declare_ratio_tap_changers(net)
-        solver = make_solver(net, cfg.backend, per_phase=cfg.per_phase)
+        solver = solver_of(net) if solver_of is not None else make_solver(net, cfg.backend, per_phase=cfg.per_phase)
         return cls(net, solver, demand, cfg.backend, unique_names(net.bus, "bus"), unique_names(net.line, "line"),
                    unique_names(net.trafo, "trafo"), fleet, tuple(b.id for b in cfg.batteries),
                    np.zeros(len(cfg.batteries)), np.full(len(demand.load_index), np.nan), period_ms,

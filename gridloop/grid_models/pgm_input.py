@@ -70,7 +70,7 @@ def _transformers(
     uk, pk, i0, p0 = pgm_trafo_params(
         tr.vk_percent, tr.vkr_percent, _f(tr.i0_percent), _f(tr.pfe_kw), sn_mva, trafo_model
     )
-    windings = np.array([parse_vector_group(v) for v in tr.vector_group.astype(str)], dtype=np.int64)
+    windings = np.array([parse_vector_group(v) for v in tr.vector_group.astype(str)], dtype=np.int64).reshape(-1, 2)
     arr["id"] = ids
     arr["from_node"] = bus_pos(tr.hv_bus)
     arr["to_node"] = bus_pos(tr.lv_bus)

@@ -36,7 +36,10 @@ class PgmSolver:
         error_tolerance: float = 1e-10,
         max_iterations: int = 30,
         fast: bool = True,
+        slack_control: bool = False,
     ) -> None:
+        """``slack_control``: the sources' voltages can be set per solve (:meth:`set_slack`) and their power is read
+        back (:meth:`slack_power`); an MV/LV coupling drives an LV substation's slack this way."""
         self.symmetric = symmetric
         self._input, self._layout = build_pgm_input(net, symmetric=symmetric, trafo_model=trafo_model)
         self._model = PowerGridModel(self._input, system_frequency=float(net.f_hz))
@@ -67,6 +70,12 @@ class PgmSolver:
         self._tap_pos = trafos["tap_pos"].copy()
         self._tap_range = np.sort(np.column_stack([trafos["tap_min"], trafos["tap_max"]]), axis=1)
         self._taps_dirty = False
+        self._source_update: dict[str, np.ndarray] | None = None
+        self._source_dirty = False
+        if slack_control:
+            src = self._input[ComponentType.source]
+            self._source_update = {"id": src["id"].copy(), "u_ref": src["u_ref"].astype(np.float64),
+                                   "u_ref_angle": src["u_ref_angle"].astype(np.float64)}
         self._outputs: dict[ComponentType, list[str]] = {
             ComponentType.node: ["energized", "u_pu"] if symmetric else ["energized", "u_pu", "u_angle"],
             ComponentType.line: ["loading"],
@@ -76,6 +85,11 @@ class PgmSolver:
             del self._outputs[ComponentType.line]
         if lay.trafo_ids.size == 0:
             del self._outputs[ComponentType.transformer]
+        if slack_control:
+            self._outputs[ComponentType.source] = ["p", "q"]
+            if symmetric:
+                self._outputs[ComponentType.node].append("u_angle")
+        self._last_out: dict | None = None
         self._fast = (
             make_fast_call(
                 self._model,
@@ -151,20 +165,37 @@ class PgmSolver:
             self._tap_pos[pos[0]] = int(position)
             self._taps_dirty = True
 
+    def set_slack(self, vm_pu: float, va_rad: float) -> None:
+        """Voltage of every source (pu, rad) for the next solve (``slack_control`` solvers only)."""
+        self._source_update["u_ref"][:] = vm_pu
+        self._source_update["u_ref_angle"][:] = va_rad
+        self._source_dirty = True
+
+    def slack_power(self) -> complex:
+        """P + jQ (MW, Mvar) the sources fed in the last solve (``slack_control`` solvers only)."""
+        src = self._last_out[ComponentType.source]
+        return complex(float(np.sum(src["p"])) / 1e6, float(np.sum(src["q"])) / 1e6)
+
+    def bus_voltage(self) -> np.ndarray:
+        """Complex positive-sequence voltage per bus (pu) of the last solve (``slack_control``, balanced)."""
+        node = self._last_out[ComponentType.node]
+        return node["u_pu"] * np.exp(1j * node["u_angle"])
+
     def tap_position(self, trafo_index: int) -> int:
         """Current (pending) tap position of a transformer."""
         return int(self._tap_pos[np.flatnonzero(self._trafo_labels == trafo_index)[0]])
 
     def solve(self) -> GridState:
         """Push pending updates into the model and run one power flow."""
-        if self._fast is not None and (self._loads_dirty or self._sgens_dirty):
+        if self._fast is not None and (self._loads_dirty or self._sgens_dirty or self._source_dirty):
             self._fast.push_update()
-            self._loads_dirty = self._sgens_dirty = False
-        if self._loads_dirty or self._sgens_dirty or self._topology_dirty or self._taps_dirty:
+            self._loads_dirty = self._sgens_dirty = self._source_dirty = False
+        if self._loads_dirty or self._sgens_dirty or self._topology_dirty or self._taps_dirty or self._source_dirty:
             self._model.update(update_data=self._pending_update())
         if self._fast is not None:
-            return self._to_state(self._fast.run())
-        out = self._model.calculate_power_flow(
+            self._last_out = self._fast.run()
+            return self._to_state(self._last_out)
+        out = self._last_out = self._model.calculate_power_flow(
             symmetric=self.symmetric,
             error_tolerance=self._tol,
             max_iterations=self._max_iter,
@@ -237,6 +268,8 @@ class PgmSolver:
         bound = {self._load_type: self._load_update}
         if self._layout.sgen_ids.size:
             bound[ComponentType.sym_gen] = self._sgen_update
+        if self._source_update is not None:
+            bound[ComponentType.source] = self._source_update
         return bound
 
     def _pending_update(self) -> dict[ComponentType, dict[str, np.ndarray]]:
@@ -248,6 +281,9 @@ class PgmSolver:
         if self._sgens_dirty:
             update[ComponentType.sym_gen] = self._sgen_update
             self._sgens_dirty = False
+        if self._source_dirty:
+            update[ComponentType.source] = self._source_update
+            self._source_dirty = False
         if self._topology_dirty:
             # clear first and work on a snapshot: a set_switch from another thread meanwhile is kept
             self._topology_dirty = False

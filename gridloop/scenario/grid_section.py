@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gridloop.grid_models.network_names import lv_type_problem, network_name_problem
 
@@ -62,6 +62,9 @@ class Grid(_Strict):
     phase_skew: float = Field(0.0, ge=0, le=1, description=(
         "network feeders: 0 spreads homes evenly over L1-L3, 1 puts all on L1"))
     tap_control: TapControl | None = Field(None, description="automatic tap changers (off if unset)")
+    coupling: Literal["helics"] | None = Field(None, description=(
+        "district or SimBench MV+LV net: helics splits it by LV substation over the partitions of "
+        "gridloop run --workers N, coupled through the MV grid by HELICS federates (off if unset)"))
 
     @field_validator("network")
     @classmethod
@@ -79,6 +82,25 @@ class Grid(_Strict):
             if problem:
                 raise ValueError(f"lv_types[{i}]: {problem}")
         return codes
+
+    @model_validator(mode="after")
+    def _coupled_net(self) -> Grid:
+        if self.coupling is None:
+            return self
+        if not (self.is_district or self.is_mvlv):
+            raise ValueError(f"grid.coupling: helics splits a net at its MV/LV substations: it needs network: "
+                             f"district or a SimBench MV+LV code (1-MVLV-...), not {self.network!r}")
+        for name, bad in (("grid.backend", self.backend != "pgm"), ("grid.per_phase", self.per_phase),
+                          ("grid.batteries", bool(self.batteries))):
+            if bad:
+                raise ValueError(f"grid.coupling: helics runs balanced LV substations on pgm without grid "
+                                 f"batteries: {name} is not supported with it")
+        return self
+
+    @property
+    def is_mvlv(self) -> bool:
+        """A SimBench net of an MV grid with its LV grids (1-MVLV-...)."""
+        return self.network.strip().startswith("1-MVLV-")
 
     @property
     def is_district(self) -> bool:

@@ -323,6 +323,12 @@ class Scenario(_Strict):
                 if value:
                     raise ValueError(f"{name} act on one grid's devices: leave {name} empty when "
                                      "grid.substations is more than 1 (a scale-out run of independent substations)")
+        if self.grid.coupling is not None:
+            for name, value in (("events", self.events), ("services", self.services),
+                                ("kpis.transformer_limit_kw", self.kpis.transformer_limit_kw)):
+                if value:
+                    raise ValueError(f"grid.coupling: helics does not run {name} yet (its partitions solve parts "
+                                     f"of the grid): leave {name} unset with grid.coupling")
         for i, event in enumerate(self.events):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")

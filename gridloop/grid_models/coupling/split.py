@@ -11,6 +11,7 @@ Bus, line and load indices are the whole net's, so results compare index by inde
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ class LvSubstation:
 
     trafo: int  # the transformer's index in the whole net
     mv_bus: int  # its high-voltage bus: the slack of ``net`` and the load bus in the MV net
-    net: pp.pandapowerNet  # transformer + LV grid, ext_grid at ``mv_bus``
+    net: pp.pandapowerNet | None  # transformer + LV grid, ext_grid at ``mv_bus`` (None: not cut out)
     mv_load: int  # index of the load standing for this substation in the MV net
 
     @property
@@ -44,15 +45,24 @@ class MvLvSplit:
         return next(s for s in self.substations if s.trafo == trafo)
 
 
+def substation_trafos(net: pp.pandapowerNet) -> list[int]:
+    """The MV/LV transformers (labels, in net order) a split cuts at: in service, low side at most 1 kV."""
+    lv_kv = net.bus.vn_kv.loc[net.trafo.lv_bus].to_numpy()
+    return [int(t) for t in net.trafo.index[(lv_kv <= LV_KV_MAX) & net.trafo.in_service.to_numpy()]]
+
+
 def _lv_buses(net: pp.pandapowerNet, trafo: int, graph) -> set[int]:
     lv_bus = int(net.trafo.at[trafo, "lv_bus"])
     return {int(b) for b in top.connected_component(graph, lv_bus)}
 
 
-def split_at_substations(net: pp.pandapowerNet) -> MvLvSplit:
-    """MV net + one LV net per MV/LV transformer; LV substations must not be meshed with each other."""
-    lv_kv = net.bus.vn_kv.loc[net.trafo.lv_bus].to_numpy()
-    trafos = net.trafo.index[(lv_kv <= LV_KV_MAX) & net.trafo.in_service.to_numpy()].to_numpy()
+def split_at_substations(net: pp.pandapowerNet, lv_nets: Collection[int] | None = None) -> MvLvSplit:
+    """MV net + one LV net per MV/LV transformer; LV substations must not be meshed with each other.
+
+    ``lv_nets``: the transformers whose LV net is cut out (default all; the others' ``net`` is None), as a
+    partition needs only its own and the MV federate none (cutting is most of the split's time).
+    """
+    trafos = substation_trafos(net)
     graph = top.create_nxgraph(net, include_trafos=False, respect_switches=True)
     behind = {int(t): _lv_buses(net, int(t), graph) for t in trafos}
     all_lv = set().union(*behind.values()) if behind else set()
@@ -64,12 +74,15 @@ def split_at_substations(net: pp.pandapowerNet) -> MvLvSplit:
         substations = []
         for t in trafos:
             mv_bus = int(net.trafo.at[t, "hv_bus"])
+            mv_load = pp.create_load(mv_net, mv_bus, p_mw=0.0, q_mvar=0.0, name=f"substation-{int(t)}")
+            if lv_nets is not None and int(t) not in lv_nets:
+                substations.append(LvSubstation(int(t), mv_bus, None, int(mv_load)))
+                continue
             lv_net = select_subnet(net, [mv_bus, *sorted(behind[int(t)])], include_results=False)
             lv_net.ext_grid.drop(lv_net.ext_grid.index, inplace=True)
             lv_net.load.drop(lv_net.load.index[lv_net.load.bus == mv_bus], inplace=True)
             lv_net.sgen.drop(lv_net.sgen.index[lv_net.sgen.bus == mv_bus], inplace=True)
             pp.create_ext_grid(lv_net, mv_bus, vm_pu=1.0, va_degree=0.0)
-            mv_load = pp.create_load(mv_net, mv_bus, p_mw=0.0, q_mvar=0.0, name=f"substation-{int(t)}")
             substations.append(LvSubstation(int(t), mv_bus, lv_net, int(mv_load)))
     return MvLvSplit(mv_net, tuple(substations))
 
