@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import struct
 from pathlib import Path
 
 import pytest
 
 from gridloop.engine.run import RunOptions
 from gridloop.engine.workers import run_workers
+from gridloop.platform.store.sqlite.values import Packing
 from gridloop.scenario.loader import load_scenario
 
 SCENARIO = """\
@@ -24,9 +24,17 @@ outputs: {progress: false, plots: false}
 
 
 def _stored(run_dir: Path) -> list[tuple]:
+    """Each stored reading as (device, ts, seq, ((quantity, value as float.hex), ...)): the values, not their
+    packing (a batch's columns are packed as the smallest exact integers its values allow)."""
     with sqlite3.connect(run_dir / "store.db") as db:
-        return db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
+        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
                           " ORDER BY r.dev, r.ts").fetchall()
+    out = []
+    for dev, ts, seq, key, packed in rows:
+        packing = Packing.of_key(key)
+        values = packing.unpack(packed)[0]
+        out.append((dev, ts, seq, tuple((n, float(v).hex()) for n, v in zip(packing.names, values, strict=True))))
+    return out
 
 
 def _run_with_1_2_4_workers(tmp_path: Path, text: str) -> tuple[dict, dict]:
@@ -56,9 +64,8 @@ def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
 
 
 def _value(row: tuple, quantity: str) -> float | None:
-    """A quantity's value in a stored row (dev, ts, seq, quantity names, packed float64 values)."""
-    names = row[3].split(",")
-    return struct.unpack_from("<d", row[4], 8 * names.index(quantity))[0] if quantity in names else None
+    """A quantity's value in a stored row (dev, ts, seq, quantity values)."""
+    return next((float.fromhex(v) for name, v in row[3] if name == quantity), None)
 
 
 SUBSTATIONS = """\

@@ -25,10 +25,16 @@ AGGS = ("mean", "min", "max", "sum", "last", "count")
 ALL_WIDTHS: tuple[int, ...] = tuple(RESOLUTIONS.values())
 
 
+# a stored bucket holds at least this many of a device's readings: a 15-minute bucket of a 5-minute meter (3 readings,
+# 9 quantities) took more bytes than its readings, and answering it from the raw readings costs about as much
+MIN_READINGS_PER_BUCKET = 60
+
+
 def kept_widths(interval_ms: int) -> tuple[int, ...]:
-    """The resolutions (widths, ms) stored for a device reading every ``interval_ms``: none finer than its own
-    interval (a 1-minute bucket of a 5-minute meter is its raw reading again); 0, no interval known: all."""
-    return tuple(w for w in ALL_WIDTHS if w >= interval_ms)
+    """The resolutions (widths, ms) stored for a device reading every ``interval_ms``: those whose bucket holds at
+    least MIN_READINGS_PER_BUCKET of its readings (1 Hz: all; 1 min: 1h and 1d; 5 or 15 min: 1d); the others are
+    answered from the raw readings, and stored only as the raw readings leave (retention). 0, no interval: all."""
+    return tuple(w for w in ALL_WIDTHS if w >= MIN_READINGS_PER_BUCKET * interval_ms)
 
 
 @dataclass

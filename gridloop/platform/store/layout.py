@@ -1,11 +1,13 @@
 """The store's on-disk layout version: a store written by an older layout is migrated or refused, never read wrong.
 
-Layout 1: device ids were global (one tenant per id). Layout 2: devices are keyed by (tenant, id).
+Layout 1: device ids were global (one tenant per id). Layout 2: devices are keyed by (tenant, id). Layout 3 (SQLite):
+a shape also says how each value column is packed (scaled integers where exact); a layout-2 store reads the same,
+so its migration only records the number, and a gridloop of layout 2 refuses a layout-3 file rather than misread it.
 """
 
 from __future__ import annotations
 
-LAYOUT = 2
+LAYOUT = 3
 LAYOUT_KEY = "layout"
 
 

@@ -19,7 +19,7 @@ DEVICES_TABLE = """CREATE TABLE IF NOT EXISTS devices (
     id TEXT NOT NULL, tenant TEXT NOT NULL, type TEXT NOT NULL, phases INTEGER NOT NULL,
     gateway TEXT, asset TEXT, status TEXT NOT NULL DEFAULT 'unknown', meta TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant, id)) WITHOUT ROWID"""
-# values packed by their quantity set (values.py: ``shape`` names it, ``v`` holds float64s)
+# values packed by their quantity set (values.py: ``shape`` names it and its column packing, ``v`` holds them)
 READINGS_TABLE = """CREATE TABLE IF NOT EXISTS readings (
     tenant TEXT NOT NULL, dev TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER, shape INTEGER NOT NULL,
     v BLOB NOT NULL, PRIMARY KEY (tenant, dev, ts)) WITHOUT ROWID"""
@@ -80,10 +80,12 @@ class SqliteBase:
         if found != LAYOUT and not (migrate and found < LAYOUT):
             self._db.close()
             raise StoreLayoutError(f"sqlite:///{path}", found)
-        if found < LAYOUT:
+        if found == 1:
             from gridloop.platform.store.sqlite.migrate import migrate_layout1
 
             migrate_layout1(self._db, self._codec)
+        elif found < LAYOUT:  # layout 2: its float64 rows read as they are, only the number changes
+            self._db.execute("UPDATE store_info SET value=? WHERE key=?", (str(LAYOUT), LAYOUT_KEY))
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO store_info VALUES (?, ?)", (LAYOUT_KEY, str(LAYOUT)))
         from gridloop.platform.store.sqlite.counters import build_counters

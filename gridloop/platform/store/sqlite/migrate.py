@@ -1,4 +1,5 @@
-"""Layout 1 -> 2 of the SQLite store, in one transaction (a migration stopped half-way leaves layout 1 as it was).
+"""Layout 1 -> the current layout of the SQLite store, in one transaction (a migration stopped half-way leaves
+layout 1 as it was).
 
 Devices are re-keyed by (tenant, id); readings' JSON objects become packed values of a quantity set; and since
 layout 1 folded every reading into the rollups at ingest, each tenant's rollup mark is put past its last reading.

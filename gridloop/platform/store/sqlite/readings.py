@@ -128,8 +128,20 @@ class SqliteReadings(SqliteCounters):
                 " LIMIT ?", (tenant, device, start if start is not None else -1, end if end is not None else 2**62,
                              limit),
             ).fetchall()
-            values = self._codec.values
-            return [StoredReading(ts, seq, values(self._db, shape, v)) for ts, seq, shape, v in rows]
+            return self._stored(rows)
+
+    def _stored(self, rows: list[tuple[int, int | None, int, bytes]]) -> list[StoredReading]:
+        """(ts, seq, shape, packed values) rows as readings, the values unpacked a shape at a time."""
+        by_shape: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            by_shape.setdefault(row[2], []).append(i)
+        values: list[dict[str, float]] = [{}] * len(rows)
+        for shape, index in by_shape.items():
+            names = self._codec.names(self._db, shape)
+            matrix = self._codec.matrix(self._db, shape, [rows[i][3] for i in index]).tolist()
+            for i, vals in zip(index, matrix, strict=True):
+                values[i] = dict(zip(names, vals, strict=True))
+        return [StoredReading(ts, seq, v) for (ts, seq, _, _), v in zip(rows, values, strict=True)]
 
     def query_events(
         self, tenant: str, device: str, start: int | None, end: int | None, kind: str | None, limit: int | None = None

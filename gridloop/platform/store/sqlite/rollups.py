@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterable
 from itertools import islice
 from operator import itemgetter
-from struct import unpack_from
 
 import numpy as np
 
@@ -36,7 +35,7 @@ RECENT_SQL = "SELECT ts, shape, v FROM readings WHERE tenant=? AND dev=? AND ts>
 
 DELETE_RAW_SQL = ("DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenant, dev, ts FROM readings"
                   " WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT ?) RETURNING ts")
-# a device with resolutions not stored (finer than its interval): whole buckets of them per transaction
+# a device with resolutions not stored (too few of its readings a bucket): whole buckets of them per transaction
 NTH_RAW_SQL = "SELECT ts FROM readings WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT 1 OFFSET ?"
 DELETE_RANGE_SQL = "DELETE FROM readings WHERE tenant=? AND dev=? AND ts<? RETURNING ts, shape, v"
 # buckets of readings leaving the store, of a resolution folded only now: a row already there (a restore, or a
@@ -77,7 +76,7 @@ class SqliteRollups(SqliteCounters):
             mark = self._rollup_mark(tenant)
             recent = [] if mark is None or end <= mark or not folded else self._recent_buckets(
                 tenant, folded, quantity, width, max(mark, -(-start // width) * width), -(-end // width) * width)
-            # a resolution finer than the device's interval is not stored: its buckets come from the raw readings
+            # a resolution with too few of the device's readings a bucket is not stored: read from the raw readings
             # (a stored one, of a restore or an older store, counts where no raw reading is left)
             raw = self._recent_buckets(tenant, raw_only, quantity, width, -(-start // width) * width,
                                        -(-end // width) * width) if raw_only else []
@@ -100,16 +99,23 @@ class SqliteRollups(SqliteCounters):
         self, tenant: str, devices: list[str], quantity: str, width: int, lo: int, hi: int
     ) -> list[RollupBucket]:
         """Buckets of ``width`` from the raw readings in [lo, hi) that carry ``quantity``."""
-        names, stamps, values = [], [], []
+        by_shape: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
         for dev in devices:
             for ts, shape, packed in self._db.execute(RECENT_SQL, (tenant, dev, lo, hi)):
-                shape_names = self._codec.names(self._db, shape)
-                if quantity in shape_names:
-                    names.append(dev)
-                    stamps.append(ts)
-                    values.append(unpack_from("<d", packed, 8 * shape_names.index(quantity))[0])
-        rows = columns_rows(tenant, (quantity,), names, np.array(stamps, np.int64),
-                            np.array(values, np.float64).reshape(-1, 1), widths=(width,))
+                devs, stamps, blobs = by_shape.setdefault(shape, ([], [], []))
+                devs.append(dev)
+                stamps.append(ts)
+                blobs.append(packed)
+        names: list[str] = []
+        stamp_parts, value_parts = [np.empty(0, np.int64)], [np.empty(0, np.float64)]
+        for shape, (devs, stamps, blobs) in by_shape.items():
+            shape_names = self._codec.names(self._db, shape)
+            if quantity in shape_names:
+                names.extend(devs)
+                stamp_parts.append(np.array(stamps, np.int64))
+                value_parts.append(self._codec.matrix(self._db, shape, blobs)[:, shape_names.index(quantity)])
+        stamps_all, values_all = np.concatenate(stamp_parts), np.concatenate(value_parts)
+        rows = columns_rows(tenant, (quantity,), names, stamps_all, values_all.reshape(-1, 1), widths=(width,))
         return [RollupBucket(r[1], *r[4:]) for r in rows]
 
     def materialize_rollups(self, tenant: str, upto: int) -> int:
@@ -133,7 +139,7 @@ class SqliteRollups(SqliteCounters):
                 folded = 0
                 for (shape, kept), (devs, stamps, blobs) in groups.items():
                     names = self._codec.names(db, shape)
-                    matrix = np.frombuffer(b"".join(blobs), "<f8").reshape(len(devs), len(names))
+                    matrix = self._codec.matrix(db, shape, blobs)
                     rows = columns_rows(tenant, names, devs, np.array(stamps, np.int64), matrix, kept)
                     db.executemany(UPSERT_ROLLUP_SQL, sorted(rows, key=BY_ROLLUP_KEY))
                     folded += len(devs)
@@ -222,7 +228,7 @@ class SqliteRollups(SqliteCounters):
             lambda stamps: self._count_stored(tenant, ((dev, ts) for (ts,) in stamps), sign=-1))
 
     def _delete_raw_folding(self, tenant: str, dev: str, cutoff: int, batch: int, kept: tuple[int, ...]) -> int:
-        """Delete the readings of a device with resolutions not stored (finer than its interval), older than
+        """Delete the readings of a device with resolutions not stored (kept_widths), older than
         ``cutoff`` aligned down to the coarsest of those, whole buckets of it per transaction (about ``batch``
         readings); in the same transaction their buckets of those resolutions are stored, as they leave."""
         skipped = tuple(w for w in ALL_WIDTHS if w not in kept)
@@ -253,7 +259,7 @@ class SqliteRollups(SqliteCounters):
             by_shape.setdefault(row[1], []).append(row)
         for shape, group in by_shape.items():
             names = self._codec.names(self._db, shape)
-            matrix = np.frombuffer(b"".join(r[2] for r in group), "<f8").reshape(len(group), len(names))
+            matrix = self._codec.matrix(self._db, shape, [r[2] for r in group])
             stamps = np.array([r[0] for r in group], np.int64)
             self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, names, [dev] * len(group), stamps, matrix,
                                                                  widths))
