@@ -28,10 +28,11 @@ from gridloop.engine.run_services import (  # noqa: F401  (RunServices, resolve,
 )
 from gridloop.engine.step_loop import Pacer, StepLoop
 from gridloop.engine.substation_unit import SubstationUnit, build_unit, substations_of_partition
-from gridloop.engine.summary import RunFacts, SeriesWriter, write_outputs
+from gridloop.engine.summary import RunFacts, write_outputs
 from gridloop.mqtt_client import TlsFiles, wait_online
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.queryable_latency import QueryableProbe, probe_meters
+from gridloop.results.series_writer import SeriesWriter
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
 from gridloop.scenario.overrides import RunOptions
@@ -185,7 +186,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None,
         for u in run.units:  # a coupled run: the MV federate ends with the last LV federate's step
             if hasattr(u.grid.solver, "close"):
                 u.grid.solver.close()
-        series.write(run.units, run_dir, s)  # written while the platform catches up and stops
+        # written while the platform catches up and stops
+        series.write([(u.name, bool(u.prefix), u.recorder, len(u.meters)) for u in run.units], run_dir, s)
         for u, dia in zip(run.units, wired.dias, strict=True):  # the gateways forward what they still hold
             for sample in u.drain(facts.end_ms - facts.start_ms, ms(s.clock.step)):
                 dia.publish(u.publisher.mine(sample))

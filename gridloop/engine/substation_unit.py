@@ -14,9 +14,9 @@ import numpy as np
 
 from gridloop.contract.summary import LinkedMeters, LinkSection
 from gridloop.controllers.actuators import CommandStage, grid_actuators
+from gridloop.controllers.scenario_events import CommandSender, ScenarioEventsStage
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
 from gridloop.engine.publish import PublishStage
-from gridloop.engine.scenario_events import CommandSender, ScenarioEventsStage
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.profiles.demand import PRESETS, build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage

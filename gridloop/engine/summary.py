@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from gridloop.contract.summary import LinkedMeters, QueryableLatency
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
-from gridloop.results.plots import pyplot
-from gridloop.results.report import grid_summary, run_kpis, write_series
+from gridloop.results.report import grid_summary, run_kpis
+from gridloop.results.series_writer import SeriesWriter
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 
@@ -41,43 +40,6 @@ class RunFacts:
         self.start_ms = int(self.start.value // 1_000_000)
         self.n_steps = int(round(self.s.clock.duration / self.s.clock.step))
         self.end_ms = self.start_ms + int(round(self.n_steps * self.s.clock.step * 1000))
-
-
-class SeriesWriter:
-    """Writes the recorded series (Parquet) and the feeder plot in a thread of its own. Made as the run starts, the
-    thread first loads the libraries it writes with while the platform boots (:meth:`loaded` waits for that before
-    the loop, so it never runs beside the steps); :meth:`write`, once the loop has ended, hands it the series, and
-    the run meanwhile waits for the platform to store the last readings and to stop."""
-
-    def __init__(self, s: Scenario) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="series")
-        self._loading = self._pool.submit(_load_writers, s.outputs.series, s.outputs.plots)
-        self._done: Future | None = None
-
-    def loaded(self) -> None:
-        self._loading.result()
-
-    def write(self, units: list[SubstationUnit], run_dir: Path, s: Scenario) -> None:
-        self._done = self._pool.submit(write_series, [(u.name, bool(u.prefix), u.recorder, len(u.meters))
-                                                      for u in units], run_dir, s)
-        self.close()  # the thread ends with its last task
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-
-    def files(self) -> list[str]:
-        """The files written (once they are), or the writer's exception."""
-        if self._done is None:
-            raise RuntimeError("SeriesWriter.files() before write()")
-        return self._done.result()
-
-
-def _load_writers(series: bool, plots: bool) -> None:
-    """Import what writing the series (pyarrow's Parquet) and the plot (matplotlib, ~0.4 s) needs."""
-    if series:
-        import pyarrow.parquet  # noqa: F401
-    if plots:
-        pyplot()
 
 
 def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
