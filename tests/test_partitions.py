@@ -106,8 +106,62 @@ def test_more_partitions_than_substations_is_refused(tmp_path):
         run_workers(path, load_scenario(path), RunOptions(out=tmp_path / "x", progress=False), 5)
 
 
-def test_substations_refuse_events_with_the_field_named(tmp_path):
+@pytest.mark.parametrize(("event", "message"), [
+    ("{at: 5min, command: switch.open, device: sw1}",
+     r"events\[0\]\.substation: grid\.substations is 4: name the substation \(1\.\.4\)"),
+    ("{at: 5min, substation: 5, command: switch.open, device: sw1}",
+     r"events\[0\]\.substation: 5 is not one of the run's substations \(1\.\.4\)"),
+    ("{at: 5min, substation: 1, broker_outage: {duration: 1min}}",
+     r"events\[0\]: broker_outage stops the broker every substation shares"),
+])
+def test_substation_events_must_name_their_substation(tmp_path, event, message):
     path = tmp_path / "bad.yaml"
-    path.write_text(SUBSTATIONS + "events: [{at: 5min, command: switch.open, device: sw1}]\n")
-    with pytest.raises(Exception, match=r"bad\.yaml.*leave events empty when grid\.substations is more than 1"):
+    path.write_text(SUBSTATIONS + f"events: [{event}]\n")
+    with pytest.raises(Exception, match=r"bad\.yaml.*" + message):
         load_scenario(path)
+
+
+def test_services_stay_refused_with_substations(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(SUBSTATIONS.replace("clock: {", "clock: {realtime: true, ")
+                    + "services: [{name: storage_peak_shaving}]\n")
+    with pytest.raises(Exception, match=r"bad\.yaml.*leave services empty when grid\.substations is more than 1"):
+        load_scenario(path)
+
+
+SUBSTATION_EVENTS = """\
+name: substation-events
+seed: 9
+clock: {start: "2026-01-15T06:00:00+01:00", duration: 20min, step: 1min}
+grid: {network: 1-LV-urban6--0-sw, substations: 2}
+meters: {interval: 1min}
+events:
+  - {at: 5min, substation: 2, command: switch.open, device: sw1}
+  - {at: 8min, substation: 1, meter_fault: {meter: m00003, kind: stuck_register}}
+outputs: {progress: false, plots: false, series: false}
+"""
+
+
+@pytest.mark.slow
+def test_events_act_in_their_own_substation_for_any_number_of_partitions(tmp_path):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SUBSTATION_EVENTS)
+    scenario = load_scenario(path)
+    stored, summaries = {}, {}
+    for n in (1, 2):
+        summaries[n] = run_workers(path, scenario, RunOptions(out=tmp_path / f"n{n}", progress=False), n)
+        stored[n] = _stored(tmp_path / f"n{n}")
+    assert stored[1] == stored[2]
+    dead = {row[0] for row in stored[1] if _value(row, "electricity.voltage.l1") == 0.0}
+    assert dead and all(d.startswith("s002-m") for d in dead)  # the switch opened in substation 2 only
+    energy = {}
+    for row in stored[1]:
+        energy.setdefault(row[0], []).append((row[1], _value(row, "electricity.energy.active.import")))
+    t_fault = min(ts for ts, _ in energy["s001-m00003"]) + 8 * 60_000
+    stuck = [e for ts, e in energy["s001-m00003"] if ts >= t_fault]
+    moving = [e for ts, e in energy["s002-m00003"] if ts >= t_fault]
+    assert len(set(stuck)) == 1 and len(set(moving)) > 1  # the register stuck in substation 1's meter only
+    for n, summary in summaries.items():
+        assert summary.commands.executed == 1, n  # sent once, to s002-sw1, answered by substation 2's controller
+        assert [(x["kind"], x["meter"], x["substation"]) for x in summary.injected] == [
+            ("stuck_register", "m00003", "s001")], n

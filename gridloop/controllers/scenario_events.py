@@ -38,9 +38,11 @@ class ScenarioEventsStage:
 
     def __init__(self, events: list, grid: GridStage, meters: HomeMeterFleet, path: ReadingPath,
                  api: CommandSender, arrivals: Callable[[], int], period_ms: int, send_commands: bool = True,
-                 broker=None) -> None:
-        """``arrivals``: commands the controller received so far; ``broker``: the embedded one, if any."""
+                 broker=None, device_prefix: str = "") -> None:
+        """``arrivals``: commands the controller received so far; ``broker``: the embedded one, if any;
+        ``device_prefix``: the substation's namespace on the platform (commands name its devices by local id)."""
         self.grid, self.meters, self.path, self.api, self.broker = grid, meters, path, api, broker
+        self.device_prefix = device_prefix
         self.arrivals, self.send_commands = arrivals, send_commands
         self.period_ms, self.offset_ms = period_ms, 0
         self._pending = sorted(events, key=lambda e: e.at)
@@ -72,7 +74,7 @@ class ScenarioEventsStage:
     def _command(self, clock: Clock, event: CommandEvent) -> None:
         self._commands += 1
         if self.send_commands:  # the lead partition sends; every partition's controller applies it
-            self.api.send_command(event.device, event.command, dict(event.args))
+            self.api.send_command(self.device_prefix + event.device, event.command, dict(event.args))
         # it goes through the platform like anyone's; wait until it is here (it may be already), so that it
         # lands on this very step in every partition
         wait_for(lambda: self.arrivals() >= self._arrivals_before + self._commands, timeout_s=120)

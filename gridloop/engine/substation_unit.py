@@ -92,7 +92,8 @@ class SubstationUnit:
         """The substation's stages in the order of a step; ``lead``: this partition sends and answers."""
         s, period = self.s, ms(self.s.clock.step)
         self.events = ScenarioEventsStage(s.events, self.grid, self.meters, self.path, api,
-                                          lambda: controller.arrivals, period, send_commands=lead, broker=broker)
+                                          lambda: controller.arrivals, period, send_commands=lead, broker=broker,
+                                          device_prefix=self.prefix)
         self.meter_events = MeterEventsStage(self.meters, period, enabled=s.meters.events)
         self.meter_stage = HomeMeterStage(self.meters, self.path, period, path_1hz=self.path_1hz)
         self.publisher = PublishStage(dia, self.recorder, owned, period)
@@ -166,6 +167,7 @@ def build_unit(s: Scenario, index: int, coupling: CouplingSlot | None = None) ->
     if count > 1:
         s = s.model_copy(deep=True)
         s.seed = substation_seed(s.seed, index, count)
+        s.events = [e for e in s.events if e.substation == index + 1]  # each event names its substation
     period, seed = ms(s.clock.step), s.seed
     outages = [(e.outage.element, e.outage.index) for e in s.events if isinstance(e, EquipmentOutageEvent)]
     faults = any(isinstance(e, FaultEvent) for e in s.events)  # protection works on a pandapower net

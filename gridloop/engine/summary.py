@@ -94,7 +94,7 @@ def _links(s: Scenario, units: list[SubstationUnit], dias: list[DeviceIntegratio
 
 def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
              controllers: list[SimulatorController]) -> dict:
-    s, one = facts.s, len(units) == 1
+    s = facts.s
     sampled = sum(u.publisher.sampled for u in units)
     return {
         "scenario": s.name, "seed": s.seed, "sim_start": facts.start.isoformat(),
@@ -122,8 +122,8 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
         },
         "events": {"published": sum(dia.events_published for dia in dias),
                    "by_type": dict(sorted(sum((u.event_publisher.events for u in units), Counter()).items()))},
-        "faults": units[0].grid.faults.ground_truth() if one else [],
-        "injected": units[0].events.injected if one else [],
+        "faults": [{**f, **_where(u)} for u in units for f in u.grid.faults.ground_truth()],
+        "injected": [{**x, **_where(u)} for u in units for x in u.events.injected],
         "customer_minutes_lost": round(sum(u.meter_events.counters.outage_meter_steps for u in units)
                                        * s.clock.step / 60, 2),
         "completeness": facts.completeness,
@@ -131,3 +131,8 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
         "commands": {k: sum(getattr(c.counters, k) for c in controllers)
                      for k in ("received", "executed", "rejected", "failed")},
     }
+
+
+def _where(u: SubstationUnit) -> dict:
+    """A fault's or disturbance's substation, when the run has several (the namespace of its devices)."""
+    return {"substation": u.name} if u.prefix else {}

@@ -121,6 +121,8 @@ def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, me
                           late_steps=sum(p.realtime.late_steps for p in parts)),
         meters=sum(p.meters for p in parts) if by_substation else parts[0].meters,
         messages=messages, grid=grid, commands=commands,
+        faults=[f for p in parts for f in p.faults] if by_substation else parts[0].faults,
+        injected=[x for p in parts for x in p.injected] if by_substation else parts[0].injected,
         partitions=[{"partition": f"{k}/{workers}", "wall_s": p.wall_s, "loop_wall_s": p.loop_wall_s,
                      "substations": p.substations, **p.messages.model_dump()} for k, p in enumerate(parts)],
     )

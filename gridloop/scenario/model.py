@@ -159,10 +159,17 @@ class Platform(_Strict):
         return self
 
 
-class CommandEvent(_Strict):
-    """At simulated time ``at``, send a command to a device through the platform's REST API."""
+class _Event(_Strict):
+    """What every scenario event has: when, and in a multi-substation run, which substation it happens in."""
 
     at: Offset
+    substation: int | None = Field(None, ge=1, description=(
+        "grid.substations > 1: the substation (1..N) whose grid, devices or link the event acts on"))
+
+
+class CommandEvent(_Event):
+    """At simulated time ``at``, send a command to a device through the platform's REST API."""
+
     command: str = Field(pattern=r"^[a-z]+\.[a-z_]+$")
     device: str = Field(pattern=NAME_PATTERN)
     args: dict[str, float | int | str] = Field(default_factory=dict)
@@ -177,10 +184,9 @@ class LineFault(_Strict):
     kind: Literal["3ph", "2ph", "1ph"] = "3ph"
 
 
-class FaultEvent(_Strict):
+class FaultEvent(_Event):
     """At ``at``, a line fault happens."""
 
-    at: Offset
     fault: LineFault
 
 
@@ -190,8 +196,7 @@ class LinkOutage(_Strict):
     duration: Duration
 
 
-class LinkOutageEvent(_Strict):
-    at: Offset
+class LinkOutageEvent(_Event):
     link_outage: LinkOutage
 
 
@@ -202,8 +207,7 @@ class LinkDegradation(_Strict):
     duration: Duration
 
 
-class LinkDegradationEvent(_Strict):
-    at: Offset
+class LinkDegradationEvent(_Event):
     link_degradation: LinkDegradation
 
 
@@ -215,8 +219,7 @@ class EquipmentOutage(_Strict):
     duration: Duration
 
 
-class EquipmentOutageEvent(_Strict):
-    at: Offset
+class EquipmentOutageEvent(_Event):
     outage: EquipmentOutage
 
 
@@ -226,8 +229,7 @@ class BrokerOutage(_Strict):
     duration: Duration
 
 
-class BrokerOutageEvent(_Strict):
-    at: Offset
+class BrokerOutageEvent(_Event):
     broker_outage: BrokerOutage
 
 
@@ -239,8 +241,7 @@ class MeterFault(_Strict):
     drift_ppm: float = Field(500.0, description="clock_drift: how fast the meter's clock runs off")
 
 
-class MeterFaultEvent(_Strict):
-    at: Offset
+class MeterFaultEvent(_Event):
     meter_fault: MeterFault
 
 
@@ -318,11 +319,10 @@ class Scenario(_Strict):
                 raise ValueError(f"{name} must be a whole number of clock.step")
         if self.services and not self.clock.realtime:
             raise ValueError("services react to the platform in real time: set clock.realtime: true (any speed)")
-        if self.grid.copies > 1:
-            for name, value in (("events", self.events), ("services", self.services)):
-                if value:
-                    raise ValueError(f"{name} act on one grid's devices: leave {name} empty when "
-                                     "grid.substations is more than 1 (a scale-out run of independent substations)")
+        if self.grid.copies > 1 and self.services:
+            raise ValueError("services act on one grid's devices: leave services empty when grid.substations is "
+                             "more than 1 (a scale-out run of independent substations)")
+        self._events_have_substations()
         if self.grid.coupling is not None:
             for name, value in (("events", self.events), ("services", self.services),
                                 ("kpis.transformer_limit_kw", self.kpis.transformer_limit_kw)):
@@ -333,6 +333,23 @@ class Scenario(_Strict):
             if event.at > self.clock.duration:
                 raise ValueError(f"events[{i}].at is after the end of the run (clock.duration)")
         return self
+
+    def _events_have_substations(self) -> None:
+        """With several substations each event names the one it happens in; the shared broker is not one's."""
+        count = self.grid.copies
+        for i, event in enumerate(self.events):
+            where = f"events[{i}].substation"
+            if count == 1 and event.substation not in (None, 1):
+                raise ValueError(f"{where}: the run has one substation (grid.substations is 1), not "
+                                 f"{event.substation}")
+            if count > 1 and isinstance(event, BrokerOutageEvent):
+                raise ValueError(f"events[{i}]: broker_outage stops the broker every substation shares: run it "
+                                 "with grid.substations 1")
+            if count > 1 and event.substation is None:
+                raise ValueError(f"{where}: grid.substations is {count}: name the substation (1..{count}) "
+                                 "the event happens in")
+            if count > 1 and event.substation > count:
+                raise ValueError(f"{where}: {event.substation} is not one of the run's substations (1..{count})")
 
     def redacted_json(self) -> str:
         """The scenario as run, for the run directory, without its secrets (API key, MQTT and store passwords)."""
