@@ -13,10 +13,10 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from latency import p95_ms  # benchmarks/latency.py (the script's own folder is on sys.path)
 
 from gridloop.contract import Quantity as Q
 from gridloop.platform.api import create_app
@@ -58,16 +58,6 @@ def build(store: SqliteStore, meters: int, hours: int) -> tuple[int, float, floa
             batch = []
     store._count_stored = keep  # type: ignore[method-assign]
     return stored, inserting, counting
-
-
-def p95(call: Callable[[], object], n: int) -> float:
-    lat = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        lat.append((time.perf_counter() - t) * 1000)
-    lat.sort()
-    return lat[max(0, int(0.95 * len(lat)) - 1)]
 
 
 def _get(client: TestClient, path: str, **params) -> dict | str:
@@ -116,7 +106,7 @@ def main() -> None:
          lambda: old_completeness(day_span(False))),
     ]
     for name, new, old in cases:
-        now_ms, before_ms = p95(new, args.queries), p95(old, n_old)
+        now_ms, before_ms = p95_ms(new, args.queries), p95_ms(old, n_old)
         print(f"{name}: p95 {now_ms:.1f} ms (target <= 50 ms); counting raw readings (store SQL only, {n_old} calls)"
               f" p95 {before_ms:.1f} ms; ratio {before_ms / now_ms:.1f}x")
     spans = [day_span(False) for _ in range(5)]

@@ -24,9 +24,10 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from latency import p95_ms  # benchmarks/latency.py (the script's own folder is on sys.path)
 
 from gridloop.contract import Quantity as Q
 from gridloop.platform.envelope import Reading
@@ -127,30 +128,20 @@ def open_store(path: Path, meters: int) -> SqliteStore:
     return store
 
 
-def p95_ms(call: Callable[[], object], n: int = QUERY_CALLS) -> float:
-    lat = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        lat.append((time.perf_counter() - t) * 1000)
-    lat.sort()
-    return lat[max(0, int(0.95 * len(lat)) - 1)]
-
-
 def query_p95(store: SqliteStore, meters: int, seconds: int, seed: int) -> tuple[float, float, float]:
     """p95 ms of /metrics' counters, one meter's one-day 15-min aggregate, completeness of a day on whole hours."""
     rng = random.Random(seed)
-    metrics = p95_ms(lambda: (store.count_readings(TENANT), store.count_rejected(TENANT)))
+    metrics = p95_ms(lambda: (store.count_readings(TENANT), store.count_rejected(TENANT)), QUERY_CALLS)
     energy = Q.ENERGY_ACTIVE_IMPORT.value
     day = p95_ms(lambda: store.query_rollups(TENANT, [f"m{rng.randrange(meters):05d}"], energy, "15m", T0,
-                                             T0 + DAY_MS))
+                                             T0 + DAY_MS), QUERY_CALLS)
     hours = max(1, seconds // 3600)
 
     def completeness() -> None:
         lo = T0 + rng.randrange(hours) * HOUR_MS
         assert store.readings_per_device(TENANT, lo, lo + DAY_MS)
 
-    return metrics, day, p95_ms(completeness)
+    return metrics, day, p95_ms(completeness, QUERY_CALLS)
 
 
 def file_bytes(path: Path) -> int:
