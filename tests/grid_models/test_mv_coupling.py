@@ -57,3 +57,36 @@ def test_helics_federation_matches_whole_net_for_1_and_2_partitions() -> None:
         np.testing.assert_array_equal(one[b], two[b])
     # loads really change per step: the voltages differ step to step
     assert max(float(np.ptp(v)) for v in one.values()) > 2e-4
+
+
+def test_a_federate_registers_when_the_ports_beside_the_brokers_are_taken() -> None:
+    """Only the broker binds a port: a federate core must not need one of its own (with the zmq core type the
+    broker hands each core a port next to its own, and a taken one, e.g. another client's ephemeral port, made
+    federates fail to register in CI)."""
+    import socket
+
+    import helics as h
+
+    from gridloop.grid_models.coupling.federates import _federate, _finish, create_broker
+
+    broker, address = create_broker("gridloop-test", 1)
+    port = int(address.rsplit(":", 1)[1])
+    taken = []
+    for p in range(port + 1, min(port + 40, 65535)):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            s.listen()
+            taken.append(s)
+        except OSError:
+            s.close()
+    try:
+        fed = _federate("lonely", address)
+        h.helicsFederateEnterExecutingMode(fed)
+        assert h.helicsFederateRequestTime(fed, 1.0) == 1.0
+        _finish(fed)
+    finally:
+        for s in taken:
+            s.close()
+        h.helicsBrokerWaitForDisconnect(broker, 5000)
+        h.helicsBrokerFree(broker)

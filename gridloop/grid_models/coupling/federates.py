@@ -20,6 +20,7 @@ not order reads against writes, so results varied with N and timing.)
 from __future__ import annotations
 
 import cmath
+import socket
 from dataclasses import dataclass, field
 
 import helics as h
@@ -62,13 +63,33 @@ class FederateReport:
     step_s: list[float] = field(default_factory=list)
 
 
+# Single-socket TCP: only the broker binds a port and every federate connects out to it. With "zmq" each core
+# also binds a port the broker hands out next to its own, which on a busy machine (parallel tests, clients' ephemeral
+# ports) can already be taken: the federate then fails to register. One port is also what crosses a firewall.
+CORE_TYPE = "tcp_ss"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_broker(label: str, n_federates: int) -> tuple[h.HelicsBroker, str]:
+    """A loopback broker for ``n_federates`` federates and the address they connect to."""
+    port = free_loopback_port()
+    broker = h.helicsCreateBroker(
+        CORE_TYPE, f"{label}-{port}", f"-f {n_federates} --local_interface=127.0.0.1 --port={port}")
+    return broker, f"127.0.0.1:{port}"
+
+
 def broker_core_init(address: str) -> str:
-    return f"--federates=1 --broker_address={address} --local_interface=tcp://127.0.0.1"
+    return f"--federates=1 --broker_address={address} --local_interface=127.0.0.1"
 
 
 def _federate(name: str, broker_address: str) -> h.HelicsFederate:
     info = h.helicsCreateFederateInfo()
-    h.helicsFederateInfoSetCoreTypeFromString(info, "zmq")
+    h.helicsFederateInfoSetCoreTypeFromString(info, CORE_TYPE)
     h.helicsFederateInfoSetCoreInitString(info, broker_core_init(broker_address))
     # a grant never comes early on an arriving value: each federate runs exactly its own slots
     h.helicsFederateInfoSetFlagOption(info, h.HELICS_FLAG_UNINTERRUPTIBLE, True)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import socket
 import time
 from dataclasses import dataclass
 
 import helics as h
 import numpy as np
 
-from gridloop.grid_models.coupling.federates import CouplingCase, FederateReport, run_lv_federate, run_mv_federate
+from gridloop.grid_models.coupling.federates import (
+    CouplingCase,
+    FederateReport,
+    create_broker,
+    run_lv_federate,
+    run_mv_federate,
+)
 from gridloop.grid_models.coupling.split import solve
 
 BROKER_TIMEOUT_MS = 20_000
@@ -35,12 +40,6 @@ def partition_substations(trafos: list[int], n_partitions: int) -> list[list[int
     return [list(block) for block in np.array_split(np.asarray(trafos, dtype=int), n_partitions) if block.size]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _federate_main(role: str, case: CouplingCase, address: str, trafos: list[int], out: mp.Queue) -> None:
     try:
         if role == "mv":
@@ -58,11 +57,7 @@ def run_coupled(case: CouplingCase, n_partitions: int) -> CoupledRun:
 
     trafos = [s.trafo for s in split_at_substations(case.net()).substations]
     blocks = partition_substations(trafos, n_partitions)
-    port = _free_port()
-    broker = h.helicsCreateBroker(
-        "zmq", f"gridloop-mv-{port}", f"-f {len(blocks) + 1} --local_interface=tcp://127.0.0.1 --port={port}"
-    )
-    address = f"tcp://127.0.0.1:{port}"
+    broker, address = create_broker("gridloop-mv", len(blocks) + 1)
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
     roles = [("mv", [])] + [(f"lv-{i}", block) for i, block in enumerate(blocks)]

@@ -28,9 +28,9 @@ from gridloop.grid_models.coupling.federates import (
     _federate,
     _finish,
     _publisher,
+    create_broker,
     slot_time,
 )
-from gridloop.grid_models.coupling.federation import _free_port
 from gridloop.grid_models.coupling.split import split_at_substations
 from gridloop.grid_models.pgm_solver import PgmSolver
 from gridloop.scenario.model import Scenario
@@ -118,10 +118,7 @@ class MvFederation:
     (``python -m gridloop.grid_models.coupling.scenario_federates``; its report lands in ``mv-federate.json``)."""
 
     def __init__(self, s: Scenario, workers: int, n_steps: int, run_dir: Path, sweeps: int = 2) -> None:
-        port = _free_port()
-        self._broker = h.helicsCreateBroker(
-            "zmq", f"gridloop-run-{port}", f"-f {workers + 1} --local_interface=tcp://127.0.0.1 --port={port}")
-        self.address = f"tcp://127.0.0.1:{port}"
+        self._broker, self.address = create_broker("gridloop-run", workers + 1)
         scenario = run_dir / "mv-federate-scenario.json"
         scenario.write_text(s.redacted_json())
         self.report, self.log = run_dir / "mv-federate.json", run_dir / "mv-federate.log"
