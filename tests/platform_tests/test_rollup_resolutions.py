@@ -100,3 +100,33 @@ def test_retention_keeps_the_fine_buckets_of_the_raw_readings_it_deletes(five_mi
     # run again: nothing left to delete, nothing folded twice
     assert store.apply_retention("alpha", raw_days=raw_days, now=now, batch=4)["raw"] == 0
     assert _close(_aggregates(client, "m5", "1m", "mean"), before["1m"])
+
+
+def test_retention_folds_a_buckets_readings_packed_in_different_shapes(tmp_path):
+    """A device's batches are packed each in the widths its values need: the hour's readings that leave are folded
+    from every packing together, not a bucket per packing of which only the first is kept."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    key = store.create_tenant("alpha")
+    store.put_devices([DeviceRecord("alpha", "m5", "electricity_meter", meta={"interval_s": 300})])
+    values = [100.5 if i % 2 else 4_000_000.25 for i in range(12)]
+    for i, v in enumerate(values):  # one batch a reading: small and large values need different packings
+        store.insert_readings("alpha", [Reading("m5", T0 + i * 5 * MIN, i, {P: v, V: 230.0 + i})])
+    assert store._db.execute("SELECT count(DISTINCT shape) FROM readings WHERE dev='m5'").fetchone()[0] > 1
+    store.materialize_rollups("alpha", T0 + H)
+    client = TestClient(create_app(store, None))
+    client.headers["Authorization"] = f"Bearer {key}"
+    span = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "interval": "1h"}
+
+    def hour(quantity: str, agg: str) -> list[tuple[int, float, int]]:
+        r = client.get("/api/v1/devices/m5/aggregates", params={**span, "quantity": quantity, "agg": agg})
+        assert r.status_code == 200, r.text
+        return [(b["start"], b["value"], b["count"]) for b in r.json()["buckets"]]
+
+    want = {(P, "mean"): [(T0, pytest.approx(float(np.mean(values))), 12)],
+            (P, "max"): [(T0, 4_000_000.25, 12)], (P, "min"): [(T0, 100.5, 12)],
+            (V, "last"): [(T0, 241.0, 12)], (V, "sum"): [(T0, pytest.approx(12 * 230.0 + 66), 12)]}
+    assert {k: hour(*k) for k in want} == want  # from the raw readings
+    deleted = store.apply_retention("alpha", raw_days=1, now=T0 + H + 2 * DAY, batch=100)
+    assert deleted["raw"] == 12 and store.query_readings("alpha", "m5", None, None, 100) == []
+    assert {k: hour(*k) for k in want} == want  # from the buckets folded as the readings left
+    store.close()

@@ -253,16 +253,25 @@ class SqliteRollups(SqliteCounters):
 
     def _fold_leaving(self, tenant: str, dev: str, rows: list[tuple[int, int, bytes]], widths: tuple[int, ...]
                       ) -> None:
-        """Buckets of ``widths`` of one device's readings (ts, shape, packed values) as they are deleted."""
+        """Buckets of ``widths`` of one device's readings (ts, shape, packed values) as they are deleted. A device's
+        batches can be packed in different shapes: each quantity's bucket is folded from all of them at once (the
+        insert keeps a row already there, so a bucket written per shape would keep only the first shape's part)."""
         by_shape: dict[int, list[tuple[int, int, bytes]]] = {}
         for row in rows:
             by_shape.setdefault(row[1], []).append(row)
+        columns: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         for shape, group in by_shape.items():
             names = self._codec.names(self._db, shape)
             matrix = self._codec.matrix(self._db, shape, [r[2] for r in group])
             stamps = np.array([r[0] for r in group], np.int64)
-            self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, names, [dev] * len(group), stamps, matrix,
-                                                                 widths))
+            for j, q in enumerate(names):
+                stamp_parts, value_parts = columns.setdefault(q, ([], []))
+                stamp_parts.append(stamps)
+                value_parts.append(matrix[:, j])
+        for q, (stamp_parts, value_parts) in columns.items():
+            stamps, values = np.concatenate(stamp_parts), np.concatenate(value_parts)
+            self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, (q,), [dev] * len(stamps), stamps,
+                                                                 values.reshape(-1, 1), widths))
 
     def _delete_in_batches(self, sql: str, args: tuple, batch: int,
                            on_deleted: Callable[[list[tuple]], None] | None = None) -> int:
