@@ -252,3 +252,13 @@ class DynsecControl:
 def mqtt_environment(credentials: tuple[str, str] | None) -> dict[str, str]:
     """A child's broker account, by environment (never on its command line)."""
     return {"GRIDLOOP_MQTT_USERNAME": credentials[0], "GRIDLOOP_MQTT_PASSWORD": credentials[1]} if credentials else {}
+
+
+def child_environment(credentials: tuple[str, str] | None, **extra: str) -> dict[str, str]:
+    """This process's environment for a child, with ``extra`` and its broker account. The password given here must
+    win: an inherited $GRIDLOOP_MQTT_PASSWORD_FILE, which a child reads first, is dropped when one is given."""
+    env = {**os.environ, **extra}
+    if credentials:
+        env.pop("GRIDLOOP_MQTT_PASSWORD_FILE", None)
+        env.update(mqtt_environment(credentials))
+    return env

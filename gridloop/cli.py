@@ -15,7 +15,7 @@ from gridloop.contract.rest import MqttAccount, TenantCredentials
 from gridloop.contract.summary import RunSummary
 from gridloop.scenario.model import Scenario, parse_duration
 from gridloop.scenario.overrides import RunOptions
-from gridloop.tenant_access import ENV_TENANT, add_run_arguments, mqtt_password, run_access, write_credentials
+from gridloop.tenant_access import add_run_arguments, mqtt_password, run_access, write_credentials
 
 
 def _duration(text: str) -> float:
@@ -218,8 +218,6 @@ def _run(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> R
         return None
     from gridloop.engine.workers import run_workers
 
-    if options.tenant:  # the partitions are started with the scenario file: they take the tenant from here
-        os.environ[ENV_TENANT] = options.tenant
     return run_workers(args.scenario, scenario, options, args.workers)
 
 

@@ -6,7 +6,6 @@ deployment (the embedded broker's counterpart: gridloop/broker.py).
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 from gridloop.broker import stop_child
+from gridloop.broker_accounts import child_environment
 
 
 class EmbeddedPlatform:
@@ -34,10 +34,9 @@ class EmbeddedPlatform:
         self._proc: subprocess.Popen | None = None
 
     def start(self) -> EmbeddedPlatform:
-        env = {**os.environ, "GRIDLOOP_ADMIN_KEY": self.admin_key}
+        env = child_environment(self._credentials, GRIDLOOP_ADMIN_KEY=self.admin_key)
         if self._credentials:
             self._cmd += ["--mqtt-username", self._credentials[0]]
-            env["GRIDLOOP_MQTT_PASSWORD"] = self._credentials[1]
         log = self._log_path.open("ab")
         self._url_file.unlink(missing_ok=True)
         self._proc = subprocess.Popen(self._cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)

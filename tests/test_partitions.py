@@ -165,3 +165,21 @@ def test_events_act_in_their_own_substation_for_any_number_of_partitions(tmp_pat
         assert summary.commands.executed == 1, n  # sent once, to s002-sw1, answered by substation 2's controller
         assert [(x["kind"], x["meter"], x["substation"]) for x in summary.injected] == [
             ("stuck_register", "m00003", "s001")], n
+
+
+@pytest.mark.slow
+def test_partitions_take_the_runs_account_and_tenant_over_an_exported_password_file(tmp_path, monkeypatch):
+    """A user's exported $GRIDLOOP_MQTT_PASSWORD_FILE (their own account's) must not replace the broker passwords the
+    run hands its platform and partitions; the tenant chosen for the run reaches every partition."""
+    stale = tmp_path / "mine.password"
+    stale.write_text("not-this-runs-password\n")
+    monkeypatch.setenv("GRIDLOOP_MQTT_PASSWORD_FILE", str(stale))
+    monkeypatch.delenv("GRIDLOOP_TENANT", raising=False)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.replace("duration: 40min", "duration: 10min").replace(
+        "events: [{at: 10min, command: switch.open, device: sw1}]\n", ""))
+    summary = run_workers(path, load_scenario(path), RunOptions(out=tmp_path / "run", progress=False, tenant="blue"),
+                          2)
+    assert summary.messages.readings_stored == summary.messages.readings_sampled == (102 + 1) * 10 + 2 * 2
+    with sqlite3.connect(tmp_path / "run" / "store.db") as db:
+        assert db.execute("SELECT DISTINCT tenant FROM readings").fetchall() == [("blue",)]

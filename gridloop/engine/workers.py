@@ -7,7 +7,6 @@ The parent starts the broker and platform (embedded unless given), then N child 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridloop.broker_accounts import mqtt_environment
+from gridloop.broker_accounts import child_environment
 from gridloop.contract.summary import CommandCounts, Messages, Realtime, RunSummary
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
+from gridloop.tenant_access import ENV_TENANT
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start
 
@@ -38,6 +38,9 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         wall_start = time.time() + START_MARGIN_S if s.clock.realtime else None
         mv = _mv_federation(s, workers, services, run_dir)
         children = []
+        child_env = child_environment(services.credentials, GRIDLOOP_API_KEY=api.api_key)
+        if options.tenant:  # the partitions read the scenario file: the tenant chosen on this command line goes along
+            child_env[ENV_TENANT] = options.tenant
         for k in range(workers):
             cmd = [sys.executable, "-m", "gridloop", "run", str(scenario_path), "--partition", f"{k}/{workers}",
                    "--broker", services.broker_uri, "--api-url", api.base_url, "--out", str(run_dir / f"part-{k}"),
@@ -51,8 +54,7 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
             if mv is not None:
                 cmd += ["--helics-broker", mv.address]
             log = (run_dir / f"part-{k}.log").open("wb")
-            children.append(subprocess.Popen(cmd, stdout=log, stderr=log, env={
-                **os.environ, "GRIDLOOP_API_KEY": api.api_key, **mqtt_environment(services.credentials)}))
+            children.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=child_env))
         codes = _wait(children, mv)
         if any(codes):
             raise RuntimeError(f"partitions failed with exit codes {codes}; see {run_dir}/part-*.log")

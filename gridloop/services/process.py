@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from gridloop.broker import stop_child
-from gridloop.broker_accounts import mqtt_environment
+from gridloop.broker_accounts import child_environment
 
 
 class ServiceProcess:
@@ -24,7 +23,7 @@ class ServiceProcess:
                     "--tenant", tenant, "--log", str(self.log_path)]
         for key, value in args.items():
             self.cmd += [f"--{key}", str(value)]
-        self.env = {**os.environ, "GRIDLOOP_API_KEY": api_key, **mqtt_environment(credentials)}
+        self.env = child_environment(credentials, GRIDLOOP_API_KEY=api_key)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
