@@ -130,3 +130,36 @@ def test_retention_folds_a_buckets_readings_packed_in_different_shapes(tmp_path)
     assert deleted["raw"] == 12 and store.query_readings("alpha", "m5", None, None, 100) == []
     assert {k: hour(*k) for k in want} == want  # from the buckets folded as the readings left
     store.close()
+
+
+def test_retention_completes_a_bucket_folded_before_its_resolution_was_skipped(tmp_path):
+    """A store folded while every resolution was kept (a layout-2 store, or a meter whose interval was learnt
+    later) holds an hour's bucket up to the mark only; the readings after it are added as they leave."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    key = store.create_tenant("alpha")
+    store.put_devices([DeviceRecord("alpha", "m5", "electricity_meter")])
+    values = [float(10 * i + 1) for i in range(12)]
+    readings = [Reading("m5", T0 + i * 5 * MIN, i, {P: v, V: 230.0}) for i, v in enumerate(values)]
+    store.insert_readings("alpha", readings[:6])
+    store.materialize_rollups("alpha", T0 + 30 * MIN)  # the first half hour folded at every resolution
+    assert _rows(store, "m5")[RESOLUTIONS["1h"]] == 2
+    store.put_devices([DeviceRecord("alpha", "m5", "electricity_meter", meta={"interval_s": 300})])
+    store.insert_readings("alpha", readings[6:])
+    store.materialize_rollups("alpha", T0 + H)
+    client = TestClient(create_app(store, None))
+    client.headers["Authorization"] = f"Bearer {key}"
+    want = [(T0, pytest.approx(float(np.mean(values))), 12)]
+    params = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "quantity": P, "interval": "1h",
+              "agg": "mean"}
+
+    def hour() -> list[tuple[int, float, int]]:
+        r = client.get("/api/v1/devices/m5/aggregates", params=params)
+        assert r.status_code == 200, r.text
+        return [(b["start"], b["value"], b["count"]) for b in r.json()["buckets"]]
+
+    assert hour() == want
+    assert store.apply_retention("alpha", raw_days=1, now=T0 + H + 2 * DAY, batch=5)["raw"] == 12
+    assert hour() == want
+    assert store.apply_retention("alpha", raw_days=1, now=T0 + H + 2 * DAY, batch=5)["raw"] == 0
+    assert hour() == want  # nothing folded twice
+    store.close()

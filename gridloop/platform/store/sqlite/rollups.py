@@ -38,9 +38,6 @@ DELETE_RAW_SQL = ("DELETE FROM readings WHERE (tenant, dev, ts) IN (SELECT tenan
 # a device with resolutions not stored (too few of its readings a bucket): whole buckets of them per transaction
 NTH_RAW_SQL = "SELECT ts FROM readings WHERE tenant=? AND dev=? AND ts<? ORDER BY ts LIMIT 1 OFFSET ?"
 DELETE_RANGE_SQL = "DELETE FROM readings WHERE tenant=? AND dev=? AND ts<? RETURNING ts, shape, v"
-# buckets of readings leaving the store, of a resolution folded only now: a row already there (a restore, or a
-# store folded before resolutions were skipped) holds these readings already
-INSERT_ROLLUP_SQL = "INSERT OR IGNORE INTO rollups VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 RESTORE_BATCH = 500_000  # restored rows per transaction
 
 
@@ -254,8 +251,7 @@ class SqliteRollups(SqliteCounters):
     def _fold_leaving(self, tenant: str, dev: str, rows: list[tuple[int, int, bytes]], widths: tuple[int, ...]
                       ) -> None:
         """Buckets of ``widths`` of one device's readings (ts, shape, packed values) as they are deleted. A device's
-        batches can be packed in different shapes: each quantity's bucket is folded from all of them at once (the
-        insert keeps a row already there, so a bucket written per shape would keep only the first shape's part)."""
+        batches can be packed in different shapes: each quantity is folded from all of them at once."""
         by_shape: dict[int, list[tuple[int, int, bytes]]] = {}
         for row in rows:
             by_shape.setdefault(row[1], []).append(row)
@@ -270,8 +266,23 @@ class SqliteRollups(SqliteCounters):
                 value_parts.append(matrix[:, j])
         for q, (stamp_parts, value_parts) in columns.items():
             stamps, values = np.concatenate(stamp_parts), np.concatenate(value_parts)
-            self._db.executemany(INSERT_ROLLUP_SQL, columns_rows(tenant, (q,), [dev] * len(stamps), stamps,
-                                                                 values.reshape(-1, 1), widths))
+            for width in widths:
+                keep = self._not_in_stored_buckets(tenant, dev, q, width, stamps)
+                self._db.executemany(UPSERT_ROLLUP_SQL, columns_rows(
+                    tenant, (q,), [dev] * int(keep.sum()), stamps[keep], values[keep].reshape(-1, 1), (width,)))
+
+    def _not_in_stored_buckets(self, tenant: str, dev: str, q: str, width: int, stamps: np.ndarray) -> np.ndarray:
+        """Which readings a stored bucket of theirs does not hold yet: those after its last one. A bucket may be
+        there already, partly (folded up to the mark before its resolution was skipped, as a layout-2 store's are)
+        or wholly (a restore); the readings after it are added to it, the others are in it."""
+        buckets = stamps - stamps % width
+        last = dict(self._db.execute(
+            "SELECT b, lts FROM rollups WHERE tenant=? AND dev=? AND q=? AND res=? AND b>=? AND b<=?",
+            (tenant, dev, q, width, int(buckets.min()), int(buckets.max()))).fetchall())
+        if not last:
+            return np.ones(len(stamps), dtype=bool)
+        floor = np.array([last.get(b, -1) for b in buckets.tolist()], np.int64)
+        return stamps > floor
 
     def _delete_in_batches(self, sql: str, args: tuple, batch: int,
                            on_deleted: Callable[[list[tuple]], None] | None = None) -> int:
