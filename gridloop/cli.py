@@ -162,8 +162,9 @@ def _cmd_validate(path: Path) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gridloop.engine.run_services import RunRefused
     from gridloop.scenario.loader import ScenarioError, load_scenario
+    from gridloop.scenario.overrides import RunRefused
+    from gridloop.sdk import PlatformError
 
     try:
         scenario = load_scenario(args.scenario)
@@ -173,7 +174,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     try:
         access = run_access(args)
-    except (OSError, ValueError) as exc:
+        if args.broker:
+            BrokerAddress.parse(args.broker)
+    except (OSError, ValueError) as exc:  # a credentials file unreadable or open to others, a bad --broker
         print(f"gridloop run: {exc}", file=sys.stderr)
         return 2
     options = RunOptions(out=args.out, seed=args.seed, until=args.until, realtime=args.realtime, speed=args.speed,
@@ -190,8 +193,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"{args.scenario}: {problem.field}: {problem.reason}", file=sys.stderr)
         return 1
-    except (RunRefused, ValueError) as exc:  # run dir in use, a key of another tenant, a partition without a platform
+    except RunRefused as exc:  # run dir in use, a key of another tenant, a partition without a platform
         print(f"gridloop run: {exc}", file=sys.stderr)
+        return 2
+    except PlatformError as exc:  # the platform at --api-url refused the key or the request
+        print(f"gridloop run: the platform at {args.api_url or 'the run'} answered {exc}", file=sys.stderr)
         return 2
     if summary is None:
         return 2
@@ -214,7 +220,9 @@ def _run(args: argparse.Namespace, scenario: Scenario, options: RunOptions) -> R
             raise
         return run_scenario(scenario, options, started)
     if args.view:
-        print("--view shows one process's run: use it without --workers", file=sys.stderr)
+        why = "a coupled grid (grid.coupling) runs its partitions in processes of their own" if (
+            scenario.grid.coupling is not None) else "use it without --workers"
+        print(f"--view shows one process's run: {why}", file=sys.stderr)
         return None
     from gridloop.engine.workers import run_workers
 

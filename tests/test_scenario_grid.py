@@ -50,6 +50,8 @@ def test_bad_grid_fields_are_named(grid: dict, field: str) -> None:
 def test_a_district_is_one_unit_and_feeders_take_their_fields() -> None:
     s = _scenario(SMALL, events=[{"at": "1min", "command": "switch.open", "device": "sw1"}])
     assert s.grid.copies == 1 and s.grid.substations == 4  # events are allowed: one net, not copies
+    with pytest.raises(ScenarioError, match=r"events\[0\]\.substation: a district is one net .*leave it unset"):
+        _scenario(SMALL, events=[{"at": "1min", "substation": 2, "command": "switch.open", "device": "sw1"}])
     copies = _scenario({"network": "1-LV-rural1--0-sw", "substations": 4})
     assert copies.grid.copies == 4
     net = grid_network(_scenario({"network": "feeders", "feeders": 2, "homes_per_feeder": 5,

@@ -187,3 +187,16 @@ def test_a_credentials_file_others_may_read_is_refused(tmp_path, capsys):
     assert main(["run", str(QUICKSTART), "--credentials", str(path), "--out", str(tmp_path / "run")]) == 2
     assert "chmod 600" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_without_a_key_or_with_a_bad_broker_is_refused_in_one_line(platform, broker_uri, tmp_path, capsys,
+                                                                         monkeypatch):
+    """What a user mistypes is said in one line naming it (exit 2), never a traceback."""
+    monkeypatch.delenv("GRIDLOOP_API_KEY", raising=False)
+    assert main(["run", str(QUICKSTART), "--broker", broker_uri, "--api-url", platform.url,
+                 "--out", str(tmp_path / "nokey")]) == 2
+    err = capsys.readouterr().err
+    assert f"the platform at {platform.url} answered" in err and "401" in err and "Traceback" not in err
+    assert main(["run", str(QUICKSTART), "--broker", "http://127.0.0.1:1883", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "broker URI must look like mqtt://host:port" in err and "Traceback" not in err

@@ -35,7 +35,7 @@ from gridloop.results.queryable_latency import QueryableProbe, probe_meters
 from gridloop.results.series_writer import SeriesWriter
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario, UtilityMeters
-from gridloop.scenario.overrides import RunOptions
+from gridloop.scenario.overrides import RunOptions, RunRefused
 from gridloop.services.process import ServiceProcess
 from gridloop.stage import ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -84,7 +84,7 @@ class _Partition:
         from gridloop.grid_models.coupling.lv_solver import CouplingSlot
 
         if helics_broker is None:
-            raise ValueError("grid.coupling: helics runs through gridloop run (with or without --workers N), "
+            raise RunRefused("grid.coupling: helics runs through gridloop run (with or without --workers N), "
                              "which starts the HELICS broker and the MV federate; this run has no broker")
         u = build_unit(s, 0, CouplingSlot(part, parts, helics_broker))
         self = cls([u], lead=part == 0, split=parts > 1, parts=parts)

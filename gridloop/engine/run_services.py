@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING
 from gridloop.broker import EmbeddedBroker
 from gridloop.embedded_platform import EmbeddedPlatform
 from gridloop.scenario.model import Scenario
-from gridloop.scenario.overrides import RunOptions, resolve
+from gridloop.scenario.overrides import RunOptions, RunRefused, resolve
 
 if TYPE_CHECKING:
     from gridloop.sdk import PlatformClient
 
 
 RUN_LOCK = "run.lock"
-
-
-class RunRefused(RuntimeError):
-    """The run cannot start as asked: its directory is another run's, or its key is another tenant's."""
 
 
 def run_dir_of(s: Scenario, options: RunOptions) -> Path:

@@ -23,6 +23,7 @@ from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
 from gridloop.scenario.model import CommLink, EquipmentOutageEvent, FaultEvent, Scenario
+from gridloop.scenario.overrides import RunRefused
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample
@@ -150,7 +151,7 @@ def substations_of_partition(count: int, part: int, parts: int) -> list[int]:
     if count == 1:
         return [0]
     if parts > count:
-        raise ValueError(f"{parts} partitions for {count} substations: a partition runs whole substations, "
+        raise RunRefused(f"{parts} partitions for {count} substations: a partition runs whole substations, "
                          "so use at most grid.substations partitions")
     return [i for i in range(count) if i % parts == part]
 

@@ -20,6 +20,7 @@ from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.stored import wait_stored
 from gridloop.scenario.model import Scenario
+from gridloop.scenario.overrides import RunRefused
 from gridloop.tenant_access import ENV_TENANT
 
 START_MARGIN_S = 15.0  # time for the children to load the grid before a shared real-time start
@@ -29,7 +30,7 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
     s = resolve(scenario, RunOptions(**{**options.__dict__, "partition": None, "wall_start": None}))
     substations_of_partition(s.grid.copies, 0, workers)  # more partitions than substations: say so now
     if s.grid.coupling is not None and s.grid.is_district and workers > s.grid.substations:
-        raise ValueError(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
+        raise RunRefused(f"{workers} partitions for {s.grid.substations} LV substations: grid.coupling gives each "
                          "partition whole LV substations, so use at most grid.substations partitions")
     run_dir = run_dir_of(s, options)
     wall0 = time.monotonic()

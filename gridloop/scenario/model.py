@@ -340,8 +340,10 @@ class Scenario(_Strict):
         for i, event in enumerate(self.events):
             where = f"events[{i}].substation"
             if count == 1 and event.substation not in (None, 1):
-                raise ValueError(f"{where}: the run has one substation (grid.substations is 1), not "
-                                 f"{event.substation}")
+                whole = ("a district is one net (its grid.substations are LV substations of it, not copies): "
+                         "leave it unset" if self.grid.is_district else "the run has one substation "
+                         f"(grid.substations is 1), not {event.substation}")
+                raise ValueError(f"{where}: {whole}")
             if count > 1 and isinstance(event, BrokerOutageEvent):
                 raise ValueError(f"events[{i}]: broker_outage stops the broker every substation shares: run it "
                                  "with grid.substations 1")

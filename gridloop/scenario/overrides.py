@@ -8,6 +8,10 @@ from pathlib import Path
 from gridloop.scenario.model import Scenario
 
 
+class RunRefused(ValueError):
+    """The run cannot start as asked (its options, directory or key): said in one line, never a traceback."""
+
+
 @dataclass
 class RunOptions:
     """Command-line overrides of the scenario (None keeps the scenario's value)."""
@@ -53,7 +57,7 @@ def resolve(scenario: Scenario, options: RunOptions) -> Scenario:
         s.platform.mqtt_username, s.platform.mqtt_password = options.mqtt_username, options.mqtt_password
     if options.partition is not None and options.partition[1] > 1:
         if s.platform.broker is None or s.platform.api_url is None:
-            raise ValueError("a partition of a run needs the shared broker and platform: --broker and --api-url")
+            raise RunRefused("a partition of a run needs the shared broker and platform: --broker and --api-url")
         if s.platform.dia_id == "dia-1" and s.grid.copies == 1:  # several substations: a DIA each
             s.platform.dia_id = f"dia-{options.partition[0] + 1}"
     return s
