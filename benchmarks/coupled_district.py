@@ -8,7 +8,7 @@ one process (the district solved as one net), then ``--workers N`` coupled. Prin
 step loop's time (coupled: the MV federate's steps, from its first grant to its last solve, which the slowest
 partition paces; uncoupled: its loop_wall_s), throughput in steps per second of loop and its ratio to the
 coupled run on 1 partition and to the uncoupled run, whether the stored readings equal those of
-coupled N=1 and of the uncoupled run (SHA-256 over the store's rows), and the largest bus voltage deviation
+coupled N=1 and of the uncoupled run (SHA-256 over the stored readings' values), and the largest bus voltage deviation
 from the uncoupled run (recorded series, float32; the MV root bus from the MV federate's report).
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sqlite3
 import tempfile
 import time
 import warnings
@@ -29,13 +28,12 @@ import yaml
 
 from gridloop.engine.run import RunOptions, run_scenario
 from gridloop.engine.workers import run_workers
+from gridloop.platform.store.sqlite.values import stored_values
 from gridloop.scenario.loader import load_scenario
 
 
 def digest(run_dir: Path) -> tuple[str, int]:
-    with sqlite3.connect(run_dir / "store.db") as db:
-        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
-                          " ORDER BY r.dev, r.ts").fetchall()
+    rows = stored_values(str(run_dir / "store.db"))  # values, not their packing (which follows ingest's batches)
     return hashlib.sha256(repr(rows).encode()).hexdigest()[:16], len(rows)
 
 

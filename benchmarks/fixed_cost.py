@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from gridloop.platform.store.sqlite.values import stored_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "quickstart.yaml"
@@ -46,10 +47,7 @@ def run_digest(run_dir: Path) -> str:
     for name in SERIES:
         table = pq.read_table(run_dir / name)
         h.update(name.encode() + repr(table.schema).encode() + repr(table.to_pydict()).encode())
-    with sqlite3.connect(run_dir / "store.db") as db:
-        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
-                          " ORDER BY r.dev, r.ts").fetchall()
-    h.update(repr(rows).encode())
+    h.update(repr(stored_values(str(run_dir / "store.db"))).encode())  # values, not their packing
     summary = {k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items() if k not in TIMINGS}
     summary["kpis"].pop("command_latency_ms", None)  # wall-clock times too
     h.update(json.dumps(summary, sort_keys=True).encode())

@@ -9,7 +9,7 @@ import pytest
 
 from gridloop.engine.run import RunOptions
 from gridloop.engine.workers import run_workers
-from gridloop.platform.store.sqlite.values import Packing
+from gridloop.platform.store.sqlite.values import stored_values
 from gridloop.scenario.loader import load_scenario
 
 SCENARIO = """\
@@ -24,17 +24,7 @@ outputs: {progress: false, plots: false}
 
 
 def _stored(run_dir: Path) -> list[tuple]:
-    """Each stored reading as (device, ts, seq, ((quantity, value as float.hex), ...)): the values, not their
-    packing (a batch's columns are packed as the smallest exact integers its values allow)."""
-    with sqlite3.connect(run_dir / "store.db") as db:
-        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
-                          " ORDER BY r.dev, r.ts").fetchall()
-    out = []
-    for dev, ts, seq, key, packed in rows:
-        packing = Packing.of_key(key)
-        values = packing.unpack(packed)[0]
-        out.append((dev, ts, seq, tuple((n, float(v).hex()) for n, v in zip(packing.names, values, strict=True))))
-    return out
+    return stored_values(str(run_dir / "store.db"))
 
 
 def _run_with_1_2_4_workers(tmp_path: Path, text: str) -> tuple[dict, dict]:

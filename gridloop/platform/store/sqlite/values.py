@@ -144,3 +144,18 @@ class ShapeCodec:
             sid = self.shape_id(db, packing)
             out.extend((tenant, r[0], r[1], r[2], sid, buf[i * width:(i + 1) * width]) for i, r in enumerate(group))
         return out
+
+
+def stored_values(path: str) -> list[tuple[str, int, int | None, tuple[tuple[str, str], ...]]]:
+    """Every reading in the SQLite store file ``path`` as (device, ts, seq, ((quantity, value as float.hex), ...)),
+    ordered: the values stored, whatever packing each batch got (which depends on how ingest batched them), so two
+    runs' stores compare equal exactly when they hold the same readings."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
+                          " ORDER BY r.tenant, r.dev, r.ts").fetchall()
+    out = []
+    for dev, ts, seq, key, packed in rows:
+        packing = Packing.of_key(key)
+        values = packing.unpack(packed)[0]
+        out.append((dev, ts, seq, tuple((n, float(v).hex()) for n, v in zip(packing.names, values, strict=True))))
+    return out
