@@ -111,12 +111,16 @@ def test_a_corrupt_or_foreign_cache_file_is_rebuilt_not_trusted(cache):
     payload = net_cache._unpickle(body)
     payload["tables"]["extra"] = Fraction(1, 3)  # whole and checksummed, but naming a class outside the tables'
     foreign = pickle.dumps(payload)
+    payload["tables"]["extra"] = pd.read_pickle  # a pandas function: unpickled, a call of it could be made
+    calling = pickle.dumps(payload)
     bad = {
         "flipped bit": lambda: _rewrite(path, header, bytes(flipped)),
         "truncated": lambda: path.write_bytes(data[: len(data) // 3]),
         "other key": lambda: _rewrite(path, {**header, "key": {**key, "seed": 1}}, body),
         "foreign class": lambda: _rewrite(path, {**header, "sha256": hashlib.sha256(foreign).hexdigest(),
                                                  "bytes": len(foreign)}, foreign),
+        "pandas function": lambda: _rewrite(path, {**header, "sha256": hashlib.sha256(calling).hexdigest(),
+                                                   "bytes": len(calling)}, calling),
     }
     older = path.with_name(path.name.rsplit("__", 1)[0] + "__older.net")  # an older gridloop's file of this net
     _rewrite(older, {**header, "key": {**key, "sources": "0" * 16}}, body)
