@@ -7,14 +7,12 @@ scenario commands, the final count of stored readings).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gridloop.contract import BrokerAddress, RunSummary
 from gridloop.controllers.simulator_controller import SimulatorController
@@ -31,6 +29,7 @@ from gridloop.engine.substation_unit import SubstationUnit, build_unit, substati
 from gridloop.engine.summary import RunFacts, write_outputs
 from gridloop.mqtt_client import TlsFiles, wait_online
 from gridloop.profiles.utility_demand import UtilityMeterStage
+from gridloop.results.progress import step_progress
 from gridloop.results.queryable_latency import QueryableProbe, probe_meters
 from gridloop.results.series_writer import SeriesWriter
 from gridloop.results.stored import completeness_per_day, wait_stored
@@ -179,7 +178,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None,
         probe = _probe(run, wired.dias, ctx) if options.partition is None else None
         series.loaded()
         loop_wall0 = time.monotonic()
-        with _progress(s.outputs.progress, facts.n_steps, s.name) as tick:
+        with step_progress(s.outputs.progress, facts.n_steps, s.name) as tick:
             loop.run(facts.end_ms - facts.start_ms, lambda _: tick())
         if view is not None:
             view.finish()
@@ -234,14 +233,3 @@ def _live_view(s: Scenario, options: RunOptions, run: _Partition, ctx: RunServic
                     options.view_key)
     ctx.callback(view.close)
     return view
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, name: str):
-    if not enabled:
-        yield lambda: None
-        return
-    with Progress(TextColumn(f"[bold]{name}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as progress:
-        task = progress.add_task(name, total=total)
-        yield lambda: progress.advance(task)

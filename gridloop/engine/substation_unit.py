@@ -16,18 +16,18 @@ from gridloop.contract.summary import LinkedMeters, LinkSection
 from gridloop.controllers.actuators import CommandStage, grid_actuators
 from gridloop.controllers.scenario_events import CommandSender, ScenarioEventsStage
 from gridloop.controllers.simulator_controller import Actuator, SimulatorController
-from gridloop.engine.publish import PublishStage
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.profiles.demand import PRESETS, build_demand
 from gridloop.profiles.utility_demand import UtilityMeterStage
 from gridloop.results.kpis import KpiRecorder
 from gridloop.results.recorder import RecordStage, RunRecorder
-from gridloop.scenario.model import CommLink, EquipmentOutageEvent, FaultEvent, Scenario
+from gridloop.scenario.model import EquipmentOutageEvent, FaultEvent, Scenario
 from gridloop.scenario.overrides import RunRefused
 from gridloop.stage import Stage, ms
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample
 from gridloop.virtual_meters.home_meters import HomeMeterFleet
+from gridloop.virtual_meters.link_summary import LinkClass
 from gridloop.virtual_meters.meter_events import MeterEventsStage
 from gridloop.virtual_meters.meter_links import LinkedMeterStage, linked, meter_route
 from gridloop.virtual_meters.meter_stages import (
@@ -38,21 +38,11 @@ from gridloop.virtual_meters.meter_stages import (
     build_substation_meters,
 )
 from gridloop.virtual_meters.meter_types.substation import SubstationMeterBank
+from gridloop.virtual_meters.publish_stage import PublishStage
 from gridloop.virtual_meters.reading_path import ReadingPath
 
 if TYPE_CHECKING:
     from gridloop.grid_models.coupling.lv_solver import CouplingSlot
-
-
-@dataclass(frozen=True)
-class LinkClass:
-    """A meter class of the substation and its way to the DIA (``path`` None: an ideal link, nothing to count)."""
-
-    meters: LinkedMeters
-    section: LinkSection
-    link: CommLink
-    path: ReadingPath | None
-    count: int
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridloop.contract import RunSummary
-from gridloop.contract.summary import LinkedMeters, QueryableLatency
+from gridloop.contract.summary import QueryableLatency
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
@@ -19,6 +19,7 @@ from gridloop.results.report import grid_summary, run_kpis
 from gridloop.results.series_writer import SeriesWriter
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
+from gridloop.virtual_meters.link_summary import link_summary
 
 
 @dataclass
@@ -62,36 +63,6 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
     return summary
 
 
-def _links(s: Scenario, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter]) -> dict:
-    """meters.link's settings, counts over every path, and each meter class's path (those with meters)."""
-    paths = []
-    for kind in LinkedMeters:
-        classes = [c for u in units for c in u.link_classes if c.meters == kind]
-        count = sum(c.count for c in classes)
-        if not count:
-            continue
-        real = [c.path for c in classes if c.path is not None]
-        link = classes[0].link
-        paths.append({
-            "meters": kind, "section": classes[0].section, "meter_count": count, "technology": link.technology,
-            "profile": link.profile, "gateways": link.gateways * sum(p.gateway is not None for p in real),
-            "buffering": link.buffering,
-            "lost_in_link": sum(p.counters.lost_in_link for p in real),
-            "dropped_gateway_overflow": sum(p.counters.dropped_overflow for p in real),
-            "buffered_at_end": sum(p.buffered for p in real)})
-    every = [p for u in units for p in u.paths()]
-    return {
-        "technology": s.meters.link.technology,
-        "gateways": s.meters.link.gateways * sum(u.path.gateway is not None for u in units),
-        "buffering": s.meters.link.buffering,
-        "lost_in_link": sum(p.counters.lost_in_link for p in every),
-        "dropped_gateway_overflow": sum(p.counters.dropped_overflow for p in every),
-        "buffered_at_end": sum(p.buffered for p in every),
-        "dia_dropped": sum(dia.readings_dropped for dia in dias),
-        "paths": paths,
-    }
-
-
 def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceIntegrationAdapter],
              controllers: list[SimulatorController]) -> dict:
     s = facts.s
@@ -111,7 +82,9 @@ def _summary(facts: RunFacts, units: list[SubstationUnit], dias: list[DeviceInte
                      "rejected": facts.rejected},
         "grid": {"network": s.grid.network, "backend": units[0].grid.backend,
                  **grid_summary([u.recorder for u in units])},
-        "links": _links(s, units, dias),
+        "links": link_summary(s.meters.link, [c for u in units for c in u.link_classes],
+                              [p for u in units for p in u.paths()], [u.path for u in units],
+                              sum(dia.readings_dropped for dia in dias)),
         "demand": {"source": s.households.source,
                    "energy_not_served_kwh": round(sum(float(u.grid.demand.energy_not_served_wh().sum())
                                                       for u in units) / 1000, 4)},

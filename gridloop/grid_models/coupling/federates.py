@@ -63,10 +63,12 @@ class FederateReport:
     step_s: list[float] = field(default_factory=list)
 
 
-# Single-socket TCP: only the broker binds a port and every federate connects out to it. With "zmq" each core
+# Single-socket ZeroMQ: only the broker binds a port and every federate connects out to it. With "zmq" each core
 # also binds a port the broker hands out next to its own, which on a busy machine (parallel tests, clients' ephemeral
 # ports) can already be taken: the federate then fails to register. One port is also what crosses a firewall.
-CORE_TYPE = "tcp_ss"
+# ("tcp_ss" binds one port too, but its broker dropped a registration ack now and then, with a warning, before a
+# retry went through.)
+CORE_TYPE = "zmq_ss"
 
 
 def free_loopback_port() -> int:

@@ -7,10 +7,10 @@ A partition of a one-substation run simulates every meter but publishes and reco
 from __future__ import annotations
 
 from collections import Counter
+from typing import Protocol
 
 import numpy as np
 
-from gridloop.results.recorder import RunRecorder
 from gridloop.stage import Clock, Outputs
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
 from gridloop.virtual_meters.electricity import MeterSample
@@ -20,10 +20,16 @@ from gridloop.virtual_meters.meter_stages import HomeReadings, SubstationReading
 READINGS = (HomeReadings, SubstationReadings, UtilityReadings)  # in the order they are published
 
 
+class SampleRecorder(Protocol):
+    """Where the run keeps what its meters sampled (the results' recorder)."""
+
+    def record_sample(self, sample: MeterSample) -> None: ...
+
+
 class PublishStage:
     """Publishes and records this step's meter readings (``events=True``: the meters' events, as soon as raised)."""
 
-    def __init__(self, dia: DeviceIntegrationAdapter, recorder: RunRecorder, owned: set[str] | None,
+    def __init__(self, dia: DeviceIntegrationAdapter, recorder: SampleRecorder, owned: set[str] | None,
                  period_ms: int, events: bool = False, offset_ms: int = 0) -> None:
         self.dia, self.recorder, self.owned, self.for_events = dia, recorder, owned, events
         self.period_ms, self.offset_ms = period_ms, offset_ms
