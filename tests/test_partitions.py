@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridloop.engine.run import RunOptions
+from gridloop.engine.run import RunOptions, run_scenario
 from gridloop.engine.workers import run_workers
 from gridloop.platform.store.sqlite.values import stored_values
 from gridloop.scenario.loader import load_scenario
@@ -49,8 +49,17 @@ def test_one_two_and_four_partitions_store_identical_readings(tmp_path):
         assert m.readings_stored == m.readings_sampled == len(stored[1]), n
         assert len(summary.partitions) == n
         assert summary.commands.executed == 1  # answered once, by the lead partition
+        for name in ("meters", "links", "events", "demand", "customer_minutes_lost", "completeness"):
+            assert getattr(summary, name) == getattr(summaries[1], name), (n, name)
+        assert _grid_kpis(summary) == _grid_kpis(summaries[1]), n
+    assert summaries[1].events.published and summaries[1].completeness and _grid_kpis(summaries[1])
     # the switch opened in every partition's grid: meters behind it read 0 V in all of them alike
     assert any(_value(row, "electricity.voltage.l1") == 0.0 for row in stored[4])
+
+
+def _grid_kpis(summary) -> dict:
+    """The KPIs of the grid (the command latency, in wall-clock time, differs run to run)."""
+    return {k: v for k, v in summary.kpis.items() if k != "command_latency_ms"}
 
 
 def _value(row: tuple, quantity: str) -> float | None:
@@ -124,7 +133,7 @@ name: substation-events
 seed: 9
 clock: {start: "2026-01-15T06:00:00+01:00", duration: 20min, step: 1min}
 grid: {network: 1-LV-urban6--0-sw, substations: 2}
-meters: {interval: 1min}
+meters: {interval: 1min, link: {technology: rf_mesh, profile: field, gateways: 3, buffering: false}}
 events:
   - {at: 5min, substation: 2, command: switch.open, device: sw1}
   - {at: 8min, substation: 1, meter_fault: {meter: m00003, kind: stuck_register}}
@@ -155,6 +164,17 @@ def test_events_act_in_their_own_substation_for_any_number_of_partitions(tmp_pat
         assert summary.commands.executed == 1, n  # sent once, to s002-sw1, answered by substation 2's controller
         assert [(x["kind"], x["meter"], x["substation"]) for x in summary.injected] == [
             ("stuck_register", "m00003", "s001")], n
+    # the partitions' summaries joined say what one process running every substation says
+    whole = run_scenario(scenario, RunOptions(out=tmp_path / "one", progress=False))
+    assert _stored(tmp_path / "one") == stored[1]
+    joined = ("substations", "meters", "links", "events", "demand", "batteries", "injected", "faults",
+              "customer_minutes_lost", "completeness", "kpis", "commands")
+    assert set(whole.kpis["by_substation"]) == {"s001", "s002"} and whole.completeness and whole.events.published
+    assert whole.customer_minutes_lost > 0  # substation 2's meters behind the opened switch
+    assert whole.links.gateways == 6 and whole.links.paths[0].meter_count == 2 * 102  # 3 gateways a substation
+    for n, summary in summaries.items():
+        for name in joined:
+            assert getattr(summary, name) == getattr(whole, name), (n, name)
 
 
 @pytest.mark.slow

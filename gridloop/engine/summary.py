@@ -52,7 +52,10 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
         [{**entry, "device": u.prefix + entry["device"]} for u, c in zip(units, controllers, strict=True)
          for entry in c.log], indent=1))
     kpis: dict = {}
-    if len(units) == 1:
+    if s.grid.copies > 1:  # each substation's own (the partitions' are joined by merged_summary)
+        own = {u.name: u.kpi.kpis(s.kpis.transformer_limit_kw, None) for u in units}
+        kpis = {"by_substation": {name: k for name, k in own.items() if k}}
+    elif len(units) == 1:
         u = units[0]
         kpis, report = run_kpis(s, u.grid, u.kpi, u.grid.faults, u.meter_events.counters, controllers[0], run_dir,
                                 facts.n_steps)

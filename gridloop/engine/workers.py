@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from gridloop.broker_accounts import child_environment
-from gridloop.contract.summary import CommandCounts, Messages, Realtime, RunSummary
+from gridloop.contract.summary import Messages, RunSummary
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
-from gridloop.results.stored import wait_stored
+from gridloop.results.merged_summary import merged_summary
+from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario
 from gridloop.scenario.overrides import RunRefused
 from gridloop.tenant_access import ENV_TENANT
@@ -68,9 +69,10 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         published = sum(p.messages.readings_published for p in parts)
         stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         rejected = api.metrics().rejected
-    summary = _merged(s, parts, workers, wall0, Messages(readings_sampled=sampled, readings_published=published,
-                                                         readings_stored=stored, readings_lost=sampled - stored,
-                                                         rejected=rejected))
+        completeness = completeness_per_day(api, start_ms, end_ms)
+    summary = merged_summary(s, parts, time.monotonic() - wall0, Messages(
+        readings_sampled=sampled, readings_published=published, readings_stored=stored,
+        readings_lost=sampled - stored, rejected=rejected), completeness)
     summary.write(run_dir)
     return summary
 
@@ -80,7 +82,6 @@ def _mv_federation(s: Scenario, workers: int, services: RunServices, run_dir: Pa
     if s.grid.coupling is None:
         return None
     from gridloop.grid_models.coupling.scenario_federates import MvFederation
-
 
     mv = MvFederation(s, workers, int(round(s.clock.duration / s.clock.step)), run_dir)
     services.callback(mv.close)
@@ -102,30 +103,3 @@ def _wait(children: list[subprocess.Popen], mv) -> list[int]:
                 raise RuntimeError(failed)
         time.sleep(0.2)
     return [c.wait() for c in children]
-
-
-def _merged(s: Scenario, parts: list[RunSummary], workers: int, wall0: float, messages: Messages) -> RunSummary:
-    """One summary of the partitions' own: disjoint substations add up, copies of one substation do not; the
-    partitions of a coupled run solve disjoint LV substations of one net (its meters counted once)."""
-    by_substation = s.grid.copies > 1
-    grids = [p.grid for p in parts]
-    grid = grids[0].model_copy(update={
-        "v_min_pu": min(g.v_min_pu for g in grids), "v_max_pu": max(g.v_max_pu for g in grids),
-        "max_line_loading_percent": max(g.max_line_loading_percent for g in grids),
-        "deenergized_bus_steps": sum(g.deenergized_bus_steps for g in grids)}) if by_substation or s.grid.coupling \
-        else grids[0]
-    commands = CommandCounts(**{k: sum(getattr(p.commands, k) for p in parts) for k in CommandCounts.model_fields}
-                             ) if by_substation else parts[0].commands
-    return RunSummary(
-        scenario=s.name, seed=s.seed, sim_start=parts[0].sim_start, sim_end=parts[0].sim_end, steps=parts[0].steps,
-        wall_s=round(time.monotonic() - wall0, 3),
-        realtime=Realtime(enabled=s.clock.realtime, speed=s.clock.speed,
-                          max_lag_s=max(p.realtime.max_lag_s for p in parts),
-                          late_steps=sum(p.realtime.late_steps for p in parts)),
-        meters=sum(p.meters for p in parts) if by_substation else parts[0].meters,
-        messages=messages, grid=grid, commands=commands,
-        faults=[f for p in parts for f in p.faults] if by_substation else parts[0].faults,
-        injected=[x for p in parts for x in p.injected] if by_substation else parts[0].injected,
-        partitions=[{"partition": f"{k}/{workers}", "wall_s": p.wall_s, "loop_wall_s": p.loop_wall_s,
-                     "substations": p.substations, **p.messages.model_dump()} for k, p in enumerate(parts)],
-    )
