@@ -204,9 +204,12 @@ class PlatformSession(PlatformClient):
     """One tenant's view of the platform: the REST client plus its readings and events over MQTT."""
 
     def __init__(self, api_url: str, api_key: str, broker: str | None = None, tenant: str | None = None,
-                 credentials: tuple[str, str] | None = None) -> None:
+                 credentials: tuple[str, str] | None = None, gateway: str | None = None) -> None:
+        """``gateway``: hear only the readings and events that gateway (a DIA) publishes, not the tenant's all (a
+        service of one substation among many)."""
         super().__init__(api_url, api_key)
         self.tenant = tenant
+        self.gateway = gateway
         self._broker = BrokerAddress.parse(broker) if broker else None
         self._credentials = credentials
         self._reading_handlers: list[Callable[[Reading], None]] = []
@@ -239,8 +242,8 @@ class PlatformSession(PlatformClient):
             user, password = self._credentials or (None, None)
             self._mqtt = connect(
                 self._broker, f"gridloop-sdk-{uuid.uuid4().hex[:10]}", username=user, password=password,
-                subscriptions=[(topic(self.tenant, TopicKind.TELEMETRY, "+"), 1),
-                               (topic(self.tenant, TopicKind.EVENTS, "+"), 1)],
+                subscriptions=[(topic(self.tenant, TopicKind.TELEMETRY, self.gateway or "+"), 1),
+                               (topic(self.tenant, TopicKind.EVENTS, self.gateway or "+"), 1)],
                 on_message=self._dispatch,
             )
 

@@ -120,11 +120,11 @@ def test_substation_events_must_name_their_substation(tmp_path, event, message):
         load_scenario(path)
 
 
-def test_services_stay_refused_with_substations(tmp_path):
+def test_fault_location_stays_refused_with_substations(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(SUBSTATIONS.replace("clock: {", "clock: {realtime: true, ")
-                    + "services: [{name: storage_peak_shaving}]\n")
-    with pytest.raises(Exception, match=r"bad\.yaml.*leave services empty when grid\.substations is more than 1"):
+                    + "services: [{name: fault_location}]\n")
+    with pytest.raises(Exception, match=r"bad\.yaml.*fault_location is scored against one grid's faults"):
         load_scenario(path)
 
 

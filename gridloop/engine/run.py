@@ -138,9 +138,10 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
         prefix = p.dia_id.rsplit("-", 1)[0]
         wait_online(broker, p.tenant, {f"{prefix}-{k + 1}" for k in range(run.parts)}, 180.0, tls, creds)
     wired = _Wiring(controllers, dias)
-    if run.lead:
+    if run.lead:  # several substations: each its own service, hearing its own DIA
         wired.services = [ServiceProcess(svc.name, svc.args, api.base_url, api.api_key, ctx.broker_uri, p.tenant,
-                                         run_dir, creds) for svc in s.services]
+                                         run_dir, creds, u.prefix, u.prefix + p.dia_id if u.prefix else None)
+                          for svc in s.services for u in (run.units if s.grid.copies > 1 else run.units[:1])]
     for service in wired.services:
         service.start()
         ctx.callback(service.stop)

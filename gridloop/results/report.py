@@ -46,6 +46,17 @@ def grid_summary(recorders: list[RunRecorder]) -> dict:
     }
 
 
+def substation_kpis(s: Scenario, kpi: KpiRecorder, controller: SimulatorController) -> dict:
+    """One substation's KPIs in a run of several: its transformer against the limit, and how long its commands
+    took from publication to being applied in its grid (wall clock)."""
+    kpis = kpi.kpis(s.kpis.transformer_limit_kw, sum(b.capacity_kwh for b in s.grid.batteries) or None)
+    latency = controller.counters.latency_ms
+    if kpis and latency:
+        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)),
+                                      "p95": float(np.percentile(latency, 95)), "max": float(np.max(latency))}
+    return kpis
+
+
 def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInjector, supply: SupplyCounters,
              controller: SimulatorController, run_dir: Path, n_steps: int) -> tuple[dict, list[str]]:
     """The closed-loop KPIs of a one-substation run and, when it has services, batteries or a limit, its report."""
@@ -60,7 +71,8 @@ def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInject
                                                  + frame.battery_kw.clip(upper=0).sum() * h) - stored_change_kwh, 4)
     latency = controller.counters.latency_ms
     if latency:
-        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)), "max": float(np.max(latency))}
+        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)),
+                                      "p95": float(np.percentile(latency, 95)), "max": float(np.max(latency))}
     if faults.faults:
         kpis["fault_location"] = fault_location_kpis(
             grid.net, faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,

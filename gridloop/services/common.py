@@ -20,6 +20,8 @@ def connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", required=True, help="mqtt://host:port")
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--run-for", type=float, default=None, help="stop after this many wall seconds")
+    parser.add_argument("--gateway", default=None,
+                        help="listen to this gateway's (DIA's) readings only, e.g. one substation's of many")
 
 
 def session(args: argparse.Namespace) -> PlatformSession:
@@ -28,7 +30,8 @@ def session(args: argparse.Namespace) -> PlatformSession:
         raise SystemExit("an API key is needed: --key or $GRIDLOOP_API_KEY")
     user = os.environ.get("GRIDLOOP_MQTT_USERNAME")
     credentials = (user, os.environ.get("GRIDLOOP_MQTT_PASSWORD", "")) if user else None
-    return PlatformSession(args.api, args.key, args.broker, args.tenant, credentials=credentials)
+    return PlatformSession(args.api, args.key, args.broker, args.tenant, credentials=credentials,
+                           gateway=args.gateway)
 
 
 def stop_event() -> threading.Event:

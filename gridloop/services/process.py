@@ -10,19 +10,31 @@ from pathlib import Path
 from gridloop.broker import stop_child
 from gridloop.broker_accounts import child_environment
 
+# the arguments of each service that name a device: in a run of several substations, each substation's own service
+# gets its namespaced device (``s002-ss0``)
+DEVICE_ARGUMENTS = {"demand_response": ("substation-meter",), "storage_peak_shaving": ("substation-meter", "battery")}
+
 
 class ServiceProcess:
-    """``python -m gridloop.services.<name> --api … --broker … --tenant … <args>``; the key goes by environment."""
+    """``python -m gridloop.services.<name> --api … --broker … --tenant … <args>``; the key goes by environment.
+
+    ``substation``: the device namespace (``s002-``) of the one substation it serves in a run of several, and
+    ``gateway`` that substation's DIA, whose readings alone it listens to."""
 
     def __init__(self, name: str, args: dict, api_url: str, api_key: str, broker: str, tenant: str,
-                 run_dir: Path, credentials: tuple[str, str] | None = None) -> None:
+                 run_dir: Path, credentials: tuple[str, str] | None = None, substation: str = "",
+                 gateway: str | None = None) -> None:
         self.name = name
-        self.log_path = run_dir / f"service-{name}.json"
-        self.out_path = run_dir / f"service-{name}.log"
+        label = f"{name}-{substation.rstrip('-')}" if substation else name
+        self.log_path = run_dir / f"service-{label}.json"
+        self.out_path = run_dir / f"service-{label}.log"
         self.cmd = [sys.executable, "-m", f"gridloop.services.{name}", "--api", api_url, "--broker", broker,
                     "--tenant", tenant, "--log", str(self.log_path)]
+        if gateway:
+            self.cmd += ["--gateway", gateway]
         for key, value in args.items():
-            self.cmd += [f"--{key}", str(value)]
+            named = substation + str(value) if key in DEVICE_ARGUMENTS.get(name, ()) else value
+            self.cmd += [f"--{key}", str(named)]
         self.env = child_environment(credentials, GRIDLOOP_API_KEY=api_key)
         self.proc: subprocess.Popen | None = None
 
