@@ -12,7 +12,7 @@ from gridloop.engine.run import RunOptions
 from gridloop.engine.workers import run_workers
 from gridloop.scenario.loader import load_scenario
 
-LIMIT_KW = 30.0
+LIMIT_KW = 140.0
 SCENARIO = f"""\
 name: substation-services
 seed: 5
