@@ -196,8 +196,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except RunRefused as exc:  # run dir in use, a key of another tenant, a partition without a platform
         print(f"gridloop run: {exc}", file=sys.stderr)
         return 2
-    except PlatformError as exc:  # the platform at --api-url refused the key or the request
-        print(f"gridloop run: the platform at {args.api_url or 'the run'} answered {exc}", file=sys.stderr)
+    except PlatformError as exc:  # the platform at --api-url refused the key: say so; anything else is a fault
+        if exc.status not in (401, 403):
+            raise
+        print(f"gridloop run: the platform at {args.api_url or 'the run'} refused the API key: {exc}", file=sys.stderr)
         return 2
     if summary is None:
         return 2

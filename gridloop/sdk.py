@@ -50,6 +50,10 @@ _assets = TypeAdapter(list[rest.Asset])
 class PlatformError(RuntimeError):
     """The platform answered something the caller cannot work with (the status and body are in the message)."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the platform answered one
+
 
 class CommandFailed(RuntimeError):
     """A command was refused, ended in rejected, failed or expired, or did not end in time."""
@@ -74,7 +78,7 @@ class PlatformClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         r = self._http.request(method, API + path, params=query, json=json, headers=headers)
         if r.status_code >= 400:
-            raise PlatformError(f"{method} {API}{path}: {r.status_code} {r.text[:300]}")
+            raise PlatformError(f"{method} {API}{path}: {r.status_code} {r.text[:300]}", r.status_code)
         return r
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:

@@ -196,7 +196,7 @@ def test_a_run_without_a_key_or_with_a_bad_broker_is_refused_in_one_line(platfor
     assert main(["run", str(QUICKSTART), "--broker", broker_uri, "--api-url", platform.url,
                  "--out", str(tmp_path / "nokey")]) == 2
     err = capsys.readouterr().err
-    assert f"the platform at {platform.url} answered" in err and "401" in err and "Traceback" not in err
+    assert f"the platform at {platform.url} refused the API key" in err and "401" in err and "Traceback" not in err
     assert main(["run", str(QUICKSTART), "--broker", "http://127.0.0.1:1883", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "broker URI must look like mqtt://host:port" in err and "Traceback" not in err

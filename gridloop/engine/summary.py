@@ -54,7 +54,7 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
     kpis: dict = {}
     if s.grid.copies > 1:  # each substation's own (the partitions' are joined by merged_summary)
         own = {u.name: substation_kpis(s, u.kpi, c) for u, c in zip(units, controllers, strict=True)}
-        kpis = {"by_substation": {name: k for name, k in own.items() if k}}
+        kpis = {"by_substation": {name: k for name, k in own.items() if k}} if any(own.values()) else {}
     elif len(units) == 1:
         u = units[0]
         kpis, report = run_kpis(s, u.grid, u.kpi, u.grid.faults, u.meter_events.counters, controllers[0], run_dir,

@@ -13,8 +13,8 @@ gets one from :func:`as_pandapower` (made from the same tables; pandapower is im
 A file is keyed by the network's name, the builder's options (district, feeders), the seed (not for SimBench
 codes: they draw nothing), gridloop's version, a hash of the builder's sources and the versions of the
 packages that build or read it. It is written atomically (a temporary file, then a rename) with a SHA-256 of
-its content, and read back only if its key and checksum match and it unpickles from pandas' and numpy's classes,
-their named reconstructors and plain Python types alone (no other function); otherwise it is rebuilt. The cache
+its content, and read back only if its key and checksum match and it names only the numpy and pandas classes
+and reconstructors a table file holds, by exact name, and plain Python types; otherwise it is rebuilt. The cache
 directory must still be trusted like any user cache: the SimBench nets beside it are pickles that pandapower reads
 whole. ``GRIDLOOP_NET_CACHE=0`` turns it off.
 """
@@ -47,17 +47,25 @@ REQUIRED_TABLES = ("bus", "load", "sgen", "line", "trafo", "switch", "ext_grid")
 BUILDER_SOURCES = ("networks.py", "pilots.py", "district.py", "feeders.py", "zero_sequence.py", "topology.py",
                    "loop_impedance.py", "net_cache.py")
 PACKAGES = ("pandapower", "simbench", "pandas", "numpy", "networkx")
-# a table file unpickles classes of these modules (DataFrame, Index, dtypes, ...) and, of functions, only the
-# reconstructors numpy and pandas pickle with: a function such as pandas.read_pickle is refused by name
-_CLASS_PACKAGES = ("numpy.", "pandas.core.", "pandas._libs.")
-_CLASS_MODULES = {"numpy", "datetime", "collections"}
-_RECONSTRUCTORS = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-                   ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
-                   ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-                   ("pandas._libs.internals", "_unpickle_block"), ("pandas.core.indexes.base", "_new_Index"),
-                   ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
-                   ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
-                   ("copyreg", "_reconstructor"), ("_codecs", "encode")}
+# Exactly the globals a table file names (numpy's arrays, pandas' frames, indexes and nullable arrays, the
+# functions they are rebuilt with; numpy 1.x's module names too): any other name, a dotted one (which pickle would
+# follow into an imported module, e.g. numpy.f2py's subprocess) or a class with side effects such as
+# numpy.memmap, makes the file unusable and it is rebuilt.
+_NUMPY = [(f"numpy.{core}.{mod}", name) for core in ("_core", "core")
+          for mod, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))]
+_PANDAS = [("pandas.core.frame", "DataFrame"), ("pandas.core.series", "Series"),
+           ("pandas.core.internals.managers", "BlockManager"), ("pandas.core.internals.managers", "SingleBlockManager"),
+           ("pandas._libs.internals", "_unpickle_block"), ("pandas.core.indexes.base", "Index"),
+           ("pandas.core.indexes.base", "_new_Index"), ("pandas.core.indexes.range", "RangeIndex"),
+           *((f"pandas.core.arrays.{mod}", name) for mod, names in (
+               ("integer", ("Int64Dtype", "Int32Dtype", "Int16Dtype", "Int8Dtype", "UInt64Dtype", "UInt32Dtype",
+                            "UInt16Dtype", "UInt8Dtype", "IntegerArray")),
+               ("floating", ("Float64Dtype", "Float32Dtype", "FloatingArray")),
+               ("boolean", ("BooleanDtype", "BooleanArray")), ("string_", ("StringDtype", "StringArray")),
+               ("categorical", ("Categorical",))) for name in names),
+           ("pandas.core.dtypes.dtypes", "CategoricalDtype")]
+_TABLE_GLOBALS = frozenset([("numpy", "dtype"), ("numpy", "ndarray"), *_NUMPY, *_PANDAS,
+                            ("copyreg", "_reconstructor"), ("_codecs", "encode")])
 _SAFE_BUILTINS = {"slice", "set", "frozenset", "complex", "bytearray", "range", "list", "dict", "tuple", "int",
                   "float", "str", "bytes", "bool", "object"}
 
@@ -166,12 +174,8 @@ class _TablesUnpickler(pickle.Unpickler):
     """Unpickles pandas, numpy and plain Python values only: a file naming any other class is not used."""
 
     def find_class(self, module: str, name: str) -> object:
-        if (module, name) in _RECONSTRUCTORS or (module == "builtins" and name in _SAFE_BUILTINS):
+        if (module, name) in _TABLE_GLOBALS or (module == "builtins" and name in _SAFE_BUILTINS):
             return super().find_class(module, name)
-        if module in _CLASS_MODULES or module.startswith(_CLASS_PACKAGES):
-            found = super().find_class(module, name)
-            if isinstance(found, type):
-                return found
         raise pickle.UnpicklingError(f"{module}.{name} is not a table value")
 
 

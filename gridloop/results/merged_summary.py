@@ -6,7 +6,9 @@ results are joined. One substation split by meters: every partition simulates th
 (so the grid, the links and the KPIs are the same in each, and the lead partition 0 answers the commands) but
 publishes only its own share, so only what is published adds up. A coupled grid (``grid.coupling``) is one net
 whose LV substations the partitions solve, each stepping every meter: it adds up as one substation does, but its
-grid extremes are taken over the partitions.
+grid extremes are taken over the partitions and what a de-energised bus costs (customer minutes, energy not
+served) adds up, since each partition sees its own buses only. Lists come out in substation order, as one
+process running every substation writes them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def merged_summary(s: Scenario, parts: list[RunSummary], wall_s: float, messages
     """The whole run's summary from its partitions' (in partition order), with what the coordinator measured:
     ``messages`` (stored as the platform counts it) and ``completeness`` (of the whole run)."""
     split = s.grid.copies > 1  # disjoint substations: everything adds up
+    own_buses = split or s.grid.coupling is not None  # each partition sees only its own buses de-energised
     lead = parts[0]
     grids = [p.grid for p in parts]
     grid = grids[0].model_copy(update={
@@ -49,14 +52,14 @@ def merged_summary(s: Scenario, parts: list[RunSummary], wall_s: float, messages
                           late_steps=sum(p.realtime.late_steps for p in parts)),
         meters=sum(p.meters for p in parts) if split else lead.meters,
         messages=messages, grid=grid, commands=commands,
-        substations=[name for p in parts for name in p.substations] if split else lead.substations,
+        substations=sorted(name for p in parts for name in p.substations) if split else lead.substations,
         links=_links(parts, split),
-        demand=_demand(parts) if split else lead.demand,
+        demand=_demand(parts) if own_buses else lead.demand,
         batteries={k: v for p in parts for k, v in p.batteries.items()} if split else lead.batteries,
         events=_events(parts),
-        faults=[f for p in parts for f in p.faults] if split else lead.faults,
-        injected=[x for p in parts for x in p.injected] if split else lead.injected,
-        customer_minutes_lost=round(sum(p.customer_minutes_lost for p in parts), 2) if split
+        faults=_by_substation([f for p in parts for f in p.faults]) if split else lead.faults,
+        injected=_by_substation([x for p in parts for x in p.injected]) if split else lead.injected,
+        customer_minutes_lost=round(sum(p.customer_minutes_lost for p in parts), 2) if own_buses
         else lead.customer_minutes_lost,
         completeness=completeness,
         kpis=_kpis(parts) if split else {} if s.grid.coupling else lead.kpis,
@@ -83,6 +86,11 @@ def _links(parts: list[RunSummary], split: bool) -> LinkSummary | None:
     return links[0].model_copy(update={
         "gateways": sum(link.gateways for link in links), "dia_dropped": dia_dropped,
         **{k: sum(getattr(link, k) for link in links) for k in _LINK_COUNTS}, "paths": list(paths.values())})
+
+
+def _by_substation(entries: list[dict]) -> list[dict]:
+    """Faults or disturbances in substation order (each partition's already in its own order)."""
+    return sorted(entries, key=lambda entry: entry.get("substation", ""))
 
 
 def _events(parts: list[RunSummary]) -> EventCounts | None:

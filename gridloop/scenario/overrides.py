@@ -34,7 +34,7 @@ class RunOptions:
     tenant: str | None = None  # run as this tenant of the platform (its topics, devices and key)
     mqtt_username: str | None = None  # the tenant's broker account
     mqtt_password: str | None = None
-    helics_broker: str | None = None  # grid.coupling: the run's HELICS broker, tcp://127.0.0.1:PORT
+    helics_broker: str | None = None  # grid.coupling: the run's HELICS broker, 127.0.0.1:PORT
 
 
 def resolve(scenario: Scenario, options: RunOptions) -> Scenario:

@@ -42,6 +42,9 @@ class DemandResponse:
         where = next((d.asset for d in devices if d.id == substation_meter), None)
         # only the homes this transformer supplies can relieve it
         self.homes = topology.meters_below(where) if where in topology.parent else sorted(topology.meter_location)
+        if platform.gateway is not None:  # one substation's service of many: never another substation's homes
+            behind = {d.id for d in devices if d.gateway == platform.gateway}
+            self.homes = [h for h in self.homes if h in behind]
         self.home_kw: dict[str, float] = {}
         self.curtailed: list[str] = []
         self.expected_kw: dict[str, float] = {}  # what a curtailed home will draw again when released
@@ -64,15 +67,18 @@ class DemandResponse:
         if room < 0:
             free = [h for h in self.homes if h not in self.curtailed]
             free.sort(key=lambda h: -self.home_kw.get(h, 0.0))
+            sent = []
             for home in free[: self.block]:
                 try:
                     self.p.send_command(home, CommandName.LOAD_CURTAIL,
                                         {"limit_kw": self.cap_kw, "duration_s": self.hold_s})
                     self.curtailed.append(home)
+                    sent.append(home)
                     self.expected_kw[home] = max(self.home_kw.get(home, 0.0) - self.cap_kw, 0.0) + self.rebound_kw
                 except CommandFailed as exc:
                     self.log.append({"ts": ts, "error": str(exc)})
-            self.log.append({"ts": ts, "kw": substation_kw, "action": "curtail", "homes": len(self.curtailed)})
+            self.log.append({"ts": ts, "kw": substation_kw, "action": "curtail", "homes": len(self.curtailed),
+                             "devices": sent})
         elif self.curtailed and self._since_release >= self.release_every:
             self._since_release = 0
             released = []
@@ -88,7 +94,8 @@ class DemandResponse:
                     self.log.append({"ts": ts, "error": str(exc)})
             self.curtailed = [h for h in self.curtailed if h not in released]
             if released:
-                self.log.append({"ts": ts, "kw": substation_kw, "action": "release", "homes": len(self.curtailed)})
+                self.log.append({"ts": ts, "kw": substation_kw, "action": "release", "homes": len(self.curtailed),
+                                 "devices": released})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,6 +137,34 @@ def test_a_corrupt_or_foreign_cache_file_is_rebuilt_not_trusted(cache):
     assert not older.exists() and other_seed.exists()  # a rewrite prunes what no run reads again, only that
 
 
+def _global(module: str, name: str) -> bytes:
+    """Pickle opcodes naming ``module``.``name`` (STACK_GLOBAL: a dotted name is followed attribute by attribute)."""
+    return b"".join(b"\x8c" + bytes([len(s)]) + s for s in (module.encode(), name.encode())) + b"\x93"
+
+
+def _text(s: str) -> bytes:
+    return b"\x8c" + bytes([len(s.encode())]) + s.encode()
+
+
+@pytest.mark.parametrize("crafted", ["dotted name", "numpy.memmap"])
+def test_a_crafted_cache_file_has_no_side_effect(cache, crafted):
+    """A checksummed file naming a global that has side effects is refused before it runs: not through a dotted
+    name that leads out of numpy (numpy.f2py imports subprocess), not numpy's own file-mapping class."""
+    path, key = _stored(cache)
+    data = path.read_bytes()
+    header = json.loads(data[len(net_cache.MAGIC):data.index(b"\n", len(net_cache.MAGIC))])
+    made = cache / "made-by-the-file"
+    if crafted == "dotted name":  # subprocess.Popen(["touch", made])
+        call = _global("numpy.f2py", "subprocess.Popen") + b"]" + _text("touch") + b"a" + _text(str(made)) + b"a" \
+            + b"\x85R"
+    else:  # numpy.memmap(made, "u1", "w+", 0, (1,))
+        call = _global("numpy", "memmap") + b"(" + _text(str(made)) + _text("u1") + _text("w+") + b"K\x00K\x01\x85tR"
+    body = b"\x80\x04" + call + b"."
+    _rewrite(path, {**header, "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}, body)
+    assert read_tables(path, key) is None
+    assert not made.exists()
+
+
 def test_a_warm_quick_start_build_imports_no_pandapower(cache):
     _stored(cache)
     code = ("import sys\nfrom gridloop.engine.run import run_scenario\nfrom gridloop.engine.substation_unit import "

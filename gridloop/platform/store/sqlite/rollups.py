@@ -274,7 +274,9 @@ class SqliteRollups(SqliteCounters):
     def _not_in_stored_buckets(self, tenant: str, dev: str, q: str, width: int, stamps: np.ndarray) -> np.ndarray:
         """Which readings a stored bucket of theirs does not hold yet: those after its last one. A bucket may be
         there already, partly (folded up to the mark before its resolution was skipped, as a layout-2 store's are)
-        or wholly (a restore); the readings after it are added to it, the others are in it."""
+        or wholly (a restore); the readings after it are added to it, those before it are taken to be in it. Not
+        so for a reading that arrived late, older than the mark, after its bucket was stored that way: ingest
+        folds it into the resolutions kept only, so this bucket misses it (a redelivered one it rightly skips)."""
         buckets = stamps - stamps % width
         last = dict(self._db.execute(
             "SELECT b, lts FROM rollups WHERE tenant=? AND dev=? AND q=? AND res=? AND b>=? AND b<=?",
