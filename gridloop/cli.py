@@ -38,7 +38,32 @@ def _partition(text: str) -> tuple[int, int]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridloop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    view = sub.add_parser("view", help="serve the web view of a finished run's directory")
+    view.add_argument("run_dir", type=Path)
+    view.add_argument("--port", type=int, default=0, help="default: a free port")
+    view.add_argument("--rate", type=float, default=10.0, help="steps replayed per second")
 
+    validate = sub.add_parser("validate", help="check a scenario file; print every error")
+    validate.add_argument("scenario", type=Path)
+
+    _platform_parser(sub)
+    _accounts_parsers(sub)
+    mosaik_sim = sub.add_parser("mosaik-sim", help="serve a gridloop adapter to mosaik as its own process, for a "
+                                "sim_config entry like {\"cmd\": \"gridloop mosaik-sim grid %%(addr)s\"} "
+                                "(needs the mosaik extra)")
+    from gridloop.mosaik import ADAPTERS  # names only: mosaik itself is imported when a simulator is served
+
+    mosaik_sim.add_argument("kind", choices=list(ADAPTERS.values()))
+    mosaik_sim.add_argument("addr", help="mosaik's HOST:PORT, as mosaik puts it in %%(addr)s")
+
+    from gridloop.study.command import add_arguments as add_study_arguments
+
+    add_study_arguments(sub.add_parser("study", help="scalability study: sweep parameters, measure, project"))
+    return parser
+
+
+def _run_parser(sub) -> None:
     run = sub.add_parser("run", help="run a scenario")
     run.add_argument("scenario", type=Path)
     run.add_argument("--out", type=Path, help="run directory (default: the scenario's outputs.dir)")
@@ -64,14 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--view-key", default=os.environ.get("GRIDLOOP_VIEW_KEY") or None,
                      help="the live view may send commands when the page presents this key ($GRIDLOOP_VIEW_KEY)")
 
-    view = sub.add_parser("view", help="serve the web view of a finished run's directory")
-    view.add_argument("run_dir", type=Path)
-    view.add_argument("--port", type=int, default=0, help="default: a free port")
-    view.add_argument("--rate", type=float, default=10.0, help="steps replayed per second")
 
-    validate = sub.add_parser("validate", help="check a scenario file; print every error")
-    validate.add_argument("scenario", type=Path)
-
+def _platform_parser(sub) -> None:
     platform = sub.add_parser("platform", help="the metering platform alone")
     psub = platform.add_subparsers(dest="platform_command", required=True)
     migrate = psub.add_parser("migrate", help="bring a store written by an older gridloop to this layout")
@@ -104,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="mqtts: the platform's client certificate (PEM)")
     serve.add_argument("--tls-key", help="mqtts: the platform's client key (PEM)")
 
+
+def _accounts_parsers(sub) -> None:
+    """The broker's, tenants' and devices' accounts."""
     broker = sub.add_parser("broker", help="the MQTT broker's accounts")
     bsub = broker.add_subparsers(dest="broker_command", required=True)
     accounts = bsub.add_parser("accounts", help="create the broker's accounts file with the platform's and the "
@@ -133,18 +155,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="where the broker's accounts file (Mosquitto dynamic-security plugin) is kept")
     account.add_argument("--broker", help="add the account to this running broker instead (its admin account as "
                                           "for `tenant create --broker`)")
-    mosaik_sim = sub.add_parser("mosaik-sim", help="serve a gridloop adapter to mosaik as its own process, for a "
-                                "sim_config entry like {\"cmd\": \"gridloop mosaik-sim grid %%(addr)s\"} "
-                                "(needs the mosaik extra)")
-    from gridloop.mosaik import ADAPTERS  # names only: mosaik itself is imported when a simulator is served
-
-    mosaik_sim.add_argument("kind", choices=list(ADAPTERS.values()))
-    mosaik_sim.add_argument("addr", help="mosaik's HOST:PORT, as mosaik puts it in %%(addr)s")
-
-    from gridloop.study.command import add_arguments as add_study_arguments
-
-    add_study_arguments(sub.add_parser("study", help="scalability study: sweep parameters, measure, project"))
-    return parser
 
 
 def _cmd_validate(path: Path) -> int:
