@@ -59,3 +59,27 @@ def test_naive_datetime_start_and_step_shape():
     p, q = fleet.step()
     assert p.shape == (10,) and q.shape == (10,)
     assert fleet.time == pd.Timestamp("2026-05-01T08:15")
+
+
+def test_block_length_changes_no_energy(monkeypatch):
+    """Blocks are kept short so no one step carries a long block's work (a 100-substation run at 1 Hz was 2 s late
+    at its first step); energies, flexible load and per-phase power are the same for any block length."""
+    from gridloop.profiles import ledger
+
+    def run() -> tuple[np.ndarray, ...]:
+        fleet = HouseholdFleet(30, START + pd.Timedelta(hours=17), step_s=1, seed=5)
+        out = []
+        for _ in range(1800):  # half an hour at 1 s: several blocks of either length
+            fleet.step()
+            out.append((fleet.last_energy_j().copy(), fleet.last_flexible_w(), fleet.last_phase()[0].ravel()))
+        return tuple(np.stack(col) for col in zip(*out, strict=True))
+
+    short = run()
+    assert HouseholdFleet(102, START, step_s=1, seed=5)._ledger.block_steps(1) <= 81
+    monkeypatch.setattr(ledger, "BLOCK_MAX_STEPS", 5000)
+    monkeypatch.setattr(ledger, "BLOCK_OPEN_CELLS", 1 << 30)
+    assert HouseholdFleet(30, START, step_s=1, seed=5)._ledger.block_steps(1) > 1800  # one block for the whole run
+    long = run()
+    for a, b in zip(short, long, strict=True):
+        assert np.array_equal(a, b)
+    assert short[0].sum() > 0 and short[1].sum() > 0
