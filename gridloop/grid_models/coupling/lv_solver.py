@@ -32,6 +32,7 @@ from gridloop.grid_models.coupling.federates import (
 from gridloop.grid_models.coupling.federation import partition_substations
 from gridloop.grid_models.coupling.split import LvSubstation, split_at_substations, substation_trafos
 from gridloop.grid_models.pgm_solver import PgmSolver
+from gridloop.scenario.overrides import RunRefused
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class _Own:
 
 def _block(trafos: list[int], part: int, parts: int) -> list[int]:
     if parts > len(trafos):
-        raise ValueError(f"{parts} partitions for {len(trafos)} LV substations: grid.coupling gives each "
+        raise RunRefused(f"{parts} partitions for {len(trafos)} LV substations: grid.coupling gives each "
                          "partition whole LV substations, so use at most as many partitions as substations")
     return partition_substations(trafos, parts)[part]
 

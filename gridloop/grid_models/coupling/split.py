@@ -19,6 +19,8 @@ import pandapower as pp
 import pandapower.topology as top
 from pandapower.toolbox import select_subnet
 
+from gridloop.scenario.overrides import RunRefused
+
 LV_KV_MAX = 1.0  # a transformer whose low side is at or below this is an MV/LV substation
 
 
@@ -67,7 +69,8 @@ def split_at_substations(net: pp.pandapowerNet, lv_nets: Collection[int] | None 
     behind = {int(t): _lv_buses(net, int(t), graph) for t in trafos}
     all_lv = set().union(*behind.values()) if behind else set()
     if sum(len(b) for b in behind.values()) != len(all_lv):
-        raise ValueError("LV grids of two substations are connected; split needs radial substations")
+        raise RunRefused("LV grids of two substations are connected: grid.coupling splits the net at its "
+                         "substations, so each needs a radial LV grid of its own")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mv_net = select_subnet(net, [b for b in net.bus.index if int(b) not in all_lv], include_results=False)
