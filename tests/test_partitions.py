@@ -137,7 +137,7 @@ meters: {interval: 1min, link: {technology: rf_mesh, profile: field, gateways: 3
 events:
   - {at: 5min, substation: 2, command: switch.open, device: sw1}
   - {at: 8min, substation: 1, meter_fault: {meter: m00003, kind: stuck_register}}
-outputs: {progress: false, plots: false, series: false}
+outputs: {progress: false}  # series and plots: the whole run's substations plot too
 """
 
 
@@ -172,7 +172,10 @@ def test_events_act_in_their_own_substation_for_any_number_of_partitions(tmp_pat
     assert set(whole.kpis["by_substation"]) == {"s001", "s002"} and whole.completeness and whole.events.published
     assert whole.customer_minutes_lost > 0  # substation 2's meters behind the opened switch
     assert whole.links.gateways == 6 and whole.links.paths[0].meter_count == 2 * 102  # 3 gateways a substation
+    assert "substations.png" in whole.outputs
     for n, summary in summaries.items():
+        assert "substations.png" in summary.outputs and "part-0/feeder_voltages.png" in summary.outputs, n
+        assert all((tmp_path / f"n{n}" / f).stat().st_size > 0 for f in summary.outputs), n
         for name in joined:
             assert getattr(summary, name) == getattr(whole, name), (n, name)
         assert {k: _grid_kpis(v) for k, v in summary.kpis["by_substation"].items()} == {

@@ -19,6 +19,7 @@ from gridloop.contract.summary import Messages, RunSummary
 from gridloop.engine.run import RunOptions, RunServices, resolve, run_dir_of
 from gridloop.engine.substation_unit import substations_of_partition
 from gridloop.results.merged_summary import merged_summary
+from gridloop.results.report import plot_partitioned_substations
 from gridloop.results.stored import completeness_per_day, wait_stored
 from gridloop.scenario.model import Scenario
 from gridloop.scenario.overrides import RunRefused
@@ -70,9 +71,11 @@ def run_workers(scenario_path: Path, scenario: Scenario, options: RunOptions, wo
         stored = wait_stored(api, start_ms, end_ms, target=published, timeout_s=120)
         rejected = api.metrics().rejected
         completeness = completeness_per_day(api, start_ms, end_ms)
+    meters = sum(p.meters for p in parts) if s.grid.copies > 1 else parts[0].meters
+    plots = plot_partitioned_substations(s, run_dir, [run_dir / f"part-{k}" for k in range(workers)], meters)
     summary = merged_summary(s, parts, time.monotonic() - wall0, Messages(
         readings_sampled=sampled, readings_published=published, readings_stored=stored,
-        readings_lost=sampled - stored, rejected=rejected), completeness)
+        readings_lost=sampled - stored, rejected=rejected), completeness, plots)
     summary.write(run_dir)
     return summary
 

@@ -14,6 +14,7 @@ process running every substation writes them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from gridloop.contract.summary import (
     CommandCounts,
@@ -30,9 +31,10 @@ _LINK_COUNTS = ("lost_in_link", "dropped_gateway_overflow", "buffered_at_end")
 
 
 def merged_summary(s: Scenario, parts: list[RunSummary], wall_s: float, messages: Messages,
-                   completeness: dict) -> RunSummary:
+                   completeness: dict, outputs: Sequence[str] = ()) -> RunSummary:
     """The whole run's summary from its partitions' (in partition order), with what the coordinator measured:
-    ``messages`` (stored as the platform counts it) and ``completeness`` (of the whole run)."""
+    ``messages`` (stored as the platform counts it) and ``completeness`` (of the whole run), and the files it
+    wrote (``outputs``; the partitions' own are listed under ``part-K/``)."""
     split = s.grid.copies > 1  # disjoint substations: everything adds up
     own_buses = split or s.grid.coupling is not None  # each partition sees only its own buses de-energised
     lead = parts[0]
@@ -63,6 +65,7 @@ def merged_summary(s: Scenario, parts: list[RunSummary], wall_s: float, messages
         else lead.customer_minutes_lost,
         completeness=completeness,
         kpis=_kpis(parts) if split else {} if s.grid.coupling else lead.kpis,
+        outputs=[*outputs, *(f"part-{k}/{f}" for k, p in enumerate(parts) for f in p.outputs)],
         partitions=[{"partition": f"{k}/{len(parts)}", "wall_s": p.wall_s, "loop_wall_s": p.loop_wall_s,
                      "substations": p.substations, **p.messages.model_dump()} for k, p in enumerate(parts)],
     )

@@ -1,4 +1,4 @@
-"""PNG plots of a run: feeder voltages and loading over the simulated time."""
+"""PNG plots of a run: feeder voltages and loading over the simulated time, one feeder or every substation."""
 
 from __future__ import annotations
 
@@ -48,6 +48,39 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
     ax_l.set_ylabel("line loading (%)")
     ax_l.set_xlabel(f"simulated time ({vm.index.tz})")
     ax_l.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_substations(vm: dict[str, pd.DataFrame], loading: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    """A run of several substations at a glance: each substation's lowest and highest energised bus voltage
+    (thin lines) within the whole run's band, and each one's most loaded line below."""
+    plt = pyplot()
+    fig, (ax_v, ax_l) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
+    first = next(iter(vm.values()))
+    ax_v.xaxis.axis_date(first.index.tz)
+    t = _date_numbers(first.index)
+    lows = pd.DataFrame({name: v.where(v > 0).min(axis=1) for name, v in vm.items()})
+    highs = pd.DataFrame({name: v.where(v > 0).max(axis=1) for name, v in vm.items()})
+    ax_v.plot(t, lows.to_numpy(), color="tab:red", alpha=0.35, linewidth=0.7)
+    ax_v.plot(t, highs.to_numpy(), color="tab:green", alpha=0.35, linewidth=0.7)
+    ax_v.fill_between(t, lows.min(axis=1).to_numpy(), highs.max(axis=1).to_numpy(), color="tab:blue", alpha=0.1,
+                      label=f"all {len(vm)} substations' buses")
+    ax_v.plot([], [], color="tab:red", label="lowest bus, per substation")
+    ax_v.plot([], [], color="tab:green", label="highest bus, per substation")
+    dead = sum((v <= 0).sum(axis=1) for v in vm.values())
+    if dead.any():
+        ax_d = ax_v.twinx()
+        ax_d.fill_between(t, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
+        ax_d.set_ylabel("de-energised buses, all substations")
+    ax_v.set_ylabel("voltage (pu)")
+    ax_v.set_title(title)
+    ax_v.legend(loc="lower left", fontsize=8)
+    most = pd.DataFrame({name: frame.max(axis=1) for name, frame in loading.items()})
+    ax_l.plot(_date_numbers(most.index), most.to_numpy(), color="tab:orange", alpha=0.5, linewidth=0.7)
+    ax_l.set_ylabel("most loaded line (%)")
+    ax_l.set_xlabel(f"simulated time ({first.index.tz})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

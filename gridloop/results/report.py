@@ -11,10 +11,12 @@ from gridloop.grid_models.faults import FaultInjector
 from gridloop.grid_models.grid_stage import GridStage
 from gridloop.results.fault_kpis import fault_location_kpis
 from gridloop.results.kpis import KpiRecorder, write_report
-from gridloop.results.plots import plot_feeder_voltages
+from gridloop.results.plots import plot_feeder_voltages, plot_substations
 from gridloop.results.recorder import RunRecorder
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.meter_events import SupplyCounters
+
+SUBSTATIONS_PLOT = "substations.png"  # a run of several substations, at a glance
 
 
 def write_series(units: list[tuple[str, bool, RunRecorder, int]], run_dir: Path, s: Scenario) -> list[str]:
@@ -32,7 +34,33 @@ def write_series(units: list[tuple[str, bool, RunRecorder, int]], run_dir: Path,
         plot_feeder_voltages(recorder.bus_voltages().tz_convert(local), recorder.line_loading().tz_convert(local),
                              run_dir / "feeder_voltages.png", title)
         outputs.append("feeder_voltages.png")
+        if len(units) > 1:
+            plot_substations({n: r.bus_voltages().tz_convert(local) for n, _, r, _ in units},
+                             {n: r.line_loading().tz_convert(local) for n, _, r, _ in units},
+                             run_dir / SUBSTATIONS_PLOT, substations_title(s, sum(m for *_, m in units)))
+            outputs.append(SUBSTATIONS_PLOT)
     return outputs
+
+
+def substations_title(s: Scenario, meters: int) -> str:
+    return f"{s.name}: {s.grid.substations} substations of {s.grid.network}, {meters} meters"
+
+
+def plot_partitioned_substations(s: Scenario, run_dir: Path, part_dirs: list[Path], meters: int) -> list[str]:
+    """The whole run's substations plot from the series the partitions wrote (each in its own ``part-K/sNNN``)."""
+    import pandas as pd
+
+    if not (s.outputs.plots and s.outputs.series and s.grid.copies > 1):
+        return []
+    local = s.clock.start.tzinfo
+    vm, loading = {}, {}
+    for folder in sorted(d for part in part_dirs for d in part.iterdir() if (d / "grid_bus_vm_pu.parquet").exists()):
+        vm[folder.name] = pd.read_parquet(folder / "grid_bus_vm_pu.parquet").tz_convert(local)
+        loading[folder.name] = pd.read_parquet(folder / "grid_line_loading_percent.parquet").tz_convert(local)
+    if not vm:
+        return []
+    plot_substations(vm, loading, run_dir / SUBSTATIONS_PLOT, substations_title(s, meters))
+    return [SUBSTATIONS_PLOT]
 
 
 def grid_summary(recorders: list[RunRecorder]) -> dict:
