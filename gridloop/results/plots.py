@@ -34,14 +34,7 @@ def plot_feeder_voltages(vm: pd.DataFrame, loading: pd.DataFrame, path: Path, ti
     for limit in (0.9, 1.1):  # EN 50160 band, drawn only where the data come near it
         if lo - margin < limit < hi + margin:
             ax_v.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"EN 50160 limit {limit} pu")
-    dead = (vm <= 0).sum(axis=1)
-    if dead.any():
-        ax_d = ax_v.twinx()
-        ax_d.fill_between(t, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
-        ax_d.set_ylabel("de-energised buses")
-    ax_v.set_ylabel("voltage (pu)")
-    ax_v.set_title(title)
-    ax_v.legend(loc="lower left", fontsize=8)
+    _voltage_axis(ax_v, t, (vm <= 0).sum(axis=1), "de-energised buses", title)
     t_l = t if loading.index.equals(vm.index) else _date_numbers(loading.index)
     ax_l.plot(t_l, loading.to_numpy(), color="tab:orange", alpha=0.3, linewidth=0.7)
     ax_l.plot(t_l, loading.max(axis=1).to_numpy(), color="tab:red", linewidth=1.5, label="most loaded line")
@@ -69,14 +62,8 @@ def plot_substations(vm: dict[str, pd.DataFrame], loading: dict[str, pd.DataFram
                       label=f"all {len(vm)} substations' buses")
     ax_v.plot([], [], color="tab:red", label="lowest bus, per substation")
     ax_v.plot([], [], color="tab:green", label="highest bus, per substation")
-    dead = sum((v <= 0).sum(axis=1) for v in vm.values())
-    if dead.any():
-        ax_d = ax_v.twinx()
-        ax_d.fill_between(t, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
-        ax_d.set_ylabel("de-energised buses, all substations")
-    ax_v.set_ylabel("voltage (pu)")
-    ax_v.set_title(title)
-    ax_v.legend(loc="lower left", fontsize=8)
+    _voltage_axis(ax_v, t, sum((v <= 0).sum(axis=1) for v in vm.values()), "de-energised buses, all substations",
+                  title)
     most = pd.DataFrame({name: frame.max(axis=1) for name, frame in loading.items()})
     ax_l.plot(_date_numbers(most.index), most.to_numpy(), color="tab:orange", alpha=0.5, linewidth=0.7)
     ax_l.set_ylabel("most loaded line (%)")
@@ -84,6 +71,17 @@ def plot_substations(vm: dict[str, pd.DataFrame], loading: dict[str, pd.DataFram
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _voltage_axis(ax_v, t: np.ndarray, dead: pd.Series, dead_label: str, title: str) -> None:
+    """The voltage panel's labels, and the count of de-energised buses shaded behind it when there are any."""
+    if dead.any():
+        ax_d = ax_v.twinx()
+        ax_d.fill_between(t, 0, dead.to_numpy(), step="post", color="black", alpha=0.15)
+        ax_d.set_ylabel(dead_label)
+    ax_v.set_ylabel("voltage (pu)")
+    ax_v.set_title(title)
+    ax_v.legend(loc="lower left", fontsize=8)
 
 
 def _date_numbers(index: pd.Index) -> np.ndarray:
