@@ -78,11 +78,14 @@ def substation_kpis(s: Scenario, kpi: KpiRecorder, controller: SimulatorControll
     """One substation's KPIs in a run of several: its transformer against the limit, and how long its commands
     took from publication to being applied in its grid (wall clock)."""
     kpis = kpi.kpis(s.kpis.transformer_limit_kw, sum(b.capacity_kwh for b in s.grid.batteries) or None)
-    latency = controller.counters.latency_ms
-    if kpis and latency:
-        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)),
-                                      "p95": float(np.percentile(latency, 95)), "max": float(np.max(latency))}
+    if kpis and controller.counters.latency_ms:
+        kpis["command_latency_ms"] = _command_latency(controller.counters.latency_ms)
     return kpis
+
+
+def _command_latency(latency_ms: list[float]) -> dict[str, float]:
+    return {"p50": float(np.percentile(latency_ms, 50)), "p95": float(np.percentile(latency_ms, 95)),
+            "max": float(np.max(latency_ms))}
 
 
 def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInjector, supply: SupplyCounters,
@@ -97,10 +100,8 @@ def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInject
         h = s.clock.step / 3600
         kpis["battery_losses_kwh"] = round(float(frame.battery_kw.clip(lower=0).sum() * h
                                                  + frame.battery_kw.clip(upper=0).sum() * h) - stored_change_kwh, 4)
-    latency = controller.counters.latency_ms
-    if latency:
-        kpis["command_latency_ms"] = {"p50": float(np.percentile(latency, 50)),
-                                      "p95": float(np.percentile(latency, 95)), "max": float(np.max(latency))}
+    if controller.counters.latency_ms:
+        kpis["command_latency_ms"] = _command_latency(controller.counters.latency_ms)
     if faults.faults:
         kpis["fault_location"] = fault_location_kpis(
             grid.net, faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,

@@ -20,12 +20,12 @@ not order reads against writes, so results varied with N and timing.)
 from __future__ import annotations
 
 import cmath
-import socket
 from dataclasses import dataclass, field
 
 import helics as h
 import numpy as np
 
+from gridloop.broker import free_port
 from gridloop.grid_models.coupling.split import LvSubstation, set_slack, solve, split_at_substations, substation_power
 from gridloop.grid_models.feeders import generate_district
 
@@ -71,15 +71,9 @@ class FederateReport:
 CORE_TYPE = "zmq_ss"
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def create_broker(label: str, n_federates: int) -> tuple[h.HelicsBroker, str]:
     """A loopback broker for ``n_federates`` federates and the address they connect to."""
-    port = free_loopback_port()
+    port = free_port()
     broker = h.helicsCreateBroker(
         CORE_TYPE, f"{label}-{port}", f"-f {n_federates} --local_interface=127.0.0.1 --port={port}")
     return broker, f"127.0.0.1:{port}"

@@ -153,9 +153,9 @@ def stored_values(path: str) -> list[tuple[str, int, int | None, tuple[tuple[str
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT r.dev, r.ts, r.seq, s.names, r.v FROM readings r JOIN shapes s ON s.id = r.shape"
                           " ORDER BY r.tenant, r.dev, r.ts").fetchall()
-    out = []
+    out, packings = [], {}
     for dev, ts, seq, key, packed in rows:
-        packing = Packing.of_key(key)
+        packing = packings.get(key) or packings.setdefault(key, Packing.of_key(key))
         values = packing.unpack(packed)[0]
         out.append((dev, ts, seq, tuple((n, float(v).hex()) for n, v in zip(packing.names, values, strict=True))))
     return out
