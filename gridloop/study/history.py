@@ -133,9 +133,12 @@ def queried_meter(s: Scenario) -> tuple[str, str]:
 
     ``households.count`` unset means every household load of the grid has a meter: the first one is there too.
     """
+    from gridloop.engine.substation_unit import substation_prefix
+
+    first = substation_prefix(0, s.grid.copies)  # a run of several substations names its devices s001-...
     if s.households.count or not s.meters.utility.water_meters:
-        return "m00001", Q.ENERGY_ACTIVE_IMPORT.value
-    return "wm0001", Q.WATER_VOLUME.value
+        return first + "m00001", Q.ENERGY_ACTIVE_IMPORT.value
+    return first + "wm0001", Q.WATER_VOLUME.value
 
 
 def _count(start_ms: int, end_ms: int, interval_ms: int) -> int:

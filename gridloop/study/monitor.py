@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gridloop.study.procstat import ProcSample, sample
+from gridloop.study.procstat import ProcSample, descendants, sample
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Monitor(threading.Thread):
         self.first: dict[str, ProcSample] = {}
         self.last: dict[str, ProcSample] = {}
         self.rss_max: dict[str, int] = {}
+        self.tree_rss_max = 0  # the simulator with its own children (partitions, service processes)
         self.timeline = Timeline()
         self.ingest: dict[str, int] = {}  # the platform's ingest counters at the last sample
         self._http = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
@@ -69,6 +70,11 @@ class Monitor(threading.Thread):
             self.first.setdefault(name, s)
             self.last[name] = s
             self.rss_max[name] = max(self.rss_max.get(name, 0), s.rss_bytes)
+        services = set(self.pids.values())
+        tree = [sample(p) for p in descendants(os.getpid()) if p not in services]
+        own = self.last.get("simulator")
+        self.tree_rss_max = max(self.tree_rss_max, sum(t.rss_bytes for t in tree if t is not None)
+                                + (own.rss_bytes if own is not None else 0))
         try:
             self.ingest = dict(self._http.get("/api/v1/admin/metrics").json()["ingest"])
             self.timeline.points.append((time.time(), int(self.ingest.get("readings_stored", 0))))
@@ -81,11 +87,17 @@ class Monitor(threading.Thread):
             if self._halt.wait(self.period_s):
                 break
 
-    def stop(self) -> dict[str, Usage]:
-        """Take a last sample and return each process's usage over the watched span."""
+    def stop(self, children_cpu_s: float = 0.0) -> dict[str, Usage]:
+        """Take a last sample and return each process's usage over the watched span; the simulator's includes
+        ``children_cpu_s`` (its partitions and service processes, reaped during the span) and their memory."""
         self._halt.set()
         self.join(timeout=15)
         self._tick()
         self._http.close()
-        return {name: Usage(self.last[name].cpu_s - self.first[name].cpu_s, self.rss_max.get(name, 0),
-                            self.last[name].peak_rss_bytes) for name in self.last}
+        usage = {name: Usage(self.last[name].cpu_s - self.first[name].cpu_s, self.rss_max.get(name, 0),
+                             self.last[name].peak_rss_bytes) for name in self.last}
+        if "simulator" in usage:
+            sim = usage["simulator"]
+            usage["simulator"] = Usage(sim.cpu_s + children_cpu_s, max(sim.rss_max_bytes, self.tree_rss_max),
+                                       sim.peak_rss_bytes)
+        return usage

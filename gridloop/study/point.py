@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+import yaml
 
 from gridloop.contract import RunSummary
 from gridloop.engine.run import RunOptions, run_scenario
+from gridloop.scenario.model import Scenario
+from gridloop.study.command_watch import CommandWatcher, applied_commands
 from gridloop.study.history import fill_history, plan_history, queried_meter
 from gridloop.study.monitor import Monitor
 from gridloop.study.probe import LatencyProbe
+from gridloop.study.service_row import service_columns
 from gridloop.study.services import PROBE_DEVICE, StudyServices
 from gridloop.study.sweep import Point
 
@@ -77,23 +82,50 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
         monitor = Monitor(svc.pids, svc.api_url, svc.admin_key)
         monitor.start()
         probe = LatencyProbe(svc.broker_uri, s.platform.tenant, PROBE_DEVICE, svc.store_path).start()
-        t0 = time.time()
+        watcher = CommandWatcher(svc.store_path, s.platform.tenant) if s.services else None
+        if watcher is not None:
+            watcher.start()
+        t0, children0 = time.time(), _children_cpu_s()
         try:
-            summary = run_scenario(s, RunOptions(out=out_dir / "run", progress=False))
+            summary = _run(s, point.partitions, out_dir)
         finally:
             t1 = time.time()
             probe.stop()
-            usage = monitor.stop()
+            if watcher is not None:
+                watcher.stop()
+            usage = monitor.stop(_children_cpu_s() - children0)
         start_ms = int(s.clock.start.timestamp() * 1000)
+        trips = watcher.round_trips(applied_commands(out_dir / "run"), start_ms) if watcher is not None else None
         end_ms = start_ms + int(summary.steps * s.clock.step * 1000)
         device, quantity = queried_meter(s)
         day = (plan.end_ms - DAY_MS, plan.end_ms) if plan is not None and plan.days >= 1 else None
         queries = time_queries(svc.api_url, svc.api_key, device, quantity, start_ms, end_ms, history_day=day)
     db_bytes = svc.store_bytes()  # after the platform stopped: the WAL is checkpointed into the file
     row = _row(point, s, summary, realtime, t1 - t0, usage, monitor, probe, queries, db_bytes - bytes0, db_bytes)
+    row["partitions"] = point.partitions
+    if s.services or point.partitions > 1:
+        row.update(service_columns(summary, trips))
     if plan is not None:
         row.update({**svc.restored, "history_raw_meters": plan.raw_meters})
     return row
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's reaped children: partitions and service processes once they ended."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _run(s: Scenario, partitions: int, out_dir: Path) -> RunSummary:
+    """The point's run: in this process, or as ``gridloop run --workers N`` does it (the scenario written out)."""
+    options = RunOptions(out=out_dir / "run", progress=False)
+    if partitions == 1:
+        return run_scenario(s, options)
+    from gridloop.engine.workers import run_workers
+
+    path = out_dir / "scenario.yaml"
+    path.write_text(yaml.safe_dump(s.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    return run_workers(path, s, options, partitions)
 
 
 def _row(point: Point, s, summary: RunSummary, realtime: bool, span_s: float, usage: dict, monitor: Monitor,

@@ -46,6 +46,8 @@ KEYS: dict[str, SweepKey] = {k.name: k for k in (
     SweepKey("meters", _positive_int, "households.count + meters.utility.water_meters",
              "meters in total: one per household load of the grid, the rest as water meters on the same interval"),
     SweepKey("households", _positive_int, "households.count", "household electricity meters (at most the grid's)"),
+    SweepKey("homes", _positive_int, "grid.substations + households.count",
+             "homes in total, as whole copies of the scenario's network: substations = ceil(homes / homes of one)"),
     SweepKey("interval", parse_duration, "meters.interval", "sampling interval, e.g. 1s, 10s, 15min"),
     SweepKey("step", parse_duration, "clock.step", "simulation step (default: the interval if it is shorter)"),
     SweepKey("duration", parse_duration, "clock.duration", "simulated time per point, e.g. 30s, 30min"),
@@ -56,6 +58,7 @@ KEYS: dict[str, SweepKey] = {k.name: k for k in (
     SweepKey("dia_batch", _positive_int, "meters.dia_batch", "readings per telemetry envelope"),
     SweepKey("network", str, "grid.network", "SimBench code or built-in network name"),
     SweepKey("ingest_workers", _positive_int, "study", "platform serve --ingest-workers"),
+    SweepKey("partitions", _positive_int, "study", "simulator partitions (gridloop run --workers N)"),
     SweepKey("history", parse_history, "study",
              "days of past data restored into the store before the point, e.g. 0d, 7d, 30d (default 0)"),
 )}
@@ -68,6 +71,7 @@ class Point:
     values: dict[str, str]
     scenario: Scenario
     ingest_workers: int = 1
+    partitions: int = 1  # simulator processes, each running its share of the substations
     history_s: float = 0.0  # past data restored into the store before the load (gridloop.study.history)
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -120,26 +124,48 @@ def _set(data: dict, path: str, value: object) -> None:
     node[leaf] = value
 
 
-def study_base(data: dict) -> dict:
-    """The base scenario as a study runs it: no events or services, no series/plots/progress bar."""
+def study_base(data: dict, services: bool = False) -> dict:
+    """The base scenario as a study runs it: no series/plots/progress bar; events and services only with
+    ``services`` (a study of a service in the loop), otherwise a pure load test."""
     base = copy.deepcopy(data)
-    base.pop("events", None)
-    base.pop("services", None)
+    if not services:
+        base.pop("events", None)
+        base.pop("services", None)
     base["outputs"] = {**base.get("outputs", {}), "series": False, "plots": False, "progress": False}
     return base
 
 
-def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Point:
+def _set_homes(data: dict, homes: int) -> None:
+    """``homes`` in total as whole copies of the network (substations), the homes shared evenly among them."""
+    grid = {"network": "1-LV-urban6--0-sw", **data.get("grid", {})}
+    if grid.get("network") == "district" or grid.get("coupling"):
+        raise ValueError("sweeps homes by copying the network; this scenario's grid is a district: sweep its "
+                         "grid.substations in the scenario instead")
+    one = household_capacity({**grid, "substations": 1}, int(data.get("seed", 1)))
+    substations = -(-homes // one)
+    _set(data, "grid.substations", substations)
+    _set(data, "households.count", -(-homes // substations))
+
+
+def apply_point(base: dict, values: dict[str, str], file: str = "<study>", services: bool = False) -> Point:
     """The scenario of one point: base data with each swept value set, then validated by the scenario model."""
-    data = study_base(base)
+    data = study_base(base, services)
     parsed = {k: KEYS[k].parse(v) for k, v in values.items()}
-    workers, history_s = 1, 0.0
+    workers, partitions, history_s = 1, 1, 0.0
+    label = ",".join(f"{k}={v}" for k, v in values.items())
     for key, value in parsed.items():
         target = KEYS[key].target
         if key == "ingest_workers":
             workers = int(value)  # type: ignore[arg-type]
+        elif key == "partitions":
+            partitions = int(value)  # type: ignore[arg-type]
         elif key == "history":
             history_s = float(value)  # type: ignore[arg-type]
+        elif key == "homes":
+            try:
+                _set_homes(data, int(value))  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise StudyError(f"point {label}: {exc}") from None
         elif key != "meters":
             _set(data, target, value)
     if "interval" in parsed and "step" not in parsed:  # a meter samples at most once per step
@@ -153,7 +179,6 @@ def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Po
         _set(data, "households.count", homes)
         _set(data, "meters.utility.water_meters", total - homes)
         _set(data, "meters.utility.water_interval", data.get("meters", {}).get("interval", 900.0))
-    label = ",".join(f"{k}={v}" for k, v in values.items())
     try:
         scenario = parse_scenario(data, file)
     except ScenarioError as exc:
@@ -163,11 +188,14 @@ def apply_point(base: dict, values: dict[str, str], file: str = "<study>") -> Po
             check_plan(plan_history(scenario, history_s))
         except ValueError as exc:
             raise StudyError(f"point {label}: {exc}") from None
-    return Point(dict(values), scenario, workers, history_s)
+    if partitions > scenario.grid.copies:
+        raise StudyError(f"point {label}: {partitions} partitions for {scenario.grid.copies} substation(s); a "
+                         "partition runs whole substations")
+    return Point(dict(values), scenario, workers, partitions, history_s)
 
 
-def expand(base: dict, sweeps: dict[str, list[str]], file: str = "<study>") -> list[Point]:
+def expand(base: dict, sweeps: dict[str, list[str]], file: str = "<study>", services: bool = False) -> list[Point]:
     """Every combination of the swept values (first key varies slowest), each checked before anything runs."""
     keys = list(sweeps)
     combos = itertools.product(*(sweeps[k] for k in keys)) if keys else [()]
-    return [apply_point(base, dict(zip(keys, combo, strict=True)), file) for combo in combos]
+    return [apply_point(base, dict(zip(keys, combo, strict=True)), file, services) for combo in combos]
