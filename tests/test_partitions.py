@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -120,12 +121,33 @@ def test_substation_events_must_name_their_substation(tmp_path, event, message):
         load_scenario(path)
 
 
-def test_fault_location_stays_refused_with_substations(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text(SUBSTATIONS.replace("clock: {", "clock: {realtime: true, ")
-                    + "services: [{name: fault_location}]\n")
-    with pytest.raises(Exception, match=r"bad\.yaml.*fault_location is scored against one grid's faults"):
-        load_scenario(path)
+FAULT_IN_SUBSTATION_2 = """\
+name: fault-in-substation-2
+seed: 7
+clock: {start: "2026-01-20T17:00:00+01:00", duration: 10min, step: 10s, realtime: true, speed: 30}
+grid: {network: turin, substations: 2}
+households: {preset: italian_family}
+meters: {interval: 1min}
+events: [{at: 5min, substation: 2, fault: {line: 27, position: 0.5}}]
+services: [{name: fault_location, args: {settle-s: 2}}]
+outputs: {progress: false, series: false, plots: false}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fault_location_runs_per_substation_and_switches_only_its_own(tmp_path, workers):
+    path = tmp_path / "fault.yaml"
+    path.write_text(FAULT_IN_SUBSTATION_2)
+    summary = run_workers(path, load_scenario(path), RunOptions(out=tmp_path / "run", progress=False), workers)
+    by = summary.kpis["by_substation"]
+    assert "fault_location" not in by.get("s001", {})  # no fault there: nothing to score, nothing switched
+    fault = by["s002"]["fault_location"]
+    assert fault["correct_section"] and fault["located_line"] == fault["true_line"] == 27
+    assert fault["switching_actions"] and fault["customer_minutes_saved"] > 0
+    switched = [c["device"] for part in sorted((tmp_path / "run").glob("part-*/commands.json"))
+                for c in json.loads(part.read_text())]
+    assert switched and all(d.startswith("s002-sw") for d in switched)  # substation 1's grid was never switched
 
 
 SUBSTATION_EVENTS = """\

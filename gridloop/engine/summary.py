@@ -15,7 +15,7 @@ from gridloop.contract.summary import QueryableLatency
 from gridloop.controllers.simulator_controller import SimulatorController
 from gridloop.engine.step_loop import Pacer
 from gridloop.engine.substation_unit import SubstationUnit
-from gridloop.results.report import grid_summary, run_kpis, substation_kpis
+from gridloop.results.report import fault_kpis, grid_summary, run_kpis, substation_kpis
 from gridloop.results.series_writer import SeriesWriter
 from gridloop.scenario.model import Scenario
 from gridloop.virtual_meters.dia import DeviceIntegrationAdapter
@@ -53,7 +53,10 @@ def write_outputs(facts: RunFacts, units: list[SubstationUnit], dias: list[Devic
          for entry in c.log], indent=1))
     kpis: dict = {}
     if s.grid.copies > 1:  # each substation's own (the partitions' are joined by merged_summary)
-        own = {u.name: substation_kpis(s, u.kpi, c) for u, c in zip(units, controllers, strict=True)}
+        own = {u.name: {**substation_kpis(s, u.kpi, c), **fault_kpis(
+                   s, u.grid, u.grid.faults, u.meter_events.counters, c,
+                   run_dir / f"service-fault_location-{u.name}.json", facts.n_steps)}
+               for u, c in zip(units, controllers, strict=True)}
         kpis = {"by_substation": {name: k for name, k in own.items() if k}} if any(own.values()) else {}
     elif len(units) == 1:
         u = units[0]

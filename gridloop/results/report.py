@@ -83,6 +83,16 @@ def substation_kpis(s: Scenario, kpi: KpiRecorder, controller: SimulatorControll
     return kpis
 
 
+def fault_kpis(s: Scenario, grid: GridStage, faults: FaultInjector, supply: SupplyCounters,
+               controller: SimulatorController, service_log: Path, n_steps: int) -> dict:
+    """The fault-location KPIs of one grid that had a fault (scored against its own service's answer)."""
+    if not faults.faults:
+        return {}
+    return {"fault_location": fault_location_kpis(
+        grid.net, faults.ground_truth(), service_log, controller.log, s.clock.step, supply.outage_meter_steps,
+        supply.meters_dead_after_fault, n_steps * s.clock.step)}
+
+
 def _command_latency(latency_ms: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(latency_ms, 50)), "p95": float(np.percentile(latency_ms, 95)),
             "max": float(np.max(latency_ms))}
@@ -102,10 +112,7 @@ def run_kpis(s: Scenario, grid: GridStage, kpi: KpiRecorder, faults: FaultInject
                                                  + frame.battery_kw.clip(upper=0).sum() * h) - stored_change_kwh, 4)
     if controller.counters.latency_ms:
         kpis["command_latency_ms"] = _command_latency(controller.counters.latency_ms)
-    if faults.faults:
-        kpis["fault_location"] = fault_location_kpis(
-            grid.net, faults.ground_truth(), run_dir / "service-fault_location.json", controller.log,
-            s.clock.step, supply.outage_meter_steps, supply.meters_dead_after_fault, n_steps * s.clock.step)
+    kpis.update(fault_kpis(s, grid, faults, supply, controller, run_dir / "service-fault_location.json", n_steps))
     report: list[str] = []
     if kpi.times and (s.services or s.grid.batteries or s.kpis.transformer_limit_kw):
         frame = kpi.frame()

@@ -319,10 +319,6 @@ class Scenario(_Strict):
                 raise ValueError(f"{name} must be a whole number of clock.step")
         if self.services and not self.clock.realtime:
             raise ValueError("services react to the platform in real time: set clock.realtime: true (any speed)")
-        if self.grid.copies > 1 and any(svc.name == "fault_location" for svc in self.services):
-            raise ValueError("services: fault_location is scored against one grid's faults: leave it out when "
-                             "grid.substations is more than 1 (each substation runs its own demand_response or "
-                             "storage_peak_shaving)")
         self._events_have_substations()
         if self.grid.coupling is not None:
             for name, value in (("events", self.events), ("services", self.services),

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log")
     args = parser.parse_args(argv)
     with session(args) as platform:
-        topo = Topology(platform.assets(), platform.devices())
+        topo = Topology.behind_gateway(platform.assets(), platform.devices(), platform.gateway)
         locator = FaultLocator(platform, topo, args.settle_s)
         platform.on_events(locator.on_event)
         print(f"fault location: {len(topo.parent)} locations, {len(topo.switches)} switches", flush=True)

@@ -27,6 +27,26 @@ class Topology:
                          if d.type == DeviceType.SWITCH]
         self.line_of_location = {a.id: int(a.name.split()[-1]) for a in locations if a.name.startswith("line ")}
 
+    @classmethod
+    def behind_gateway(cls, assets: list[Asset], devices: list[Device], gateway: str | None) -> Topology:
+        """The topology of one substation of several: what its DIA (``gateway``) publishes for, the devices at its
+        substation asset (switches, transformer) and the locations below it; all of it when ``gateway`` is None."""
+        if gateway is None:
+            return cls(assets, devices)
+        root = next((d.asset for d in devices if d.id == gateway), None)
+        parent = {a.id: a.parent for a in assets}
+
+        def below_root(asset: str | None) -> bool:
+            seen = 0
+            while asset is not None and seen <= len(parent):
+                if asset == root:
+                    return True
+                asset, seen = parent.get(asset), seen + 1
+            return False
+
+        own = [d for d in devices if d.gateway == gateway or (root is not None and d.asset == root)]
+        return cls([a for a in assets if below_root(a.id)], own)
+
     def depth(self, loc: str) -> int:
         d = 0
         while self.parent.get(loc) in self.parent:

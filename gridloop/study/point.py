@@ -104,7 +104,7 @@ def run_point(point: Point, out_dir: Path, realtime: bool = False, speed: float 
     row = _row(point, s, summary, realtime, t1 - t0, usage, monitor, probe, queries, db_bytes - bytes0, db_bytes)
     row["partitions"] = point.partitions
     if s.services or point.partitions > 1:
-        row.update(service_columns(summary, trips))
+        row.update(service_columns(summary, s.grid.copies, trips))
     if plan is not None:
         row.update({**svc.restored, "history_raw_meters": plan.raw_meters})
     return row

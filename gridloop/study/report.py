@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from gridloop.study.service_report import SERVICE_COLUMNS, has_service, service_figure
+
 MD_COLUMNS = [
     ("point", "point"), ("meters", "meters"), ("interval_s", "interval s"), ("mode", "mode"),
     ("offered_per_s", "offered/s"), ("stored_per_s", "stored/s"), ("loss_pct", "loss %"),
@@ -47,7 +49,8 @@ def _has_history(rows: list[dict]) -> bool:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    columns = MD_COLUMNS + (HISTORY_COLUMNS if _has_history(rows) else [])
+    columns = MD_COLUMNS + (HISTORY_COLUMNS if _has_history(rows) else []) + \
+        (SERVICE_COLUMNS if has_service(rows) else [])
     lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         if "error" in r:
@@ -77,7 +80,7 @@ def largest_without_loss(rows: list[dict], key: str = "no_loss") -> dict | None:
 
 def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Path]:
     """Throughput and loss, latency percentiles, CPU per component, query latency vs database size; with history
-    points, ingest latency, rate and cost vs database size too."""
+    points, ingest latency, rate and cost vs database size too; with a service, its commands, KPI and lag."""
     rows = sorted((r for r in rows if "error" not in r), key=lambda r: r["offered_per_s"])
     if not rows:
         return []
@@ -90,6 +93,8 @@ def write_plots(rows: list[dict], out: Path, prefix: str = "study-") -> list[Pat
     paths.append(_save(_queries(by_size, size, wide), out / f"{prefix}query.png"))
     if _has_history(rows):  # ingest as the store grows: the same load against ever larger stores
         paths.append(_save(_growth(by_size, size, wide), out / f"{prefix}growth.png"))
+    if has_service(rows):
+        paths.append(_save(service_figure(rows), out / f"{prefix}service.png"))
     return paths
 
 

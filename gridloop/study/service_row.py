@@ -9,11 +9,11 @@ from gridloop.study.command_watch import RoundTrips
 SUMMED_KPIS = ("minutes_above_limit", "baseline_minutes_above_limit", "energy_curtailed_kwh")
 
 
-def service_columns(summary: RunSummary, trips: RoundTrips | None) -> dict:
+def service_columns(summary: RunSummary, substations: int, trips: RoundTrips | None) -> dict:
     """Service KPIs summed over substations, how many substations it acted in, command round trip, lag."""
     kpis = summary.kpis or {}
     per = kpis.get("by_substation") or ({"substation-1": kpis} if kpis else {})
-    row: dict = {"substations": len(per) or 1, "max_lag_s": round(summary.realtime.max_lag_s, 3),
+    row: dict = {"substations": substations, "max_lag_s": round(summary.realtime.max_lag_s, 3),
                  "commands_executed": summary.commands.executed, "commands_failed": summary.commands.failed}
     for name in SUMMED_KPIS:
         values = [k[name] for k in per.values() if name in k]

@@ -51,13 +51,13 @@ class Study:
     max_wall_s: float = 3600.0
 
 
-def _set(data: dict, path: str, value: object) -> None:
+def _set(data: dict, path: str, value: object, file: Path) -> None:
     node = data
     *parents, leaf = path.split(".")
     for p in parents:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
-            raise StudyError(f"set: {path}: {p} is not a section of the scenario")
+            raise StudyError(f"{file}: study.set: {path}: {p} is not a section of the scenario")
     node[leaf] = value
 
 
@@ -95,7 +95,7 @@ def load_study(path: Path) -> Study:
     if not isinstance(base, dict):
         raise StudyError(f"{path}: study.scenario {section.scenario} is not a scenario file")
     for field, value in section.set.items():
-        _set(base, field, value)
+        _set(base, field, value, path)
     sweeps = [f"{key}={','.join(_text(v) for v in values)}" for key, values in section.sweep.items()]
     return Study(base, str(scenario_path), sweeps, section.services, section.realtime, section.speed,
                  section.max_wall_s)

@@ -70,3 +70,46 @@ def test_model_marks_measured_and_projected() -> None:
     over = model([*ROWS, {**_row("d", 400_000, 20_000, 60), "kept_up": False}])
     assert over["overloaded_checks"][0]["point"] == "d"
     assert "Overloaded point d (not fitted" in render(over)
+
+
+def _service_row(point: str, homes: int, per_sub: int, steps: int, partitions: int) -> dict:
+    """A study point of a service in the loop: homes on substations of ``per_sub`` homes, one reading per step."""
+    subs = -(-homes // per_sub)
+    readings = homes * steps
+    solved = subs * steps
+    return {"point": point, "readings_stored": readings, "interval_s": 60.0, "meters": homes, "step_s": 60.0,
+            "sim_s": 60.0 * steps, "substations": subs, "partitions": partitions, "offered_per_s": readings / 90,
+            "stored_per_s": readings / 90, "bytes_per_reading": 300.0, "kept_up": True,
+            "platform_cpu_s": 100e-6 * readings, "platform_rss_mb": 80 + 0.01 * homes,
+            "broker_cpu_s": 1e-6 * readings, "broker_rss_mb": 9.0,
+            "simulator_cpu_s": 2.0 * partitions + 20e-6 * readings + 3e-3 * solved,
+            "simulator_rss_mb": 300 * partitions + 0.05 * homes}
+
+
+def test_a_study_with_grid_solves_separates_the_solve_cost_and_validates_every_quantity() -> None:
+    rows = [_service_row("a", 600, 300, 15, 1), _service_row("b", 3000, 100, 15, 2),
+            _service_row("c", 6000, 300, 15, 1), _service_row("d", 1200, 50, 15, 2),
+            _service_row("e", 9000, 300, 15, 2)]
+    fit_rows, held, _ = split(rows)
+    assert held is not None and held["point"] == "e"
+    sim = fit(fit_rows)["simulator"]
+    assert sim.per_solve_s == pytest.approx(3e-3, rel=1e-6)  # readings per solve vary: the two costs separate
+    assert sim.per_reading_s == pytest.approx(20e-6, rel=1e-6)
+    assert sim.fixed_s == pytest.approx(2.0, rel=1e-6) and sim.fixed_per_partition
+    v = validate(fit(fit_rows), held)
+    assert v["components"]["simulator"]["error_pct"] == pytest.approx(0, abs=0.1)
+    for c in ("broker", "platform", "simulator"):  # memory is a fitted quantity too: predicted and checked
+        assert {"measured_rss_mb", "predicted_rss_mb", "rss_error_pct"} <= set(v["components"][c])
+    assert v["components"]["platform"]["rss_error_pct"] == pytest.approx(0, abs=0.1)
+    assert v["components"]["simulator"]["rss_error_pct"] == pytest.approx(0, abs=0.1)  # a base per partition
+    m = model(rows)
+    assert m["readings_per_solve"] == pytest.approx(200, rel=1e-6)
+    assert m["validation"]["bytes_per_reading"] == {"measured": 300.0, "predicted": 300.0, "error_pct": 0.0}  # median of 300, 100, 300, 50 homes per substation
+    assert "CPU ms / grid solve" in render(m) and "predicted RSS MB" in render(m)
+
+
+def test_one_fleet_shape_keeps_one_cost_per_reading() -> None:
+    rows = [_service_row(p, h, 300, 15, 1) for p, h in (("a", 600), ("b", 3000), ("c", 6000), ("d", 9000))]
+    sim = fit(rows)["simulator"]
+    assert sim.per_solve_s == 0 and not sim.fixed_per_partition  # collinear: never an arbitrary split
+    assert sim.per_reading_s == pytest.approx(20e-6 + 3e-3 / 300, rel=1e-6)

@@ -92,3 +92,18 @@ def test_a_district_counts_the_homes_of_all_its_substations() -> None:
     assert household_capacity(district["grid"], 1) == 2 * 102
     s = apply_point(district, {"meters": "300"}).scenario
     assert (s.households.count, s.meters.utility.water_meters) == (204, 96)
+
+
+def test_homes_are_whole_copies_of_the_network_and_partitions_a_study_option() -> None:
+    base = yaml.safe_load((ROOT / "scenarios" / "demand-response-hyllie.yaml").read_text())
+    points = expand(base, parse_sweeps(["homes=636,700", "partitions=2"]), "dr.yaml", services=True)
+    assert [(p.scenario.grid.substations, p.scenario.households.count, p.partitions) for p in points] == \
+        [(2, 318, 2), (3, 234, 2)]  # 318 apartments in one Hyllie substation
+    assert points[0].scenario.services and points[0].scenario.services[0].name == "demand_response"
+    assert not expand(base, parse_sweeps(["homes=636"]), "dr.yaml")[0].scenario.services  # a pure load test
+
+
+def test_more_partitions_than_substations_is_refused_naming_the_point() -> None:
+    base = yaml.safe_load((ROOT / "scenarios" / "demand-response-hyllie.yaml").read_text())
+    with pytest.raises(StudyError, match=r"point homes=318,partitions=2: 2 partitions for 1 substation"):
+        expand(base, parse_sweeps(["homes=318", "partitions=2"]), "dr.yaml")
