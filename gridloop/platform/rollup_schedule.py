@@ -3,14 +3,19 @@
 Folding per batch costs a bucket upsert per quantity and resolution for every reading (36 per 9-quantity reading:
 the store fell behind at 10,000 meters at 1 Hz); folding a tenant's readings once every few seconds costs one per
 bucket. The mark follows the data's own clock, not the wall clock (a scenario may run faster than real time): the
-median timestamp of the tenant's latest readings, minus a margin for readings still on their way. A few devices
-with wrong clocks move a median little; a reading that arrives after its minute was folded is folded on arrival.
+median over the tenant's devices of each one's newest timestamp, minus a margin for readings still on their way.
+A device with a wrong clock (an RTC reset to 2036, a probe stamping wall time into a simulated day) is one vote
+of many: it cannot drag the mark ahead and turn every other device's readings "late", each then folded on
+arrival at a bucket upsert per quantity and resolution. A reading that arrives after its minute was folded is
+folded on arrival.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+
+import numpy as np
 
 from gridloop.platform.envelope import Reading
 from gridloop.platform.store.base import Store
@@ -26,21 +31,33 @@ class RollupSchedule:
 
     def __init__(self, every_s: float = FOLD_EVERY_S, margin_ms: int = MARGIN_MS) -> None:
         self.every_s, self.margin_ms = every_s, margin_ms
-        self._data_now: dict[str, int] = {}
+        self._newest: dict[str, dict[str, int]] = {}  # tenant -> device -> its newest timestamp
+        self._clock: dict[str, int] = {}  # tenant -> its data clock, which never goes back
         self._last_fold: dict[str, float] = {}
         self.folded = 0
 
     def note(self, tenant: str, readings: list[Reading]) -> None:
-        """The tenant's data clock: the median timestamp of readings just stored."""
+        """Each device's newest timestamp (a batch holds a device's readings in time order, as sent)."""
         if readings:
-            stamps = sorted(r[1] for r in readings)
-            self._data_now[tenant] = max(self._data_now.get(tenant, 0), stamps[len(stamps) // 2])
+            self._newest.setdefault(tenant, {}).update((r[0], r[1]) for r in readings)
+
+    def data_now(self, tenant: str) -> int | None:
+        """The tenant's data clock: the median of its devices' newest timestamps (never earlier than before)."""
+        newest = self._newest.get(tenant)
+        if not newest:
+            return None
+        median = int(np.median(np.fromiter(newest.values(), dtype=np.int64, count=len(newest))))
+        self._clock[tenant] = max(self._clock.get(tenant, median), median)
+        return self._clock[tenant]
 
     def run_due(self, store: Store, force: bool = False) -> None:
         """Fold each tenant whose turn it is (all with ``force``); a store error is logged and tried next time."""
         now = time.monotonic()
-        for tenant, data_now in self._data_now.items():
+        for tenant in self._newest:
             if not force and now - self._last_fold.get(tenant, 0.0) < self.every_s:
+                continue
+            data_now = self.data_now(tenant)
+            if data_now is None:
                 continue
             upto = data_now - self.margin_ms
             try:
