@@ -48,3 +48,20 @@ def test_the_clock_never_goes_back_when_old_devices_join() -> None:
     assert schedule.data_now(TENANT) == T0 + 10 * MINUTE_MS
     schedule.note(TENANT, [Reading(f"old{i}", T0, 0, {P: 0.0}) for i in range(50)])  # a backlog from the field
     assert schedule.data_now(TENANT) == T0 + 10 * MINUTE_MS
+
+
+def test_a_first_reading_from_the_future_does_not_make_the_fleets_readings_late(tmp_path: Path) -> None:
+    """The tenant's first batch sets its fold mark; a probe publishing first must not set it for everyone."""
+    store = SqliteStore(str(tmp_path / "store.db"))
+    store.insert_readings(TENANT, [Reading("probe", T0 + YEAR_MS, 1, {P: 1.0})])
+    for minute in range(3):
+        store.insert_readings(TENANT, _minute(minute))
+    assert _rollup_rows(store, T0) == 0  # on time: stored raw, to be folded once a bucket at a time, not on arrival
+    mark = store._db.execute("SELECT upto FROM rollup_marks WHERE tenant=?", (TENANT,)).fetchone()[0]
+    assert mark == T0
+    assert store.materialize_rollups(TENANT, T0 + 2 * MINUTE_MS) == 200  # the first two minutes, folded once
+    store.insert_readings(TENANT, [Reading("m00000", T0 + 30_000, 9, {P: 5.0})])  # now truly late: folded on arrival
+    n = store._db.execute("SELECT n FROM rollups WHERE tenant=? AND dev='m00000' AND q=? AND res=? AND b=?",
+                          (TENANT, P, MINUTE_MS, T0)).fetchone()
+    assert n == (2,)
+    store.close()

@@ -58,7 +58,8 @@ class SqliteReadings(SqliteCounters):
         return len(readings)
 
     def _fold_late(self, tenant: str, readings: list[Reading]) -> None:
-        """Readings older than the rollup mark go into the buckets now; the first batch of a tenant sets the mark."""
+        """Readings older than the rollup mark go into the buckets now; the first batch of a tenant sets the mark, and
+        older readings move it back as long as nothing has been folded."""
         db = self._db
         mark = db.execute("SELECT upto FROM rollup_marks WHERE tenant=?", (tenant,)).fetchone()
         if mark is None:
@@ -67,6 +68,13 @@ class SqliteReadings(SqliteCounters):
             return
         late = [r for r in readings if r[1] < mark[0]]
         if not late:
+            return
+        if db.execute("SELECT 1 FROM rollups WHERE tenant=? LIMIT 1", (tenant,)).fetchone() is None:
+            # nothing folded yet: the first batch set the mark, and it came from a device whose clock is ahead of
+            # the fleet's (a probe stamping wall time into a simulated day, an RTC reset): move the mark back
+            # instead of folding every reading of the fleet on arrival, one upsert per quantity and resolution
+            first = min(map(_TS, late))
+            db.execute("UPDATE rollup_marks SET upto=? WHERE tenant=?", (first - first % MINUTE_MS, tenant))
             return
         widths = kept_widths_of(db, tenant, sorted({r[0] for r in late}))
         by_widths: dict[tuple[int, ...], list[Reading]] = {}
