@@ -3,7 +3,7 @@
 Folding per batch costs a bucket upsert per quantity and resolution for every reading (36 per 9-quantity reading:
 the store fell behind at 10,000 meters at 1 Hz); folding a tenant's readings once every few seconds costs one per
 bucket. The mark follows the data's own clock, not the wall clock (a scenario may run faster than real time): the
-median over the tenant's devices of each one's newest timestamp, minus a margin for readings still on their way.
+lower median over the tenant's devices of each one's newest timestamp, minus a margin for readings still on their way.
 A device with a wrong clock (an RTC reset to 2036, a probe stamping wall time into a simulated day) is one vote
 of many: it cannot drag the mark ahead and turn every other device's readings "late", each then folded on
 arrival at a bucket upsert per quantity and resolution. A reading that arrives after its minute was folded is
@@ -32,7 +32,6 @@ class RollupSchedule:
     def __init__(self, every_s: float = FOLD_EVERY_S, margin_ms: int = MARGIN_MS) -> None:
         self.every_s, self.margin_ms = every_s, margin_ms
         self._newest: dict[str, dict[str, int]] = {}  # tenant -> device -> its newest timestamp
-        self._clock: dict[str, int] = {}  # tenant -> its data clock, which never goes back
         self._last_fold: dict[str, float] = {}
         self.folded = 0
 
@@ -42,13 +41,14 @@ class RollupSchedule:
             self._newest.setdefault(tenant, {}).update((r[0], r[1]) for r in readings)
 
     def data_now(self, tenant: str) -> int | None:
-        """The tenant's data clock: the median of its devices' newest timestamps (never earlier than before)."""
+        """The tenant's data clock: the lower median of its devices' newest timestamps (of two devices the older).
+
+        It may go back (devices joining with older data): folding up to a mark already passed does nothing."""
         newest = self._newest.get(tenant)
         if not newest:
             return None
-        median = int(np.median(np.fromiter(newest.values(), dtype=np.int64, count=len(newest))))
-        self._clock[tenant] = max(self._clock.get(tenant, median), median)
-        return self._clock[tenant]
+        stamps = np.fromiter(newest.values(), dtype=np.int64, count=len(newest))
+        return int(np.partition(stamps, (len(stamps) - 1) // 2)[(len(stamps) - 1) // 2])
 
     def run_due(self, store: Store, force: bool = False) -> None:
         """Fold each tenant whose turn it is (all with ``force``); a store error is logged and tried next time."""
