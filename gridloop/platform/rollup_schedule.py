@@ -38,6 +38,8 @@ class RollupSchedule:
     def note(self, tenant: str, readings: list[Reading]) -> None:
         """Each device's newest timestamp (a batch holds a device's readings in time order, as sent)."""
         if readings:
+            if tenant not in self._newest:  # a first fold one period after the first batch: the fleet is heard
+                self._last_fold[tenant] = time.monotonic()
             self._newest.setdefault(tenant, {}).update((r[0], r[1]) for r in readings)
 
     def data_now(self, tenant: str) -> int | None:

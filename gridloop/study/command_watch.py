@@ -88,11 +88,12 @@ class CommandWatcher(threading.Thread):
                     self._poll(db)
             self._halt.wait(self.poll_s)
         if db is not None:
-            self._poll(db)  # the last commands' final statuses
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._poll(db)  # the last commands' final statuses
             db.close()
 
     def _poll(self, db: sqlite3.Connection) -> None:
-        rows = db.execute("SELECT id, device, history, updated FROM commands WHERE tenant=? AND updated>?",
+        rows = db.execute("SELECT id, device, history, updated FROM commands WHERE tenant=? AND updated>=?",
                           (self.tenant, self._updated)).fetchall()
         for cid, device, history, updated in rows:
             self.commands[cid] = (device, orjson.loads(history))

@@ -103,8 +103,8 @@ def test_a_study_with_grid_solves_separates_the_solve_cost_and_validates_every_q
     assert v["components"]["platform"]["rss_error_pct"] == pytest.approx(0, abs=0.1)
     assert v["components"]["simulator"]["rss_error_pct"] == pytest.approx(0, abs=0.1)  # a base per partition
     m = model(rows)
-    assert m["readings_per_solve"] == pytest.approx(200, rel=1e-6)
-    assert m["validation"]["bytes_per_reading"] == {"measured": 300.0, "predicted": 300.0, "error_pct": 0.0}  # median of 300, 100, 300, 50 homes per substation
+    assert m["readings_per_solve"] == pytest.approx(200, rel=1e-6)  # median of 300, 100, 300, 50 homes per substation
+    assert m["validation"]["bytes_per_reading"] == {"measured": 300.0, "predicted": 300.0, "error_pct": 0.0}
     assert "CPU ms / grid solve" in render(m) and "predicted RSS MB" in render(m)
 
 
