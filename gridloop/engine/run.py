@@ -134,7 +134,7 @@ def _wire(s: Scenario, run: _Partition, ctx: RunServices, run_dir: Path) -> _Wir
                                      device_prefix=u.prefix, outbox=_outbox(s, run_dir, u.prefix + p.dia_id),
                                      linger_s=0.0 if s.clock.realtime else FAST_RUN_LINGER_S)
             for u in run.units]
-    if run.split and run.lead:  # every partition must hear the scenario's commands: wait for all their DIAs
+    if run.split:  # every partition hears the lead's commands from the first step: all their DIAs online at once
         prefix = p.dia_id.rsplit("-", 1)[0]
         wait_online(broker, p.tenant, {f"{prefix}-{k + 1}" for k in range(run.parts)}, 180.0, tls, creds)
     wired = _Wiring(controllers, dias)
